@@ -1,0 +1,48 @@
+"""Exceptions and warnings raised by tracegraph.
+
+Every class also inherits the built-in type that Pyro raises in the same
+situation, so a user's ``except ValueError`` keeps working after the switch.
+
+>>> issubclass(SiteError, ValueError)
+True
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "TracegraphError",
+    "SiteError",
+    "ShapeError",
+    "PlateError",
+    "ProvenanceError",
+    "HandlerError",
+    "TracegraphWarning",
+]
+
+
+class TracegraphError(Exception):
+    """Base class of every error tracegraph raises on purpose."""
+
+
+class SiteError(TracegraphError, ValueError):
+    """A sample or param site is used wrongly (duplicate name, bad argument)."""
+
+
+class ShapeError(SiteError):
+    """A value, distribution or log-prob has a shape that disagrees with its site."""
+
+
+class PlateError(TracegraphError, ValueError):
+    """A plate is declared or used inconsistently (dim collision, size mismatch)."""
+
+
+class ProvenanceError(TracegraphError, RuntimeError):
+    """Strict provenance mode met an op for which no rule says what happens."""
+
+
+class HandlerError(TracegraphError, ValueError):
+    """An effect handler was configured or nested wrongly."""
+
+
+class TracegraphWarning(UserWarning):
+    """Warnings raised by tracegraph; filter them with this class."""
