@@ -1,3 +1,58 @@
-"""tracegraph: a probabilistic-programming core for PyTorch."""
+"""tracegraph: a probabilistic-programming core for PyTorch.
+
+Execution traces, sound provenance tracking and a Rao-Blackwellized TraceGraph
+ELBO, behind Pyro's public names: ``import tracegraph as pyro`` ports a model.
+
+>>> import torch
+>>> import tracegraph
+>>> import tracegraph.distributions as dist
+>>> def model():
+...     return tracegraph.sample("x", dist.Normal(0.0, 1.0))
+>>> tr = tracegraph.poutine.trace(model).get_trace()
+>>> tr.stochastic_nodes
+['x']
+"""
+
+from tracegraph import distributions, poutine
+from tracegraph.distributions.util import (
+    enable_validation,
+    is_validation_enabled,
+    validation_enabled,
+)
+from tracegraph.params import clear_param_store, get_param_store
+from tracegraph.poutine import condition, do
+from tracegraph.primitives import (
+    deterministic,
+    factor,
+    module,
+    param,
+    plate,
+    plate_stack,
+    sample,
+    set_rng_seed,
+    subsample,
+)
 
 __version__ = "0.1.0"
+
+__all__ = [
+    "__version__",
+    "clear_param_store",
+    "condition",
+    "deterministic",
+    "distributions",
+    "do",
+    "enable_validation",
+    "factor",
+    "get_param_store",
+    "is_validation_enabled",
+    "module",
+    "param",
+    "plate",
+    "plate_stack",
+    "poutine",
+    "sample",
+    "set_rng_seed",
+    "subsample",
+    "validation_enabled",
+]

@@ -1,0 +1,39 @@
+"""Test configuration shared by the whole suite (tests/ and the doctests in src/).
+
+Every test starts with fixed seeds, an empty param store and validation on, and
+must leave no handler installed.  Warnings are errors (see pyproject.toml).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+import tracegraph
+from tracegraph.poutine.runtime import get_handler_stack
+
+
+# Importing __main__ would run the command line.
+collect_ignore = ["src/tracegraph/__main__.py"]
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--runslow", action="store_true", help="run tests marked slow")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--runslow"):
+        return
+    skip = pytest.mark.skip(reason="slow statistical test: run with --runslow (CI does)")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def _clean_state():
+    tracegraph.set_rng_seed(0)
+    tracegraph.clear_param_store()
+    tracegraph.enable_validation(True)
+    yield
+    leftover = get_handler_stack()
+    assert not leftover, f"test left handlers installed: {leftover}"

@@ -1,0 +1,75 @@
+"""Distributions: every ``torch.distributions`` class, plus what Pyro's API needs.
+
+``tracegraph.distributions.Normal`` is ``torch.distributions.Normal`` with
+:class:`TorchDistributionMixin` in front: the same maths, plus calling to draw a
+sample, ``to_event``, ``expand_by``, ``mask``, ``has_rsample_`` and
+``score_parts``.  New here: :class:`Delta`, :class:`Unit` and the wrappers
+:class:`MaskedDistribution` and :class:`ExpandedDistribution`.  Constraints are
+torch's (:mod:`tracegraph.distributions.constraints`); non-reparameterized fakes
+for tests are in :mod:`tracegraph.distributions.testing.fakes`.
+
+Plain ``torch.distributions`` objects are accepted wherever a distribution is;
+library code converts them with :func:`as_tracegraph_distribution` (a view that
+shares the parameters) or uses :func:`draw`, :func:`score_parts`,
+:func:`has_rsample`, :func:`event_dim`, :func:`expand_by`, :func:`to_event` and
+:func:`mask` (see :mod:`tracegraph.distributions.generic`).
+
+>>> import torch
+>>> import tracegraph.distributions as dist
+>>> d = dist.Normal(torch.zeros(2, 3), 1.0).to_event(1)
+>>> d.batch_shape, d.event_shape, d.log_prob(torch.zeros(2, 3)).shape
+(torch.Size([2]), torch.Size([3]), torch.Size([2]))
+"""
+
+from tracegraph.distributions import constraints
+from tracegraph.distributions import torch as _torch_wrappers
+from tracegraph.distributions.delta import Delta
+from tracegraph.distributions.generic import (
+    as_tracegraph_distribution,
+    draw,
+    event_dim,
+    expand_by,
+    has_rsample,
+    mask,
+    score_parts,
+    to_event,
+)
+from tracegraph.distributions.torch import *  # noqa: F403
+from tracegraph.distributions.torch_distribution import (
+    ExpandedDistribution,
+    Independent,
+    MaskedDistribution,
+    TorchDistribution,
+    TorchDistributionMixin,
+)
+from tracegraph.distributions.unit import Unit
+from tracegraph.distributions.util import ScoreParts
+from tracegraph.distributions.validation import (
+    enable_validation,
+    is_validation_enabled,
+    validation_enabled,
+)
+
+__all__ = [
+    "Delta",
+    "ExpandedDistribution",
+    "Independent",
+    "MaskedDistribution",
+    "ScoreParts",
+    "TorchDistribution",
+    "TorchDistributionMixin",
+    "Unit",
+    "as_tracegraph_distribution",
+    "constraints",
+    "draw",
+    "enable_validation",
+    "event_dim",
+    "expand_by",
+    "has_rsample",
+    "is_validation_enabled",
+    "mask",
+    "score_parts",
+    "to_event",
+    "validation_enabled",
+]
+__all__ += [name for name in _torch_wrappers.__all__ if name not in __all__]

@@ -1,0 +1,158 @@
+"""Type-checker view of :mod:`tracegraph.distributions.torch`, whose classes are generated.
+
+``tests/distributions/test_torch.py`` checks that this stub and the generated module
+define the same names.
+"""
+
+import torch
+
+from tracegraph.distributions.torch_distribution import Independent as Independent
+from tracegraph.distributions.torch_distribution import TorchDistributionMixin
+
+Distribution = torch.distributions.Distribution
+ExponentialFamily = torch.distributions.ExponentialFamily
+biject_to = torch.distributions.biject_to
+kl_divergence = torch.distributions.kl_divergence
+register_kl = torch.distributions.register_kl
+transform_to = torch.distributions.transform_to
+AbsTransform = torch.distributions.AbsTransform
+AffineTransform = torch.distributions.AffineTransform
+CatTransform = torch.distributions.CatTransform
+ComposeTransform = torch.distributions.ComposeTransform
+CorrCholeskyTransform = torch.distributions.CorrCholeskyTransform
+CumulativeDistributionTransform = torch.distributions.CumulativeDistributionTransform
+ExpTransform = torch.distributions.ExpTransform
+IndependentTransform = torch.distributions.IndependentTransform
+LowerCholeskyTransform = torch.distributions.LowerCholeskyTransform
+PositiveDefiniteTransform = torch.distributions.PositiveDefiniteTransform
+PowerTransform = torch.distributions.PowerTransform
+ReshapeTransform = torch.distributions.ReshapeTransform
+SigmoidTransform = torch.distributions.SigmoidTransform
+SoftplusTransform = torch.distributions.SoftplusTransform
+TanhTransform = torch.distributions.TanhTransform
+SoftmaxTransform = torch.distributions.SoftmaxTransform
+StackTransform = torch.distributions.StackTransform
+StickBreakingTransform = torch.distributions.StickBreakingTransform
+Transform = torch.distributions.Transform
+identity_transform = torch.distributions.identity_transform
+
+class Bernoulli(TorchDistributionMixin, torch.distributions.Bernoulli): ...
+class Beta(TorchDistributionMixin, torch.distributions.Beta): ...
+class Binomial(TorchDistributionMixin, torch.distributions.Binomial): ...
+class Categorical(TorchDistributionMixin, torch.distributions.Categorical): ...
+class Cauchy(TorchDistributionMixin, torch.distributions.Cauchy): ...
+class Chi2(TorchDistributionMixin, torch.distributions.Chi2): ...
+class ContinuousBernoulli(TorchDistributionMixin, torch.distributions.ContinuousBernoulli): ...
+class Dirichlet(TorchDistributionMixin, torch.distributions.Dirichlet): ...
+class Exponential(TorchDistributionMixin, torch.distributions.Exponential): ...
+class FisherSnedecor(TorchDistributionMixin, torch.distributions.FisherSnedecor): ...
+class Gamma(TorchDistributionMixin, torch.distributions.Gamma): ...
+class GeneralizedPareto(TorchDistributionMixin, torch.distributions.GeneralizedPareto): ...
+class Geometric(TorchDistributionMixin, torch.distributions.Geometric): ...
+class Gumbel(TorchDistributionMixin, torch.distributions.Gumbel): ...
+class HalfCauchy(TorchDistributionMixin, torch.distributions.HalfCauchy): ...
+class HalfNormal(TorchDistributionMixin, torch.distributions.HalfNormal): ...
+class InverseGamma(TorchDistributionMixin, torch.distributions.InverseGamma): ...
+class Kumaraswamy(TorchDistributionMixin, torch.distributions.Kumaraswamy): ...
+class LKJCholesky(TorchDistributionMixin, torch.distributions.LKJCholesky): ...
+class Laplace(TorchDistributionMixin, torch.distributions.Laplace): ...
+class LogNormal(TorchDistributionMixin, torch.distributions.LogNormal): ...
+class LogisticNormal(TorchDistributionMixin, torch.distributions.LogisticNormal): ...
+class LowRankMultivariateNormal(
+    TorchDistributionMixin, torch.distributions.LowRankMultivariateNormal
+): ...
+class MixtureSameFamily(TorchDistributionMixin, torch.distributions.MixtureSameFamily): ...
+class Multinomial(TorchDistributionMixin, torch.distributions.Multinomial): ...
+class MultivariateNormal(TorchDistributionMixin, torch.distributions.MultivariateNormal): ...
+class NegativeBinomial(TorchDistributionMixin, torch.distributions.NegativeBinomial): ...
+class Normal(TorchDistributionMixin, torch.distributions.Normal): ...
+class OneHotCategorical(TorchDistributionMixin, torch.distributions.OneHotCategorical): ...
+class OneHotCategoricalStraightThrough(
+    TorchDistributionMixin, torch.distributions.OneHotCategoricalStraightThrough
+): ...
+class Pareto(TorchDistributionMixin, torch.distributions.Pareto): ...
+class RelaxedBernoulli(TorchDistributionMixin, torch.distributions.RelaxedBernoulli): ...
+class RelaxedOneHotCategorical(
+    TorchDistributionMixin, torch.distributions.RelaxedOneHotCategorical
+): ...
+class StudentT(TorchDistributionMixin, torch.distributions.StudentT): ...
+class Poisson(TorchDistributionMixin, torch.distributions.Poisson): ...
+class Uniform(TorchDistributionMixin, torch.distributions.Uniform): ...
+class VonMises(TorchDistributionMixin, torch.distributions.VonMises): ...
+class Weibull(TorchDistributionMixin, torch.distributions.Weibull): ...
+class Wishart(TorchDistributionMixin, torch.distributions.Wishart): ...
+class TransformedDistribution(
+    TorchDistributionMixin, torch.distributions.TransformedDistribution
+): ...
+
+def as_tracegraph_distribution(fn: torch.distributions.Distribution) -> TorchDistributionMixin: ...
+
+__all__ = [
+    "Bernoulli",
+    "Beta",
+    "Binomial",
+    "Categorical",
+    "Cauchy",
+    "Chi2",
+    "ContinuousBernoulli",
+    "Dirichlet",
+    "Distribution",
+    "Exponential",
+    "ExponentialFamily",
+    "FisherSnedecor",
+    "Gamma",
+    "GeneralizedPareto",
+    "Geometric",
+    "Gumbel",
+    "HalfCauchy",
+    "HalfNormal",
+    "Independent",
+    "InverseGamma",
+    "Kumaraswamy",
+    "LKJCholesky",
+    "Laplace",
+    "LogNormal",
+    "LogisticNormal",
+    "LowRankMultivariateNormal",
+    "MixtureSameFamily",
+    "Multinomial",
+    "MultivariateNormal",
+    "NegativeBinomial",
+    "Normal",
+    "OneHotCategorical",
+    "OneHotCategoricalStraightThrough",
+    "Pareto",
+    "RelaxedBernoulli",
+    "RelaxedOneHotCategorical",
+    "StudentT",
+    "Poisson",
+    "Uniform",
+    "VonMises",
+    "Weibull",
+    "Wishart",
+    "TransformedDistribution",
+    "biject_to",
+    "kl_divergence",
+    "register_kl",
+    "transform_to",
+    "AbsTransform",
+    "AffineTransform",
+    "CatTransform",
+    "ComposeTransform",
+    "CorrCholeskyTransform",
+    "CumulativeDistributionTransform",
+    "ExpTransform",
+    "IndependentTransform",
+    "LowerCholeskyTransform",
+    "PositiveDefiniteTransform",
+    "PowerTransform",
+    "ReshapeTransform",
+    "SigmoidTransform",
+    "SoftplusTransform",
+    "TanhTransform",
+    "SoftmaxTransform",
+    "StackTransform",
+    "StickBreakingTransform",
+    "Transform",
+    "identity_transform",
+]

@@ -1,0 +1,20 @@
+"""Inference: ELBOs, SVI, importance sampling, prediction and model inspection."""
+
+from tracegraph.infer.elbo import ELBO
+from tracegraph.infer.importance import EmpiricalMarginal, Importance
+from tracegraph.infer.predictive import Predictive
+from tracegraph.infer.svi import SVI
+from tracegraph.infer.trace_elbo import Trace_ELBO
+from tracegraph.infer.tracegraph_elbo import JitTraceGraph_ELBO, TraceGraph_ELBO, TrackNonReparam
+
+__all__ = [
+    "ELBO",
+    "EmpiricalMarginal",
+    "Importance",
+    "Predictive",
+    "JitTraceGraph_ELBO",
+    "SVI",
+    "TraceGraph_ELBO",
+    "Trace_ELBO",
+    "TrackNonReparam",
+]

@@ -1,0 +1,70 @@
+"""Plate-aware bookkeeping of cost terms for score-function estimators.
+
+A *cost term* is one site's contribution to the ELBO: ``log p`` of a model sample
+site or ``-log q`` of a guide latent site, as a tensor whose batch dims belong to
+the site's plates.  A *non-reparameterized site* ``i`` multiplies its score
+``grad log q_i`` by its *downstream cost*: the cost terms that depend on it.  Inside
+a vectorized plate the multiplication is per element, so each tensor is reduced to
+the plate dims it shares with the other (Schulman et al. 2015; plate-wise
+Rao-Blackwellization as in Pyro).
+
+Every tensor handled here is first brought to *plate form*: dims that belong to
+none of its site's vectorized plates are summed out (keeping them as size 1), so
+that only plate dims can be larger than one.
+
+>>> import torch
+>>> from tracegraph.poutine.runtime import CondIndepStackFrame as F
+>>> x = torch.ones(2, 3)          # dim -1 is plate "a"; dim -2 is no plate
+>>> to_plate_form(x, {-1}).shape
+torch.Size([1, 3])
+>>> reduce_to_dims(torch.ones(4, 3), {-2: "b", -1: "a"}, {-1: "a"}).shape
+torch.Size([1, 3])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+import torch
+
+from tracegraph.poutine.runtime import CondIndepStackFrame
+
+__all__ = ["plate_dims", "reduce_to_dims", "to_plate_form"]
+
+
+def plate_dims(cond_indep_stack: Iterable[CondIndepStackFrame]) -> dict[int, str]:
+    """The vectorized plates of a site as ``{dim: plate name}``.
+
+    >>> plate_dims([CondIndepStackFrame("data", -1, 5, 0), CondIndepStackFrame("t", None, 3, 1)])
+    {-1: 'data'}
+    """
+    return {f.dim: f.name for f in cond_indep_stack if f.dim is not None}
+
+
+def to_plate_form(x: torch.Tensor, dims: Iterable[int]) -> torch.Tensor:
+    """Sum out (keeping size 1) every dim of ``x`` that is not one of ``dims``.
+
+    :param dims: negative dims that belong to plates.
+    """
+    if x.dim() == 0:
+        return x
+    keep = set(dims)
+    reduce = [d for d in range(-x.dim(), 0) if d not in keep and x.shape[d] != 1]
+    if reduce:
+        x = x.sum(reduce, keepdim=True)
+    return x
+
+
+def reduce_to_dims(
+    x: torch.Tensor, own: Mapping[int, str], target: Mapping[int, str]
+) -> torch.Tensor:
+    """Sum out the plate dims of ``x`` (``own``: ``{dim: plate}``, ``x`` in plate form
+    already) that the receiver (``target``) lacks.  Plates are compared by name: two
+    plates entered one after the other can use the same dim.
+    """
+    reduce = [
+        d for d, name in own.items() if target.get(d) != name and -d <= x.dim() and x.shape[d] != 1
+    ]
+    if reduce:
+        x = x.sum(reduce, keepdim=True)
+    return x

@@ -1,0 +1,247 @@
+"""The ELBO base class: particles, plate nesting, model/guide checks.
+
+Every ELBO implements :meth:`ELBO.differentiable_loss`, a tensor whose value is
+the negative ELBO estimate and whose gradient is the estimator's gradient;
+:meth:`ELBO.loss`, :meth:`ELBO.loss_and_grads` and ``elbo(model, guide)`` (an
+``nn.Module``) are derived from it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import torch
+
+from tracegraph.distributions.util import is_validation_enabled
+from tracegraph.errors import PlateError, ShapeError, SiteError
+from tracegraph.params import get_param_store
+from tracegraph.poutine import handlers
+from tracegraph.poutine.trace_struct import Trace
+from tracegraph.primitives import plate
+
+__all__ = ["ELBO", "ELBOModule", "check_model_guide_match", "guess_max_plate_nesting"]
+
+_PARTICLE_PLATE = "num_particles_vectorized"
+
+
+def _sample_sites(trace: Trace) -> Iterator[tuple[str, Any]]:
+    for name, site in trace.nodes.items():
+        if site["type"] == "sample" and not site["infer"].get("_subsample"):
+            yield name, site
+
+
+def guess_max_plate_nesting(model_trace: Trace, guide_trace: Trace) -> int:
+    """The deepest vectorized plate dim used by any site of the two traces.
+
+    >>> guess_max_plate_nesting(Trace(), Trace())
+    0
+    """
+    deepest = 0
+    for tr in (model_trace, guide_trace):
+        for _, site in _sample_sites(tr):
+            for f in site["cond_indep_stack"]:
+                if f.dim is not None:
+                    deepest = max(deepest, -f.dim)
+    return deepest
+
+
+def _plate_names(site: Any) -> set[str]:
+    return {f.name for f in site["cond_indep_stack"] if f.name != _PARTICLE_PLATE}
+
+
+def check_model_guide_match(model_trace: Trace, guide_trace: Trace) -> None:
+    """Check that model and guide agree, with errors naming the site.
+
+    :raises SiteError: a latent model site missing from the guide, or a guide site
+        missing from the model (or observed there).
+    :raises ShapeError: values whose shapes or event dims disagree.
+    :raises PlateError: a guide site inside a plate that the model's site lacks.
+    """
+    guide_latent = {
+        name: site for name, site in _sample_sites(guide_trace) if not site["is_observed"]
+    }
+    model_sites = dict(_sample_sites(model_trace))
+    missing = [
+        name
+        for name, site in model_sites.items()
+        if not site["is_observed"] and name not in guide_latent
+    ]
+    if missing:
+        raise SiteError(
+            f"latent sites in the model but not in the guide: {missing}; every latent "
+            "model site needs a guide site of the same name (or observe it with obs=)"
+        )
+    extra = [name for name in guide_latent if name not in model_sites]
+    if extra:
+        raise SiteError(
+            f"guide sites missing from the model: {extra}; the guide may only sample "
+            "sites the model has (hint: check the names for typos)"
+        )
+    for name, gsite in guide_latent.items():
+        msite = model_sites[name]
+        if msite["is_observed"]:
+            raise SiteError(
+                f"site '{name}' is latent in the guide but observed in the model; "
+                "an observed site must not appear in the guide"
+            )
+        m_event = len(getattr(msite["fn"], "event_shape", ()))
+        g_event = len(getattr(gsite["fn"], "event_shape", ()))
+        if m_event != g_event:
+            raise ShapeError(
+                f"site '{name}': the model's distribution has event_dim {m_event} but the "
+                f"guide's has event_dim {g_event} (event shapes "
+                f"{tuple(msite['fn'].event_shape)} vs {tuple(gsite['fn'].event_shape)}); "
+                "hint: use .to_event(n) so both agree"
+            )
+        m_shape = tuple(getattr(msite["fn"], "batch_shape", ())) + tuple(
+            getattr(msite["fn"], "event_shape", ())
+        )
+        g_shape = tuple(getattr(gsite["value"], "shape", ()))
+        try:
+            torch.broadcast_shapes(m_shape, g_shape)
+        except RuntimeError:
+            raise ShapeError(
+                f"site '{name}': the guide's value has shape {g_shape} but the model's "
+                f"distribution has shape {m_shape} (batch + event); they must broadcast"
+            ) from None
+        extra_plates = _plate_names(gsite) - _plate_names(msite)
+        if extra_plates:
+            raise PlateError(
+                f"site '{name}' is inside plate(s) {sorted(extra_plates)} in the guide "
+                f"but not in the model (model plates: {sorted(_plate_names(msite))}); "
+                "hint: declare the same plates in both"
+            )
+
+
+class ELBO:
+    """Base class of evidence lower bound objectives.
+
+    :param num_particles: samples per estimate; the loss is their mean.
+    :param max_plate_nesting: deepest plate dim in model and guide; guessed from
+        one run when not given (needed by ``vectorize_particles``).
+    :param vectorize_particles: draw all particles in one run, in an extra plate
+        left of the model's plates.
+    :param retain_graph: passed to ``backward`` by :meth:`loss_and_grads`.
+    """
+
+    def __init__(
+        self,
+        num_particles: int = 1,
+        max_plate_nesting: float = math.inf,
+        vectorize_particles: bool = False,
+        retain_graph: bool | None = None,
+        strict_enumeration_warning: bool = True,
+        ignore_jit_warnings: bool = False,
+        jit_options: dict[str, Any] | None = None,
+    ) -> None:
+        if not isinstance(num_particles, int) or num_particles < 1:
+            raise ValueError(f"num_particles must be a positive int, got {num_particles!r}")
+        self.num_particles = num_particles
+        self.max_plate_nesting = max_plate_nesting
+        self.vectorize_particles = vectorize_particles
+        self.retain_graph = retain_graph
+        self.strict_enumeration_warning = strict_enumeration_warning
+        self.ignore_jit_warnings = ignore_jit_warnings
+        self.jit_options = jit_options
+
+    # -- traces -------------------------------------------------------------
+    def _guide_trace(self, guide: Callable[..., Any], args: Any, kwargs: Any) -> Trace:
+        return handlers.trace(guide).get_trace(*args, **kwargs)
+
+    def _model_trace(
+        self, model: Callable[..., Any], guide_trace: Trace, args: Any, kwargs: Any
+    ) -> Trace:
+        return handlers.trace(handlers.replay(model, trace=guide_trace)).get_trace(*args, **kwargs)
+
+    def _get_trace(
+        self, model: Callable[..., Any], guide: Callable[..., Any], args: Any, kwargs: Any
+    ) -> tuple[Trace, Trace]:
+        guide_trace = self._guide_trace(guide, args, kwargs)
+        model_trace = self._model_trace(model, guide_trace, args, kwargs)
+        if is_validation_enabled():
+            check_model_guide_match(model_trace, guide_trace)
+        return model_trace, guide_trace
+
+    def _guess_max_plate_nesting(self, model: Any, guide: Any, args: Any, kwargs: Any) -> None:
+        with handlers.block():
+            guide_trace = handlers.trace(guide).get_trace(*args, **kwargs)
+            model_trace = handlers.trace(handlers.replay(model, trace=guide_trace)).get_trace(
+                *args, **kwargs
+            )
+        self.max_plate_nesting = guess_max_plate_nesting(model_trace, guide_trace)
+
+    def _vectorized(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        dim = -1 - int(self.max_plate_nesting)
+        n = self.num_particles
+
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            with plate(_PARTICLE_PLATE, n, dim=dim):
+                return fn(*args, **kwargs)
+
+        return wrapped
+
+    def _get_traces(
+        self, model: Callable[..., Any], guide: Callable[..., Any], args: Any, kwargs: Any
+    ) -> Iterator[tuple[Trace, Trace]]:
+        """Yield ``(model_trace, guide_trace)`` per particle (one pair when vectorized)."""
+        if self.vectorize_particles:
+            if self.max_plate_nesting == math.inf:
+                self._guess_max_plate_nesting(model, guide, args, kwargs)
+            yield self._get_trace(self._vectorized(model), self._vectorized(guide), args, kwargs)
+        else:
+            for _ in range(self.num_particles):
+                yield self._get_trace(model, guide, args, kwargs)
+
+    # -- objectives -----------------------------------------------------------
+    def differentiable_loss(
+        self, model: Callable[..., Any], guide: Callable[..., Any], *args: Any, **kwargs: Any
+    ) -> torch.Tensor:
+        """The negative ELBO as a tensor whose gradient is the estimator's."""
+        raise NotImplementedError
+
+    def loss(
+        self, model: Callable[..., Any], guide: Callable[..., Any], *args: Any, **kwargs: Any
+    ) -> float:
+        """The negative ELBO estimate as a float (no gradients).
+
+        :returns: ``-ELBO``.
+        """
+        with torch.no_grad():
+            return float(self.differentiable_loss(model, guide, *args, **kwargs))
+
+    def loss_and_grads(
+        self, model: Callable[..., Any], guide: Callable[..., Any], *args: Any, **kwargs: Any
+    ) -> float:
+        """Estimate the negative ELBO and accumulate its gradient into the ``.grad``
+        of every parameter used by the model or the guide.
+
+        :returns: ``-ELBO`` as a float.
+        """
+        loss = self.differentiable_loss(model, guide, *args, **kwargs)
+        if loss.requires_grad:
+            loss.backward(retain_graph=self.retain_graph)
+        return float(loss.detach())
+
+    def __call__(self, model: Callable[..., Any], guide: Callable[..., Any]) -> ELBOModule:
+        return ELBOModule(model, guide, self)
+
+
+class ELBOModule(torch.nn.Module):
+    """``elbo(model, guide)``: an ``nn.Module`` whose forward is the differentiable
+    loss; its parameters are the param store's (after a first forward).
+    """
+
+    def __init__(self, model: Callable[..., Any], guide: Callable[..., Any], elbo: ELBO) -> None:
+        super().__init__()
+        self.model = model
+        self.guide = guide
+        self.elbo = elbo
+
+    def forward(self, *args: Any, **kwargs: Any) -> torch.Tensor:
+        return self.elbo.differentiable_loss(self.model, self.guide, *args, **kwargs)
+
+    def parameters(self, recurse: bool = True) -> Iterator[torch.nn.Parameter]:  # type: ignore[override]
+        for _, p in get_param_store().named_parameters():
+            yield p

@@ -1,0 +1,233 @@
+"""Control-flow scopes and strict mode of the provenance layer.
+
+A tracked value that decides Python control flow (``if z > 0:``, ``int(n)``,
+``t.item()``) leaves the tensor world: PyTorch hands Python a plain ``bool``,
+``int`` or ``float`` that cannot carry provenance.  Everything that runs
+afterwards may depend on it, so the provenance of such a value is recorded in
+every active :func:`control_flow_scope` instead (Wingate et al. 2011 call
+these *nonstandard interpretations*; we only need the "which sites" part).
+
+State lives in :class:`contextvars.ContextVar` objects holding immutable
+values, so threads and asyncio tasks never see each other's scopes, and an
+exception can never leave a scope or strict mode switched on.
+
+>>> with control_flow_scope() as scope:
+...     record_control_flow(frozenset({"z"}))
+...     sorted(current_control_flow())
+['z']
+>>> sorted(scope.provenance), current_control_flow()
+(['z'], frozenset())
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from types import CodeType
+from typing import Any, TypeVar
+
+__all__ = [
+    "ControlFlowScope",
+    "control_flow_scope",
+    "current_control_flow",
+    "record_control_flow",
+    "register_assertion",
+    "strict",
+    "set_strict",
+    "is_strict",
+]
+
+_EMPTY: frozenset = frozenset()
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+# Innermost scope last.  A tuple (not a list) so entering a scope in one
+# context can never mutate what another context sees.
+_SCOPES: ContextVar[tuple[ControlFlowScope, ...]] = ContextVar(
+    "tracegraph_control_flow_scopes", default=()
+)
+_STRICT: ContextVar[bool] = ContextVar("tracegraph_provenance_strict", default=False)
+
+# Code objects of functions whose data-dependent branches only decide "raise or
+# go on" (argument validation).  A leak whose Python caller runs one of these
+# codes is not recorded: if the check fails nothing runs afterwards, and if it
+# passes the continuation does not depend on the value.
+_ASSERTION_CODES: set[CodeType] = set()
+_OWN_MODULE_PREFIX = "tracegraph.ops."
+
+
+class ControlFlowScope:
+    """Accumulates the provenance of tracked values that decided control flow.
+
+    Created by :func:`control_flow_scope`; read :attr:`provenance`.
+
+    >>> scope = ControlFlowScope()
+    >>> scope.provenance
+    frozenset()
+    """
+
+    __slots__ = ("_provenance", "_lock")
+
+    def __init__(self) -> None:
+        self._provenance: frozenset = _EMPTY
+        # A scope object may be shared with worker threads through
+        # ``contextvars.copy_context()``; the read-modify-write below must not
+        # lose a union.
+        self._lock = threading.Lock()
+
+    @property
+    def provenance(self) -> frozenset:
+        """Everything that leaked into Python control flow while this scope was active."""
+        return self._provenance
+
+    def _add(self, provenance: frozenset) -> None:
+        with self._lock:
+            if not provenance <= self._provenance:
+                self._provenance = self._provenance | provenance
+
+    def __repr__(self) -> str:
+        names = ", ".join(sorted(map(repr, self._provenance)))
+        return f"ControlFlowScope(provenance={{{names}}})"
+
+
+@contextmanager
+def control_flow_scope() -> Iterator[ControlFlowScope]:
+    """Open a scope that collects provenance leaking into Python control flow.
+
+    Scopes nest; every active scope receives every leak, so an outer scope
+    sees everything its inner scopes saw.
+
+    :returns: a context manager yielding the new :class:`ControlFlowScope`.
+
+    >>> with control_flow_scope() as outer:
+    ...     with control_flow_scope() as inner:
+    ...         record_control_flow({"a"})
+    ...     record_control_flow({"b"})
+    >>> sorted(inner.provenance), sorted(outer.provenance)
+    (['a'], ['a', 'b'])
+    """
+    scope = ControlFlowScope()
+    token = _SCOPES.set(_SCOPES.get() + (scope,))
+    try:
+        yield scope
+    finally:
+        _SCOPES.reset(token)
+
+
+def current_control_flow() -> frozenset:
+    """Return what leaked into control flow in the innermost active scope.
+
+    :returns: the innermost scope's provenance, or an empty frozenset outside
+        any scope.
+
+    >>> current_control_flow()
+    frozenset()
+    """
+    scopes = _SCOPES.get()
+    return scopes[-1]._provenance if scopes else _EMPTY
+
+
+def record_control_flow(provenance: Iterable[Any]) -> None:
+    """Record that values with ``provenance`` decided Python control flow.
+
+    Called by the provenance rules on ``bool(t)``, ``t.item()`` and friends;
+    handlers may call it for their own data-dependent decisions.  Does
+    nothing outside a scope, or when the immediate caller is a registered
+    assertion (see :func:`register_assertion`).
+
+    :param provenance: sample-site names.
+
+    >>> with control_flow_scope() as scope:
+    ...     record_control_flow(["x"])
+    >>> scope.provenance
+    frozenset({'x'})
+    """
+    scopes = _SCOPES.get()
+    if not scopes:
+        return
+    prov = provenance if isinstance(provenance, frozenset) else frozenset(provenance)
+    if not prov or (_ASSERTION_CODES and _called_from_assertion()):
+        return
+    for scope in scopes:
+        scope._add(prov)
+
+
+def _called_from_assertion() -> bool:
+    # Skip our own frames (rule functions, __torch_function__) to reach the
+    # Python line that turned a tensor into a bool.
+    frame = sys._getframe(2)
+    while frame is not None and frame.f_globals.get("__name__", "").startswith(_OWN_MODULE_PREFIX):
+        frame = frame.f_back  # type: ignore[assignment]
+    return frame is not None and frame.f_code in _ASSERTION_CODES
+
+
+def register_assertion(fn: _F) -> _F:
+    """Declare that data-dependent branches in ``fn`` only decide whether to raise.
+
+    Leaks whose Python caller is ``fn`` itself (not functions it calls) are
+    then not recorded.  Use it for argument validation such as
+    ``if not valid.all(): raise ValueError(...)``; registering a function that
+    branches on data for any other purpose makes tracking unsound.
+
+    :param fn: a Python function (or a code object).
+    :returns: ``fn`` unchanged, so this works as a decorator.
+
+    >>> @register_assertion
+    ... def check_positive(flag):
+    ...     if not flag:
+    ...         raise ValueError("expected a positive value")
+    >>> check_positive(True)
+    """
+    code = fn if isinstance(fn, CodeType) else fn.__code__
+    _ASSERTION_CODES.add(code)
+    return fn
+
+
+@contextmanager
+def strict(enabled: bool = True) -> Iterator[None]:
+    """Raise :class:`~tracegraph.errors.ProvenanceError` on ops the rule table lacks.
+
+    Outside strict mode an unlisted op gets the default rule (the union of
+    its tensor inputs' provenance, or the mutation rule for in-place ops),
+    which is sound but may hide a missing precise rule.
+
+    :param enabled: ``False`` switches strict mode off inside a strict block.
+    :returns: a context manager.
+
+    >>> with strict():
+    ...     is_strict()
+    True
+    >>> is_strict()
+    False
+    """
+    token = _STRICT.set(enabled)
+    try:
+        yield
+    finally:
+        _STRICT.reset(token)
+
+
+def set_strict(enabled: bool) -> None:
+    """Switch strict mode on or off for the current thread or task.
+
+    Prefer :func:`strict`, which restores the previous setting on exit.
+
+    :param enabled: the new setting.
+
+    >>> set_strict(True); is_strict()
+    True
+    >>> set_strict(False); is_strict()
+    False
+    """
+    _STRICT.set(bool(enabled))
+
+
+def is_strict() -> bool:
+    """Return whether strict mode is on in the current thread or task.
+
+    >>> is_strict()
+    False
+    """
+    return _STRICT.get()

@@ -1,0 +1,358 @@
+"""The lowercase handler API, as Pyro's ``pyro.poutine``.
+
+Every handler ``h(fn=None, **options)`` returns its messenger when ``fn`` is
+omitted (use it as a context manager or a decorator), and otherwise a *handled
+function*: a callable that runs ``fn`` under the handler on each call and that
+pickles when ``fn`` and the options do.  A ``fn`` that is not callable raises
+:class:`~tracegraph.errors.HandlerError` naming the handler.
+
+>>> import torch
+>>> import tracegraph
+>>> import tracegraph.distributions as dist
+>>> from tracegraph import poutine
+>>> def model():
+...     z = tracegraph.sample("z", dist.Normal(0.0, 1.0))
+...     return tracegraph.sample("x", dist.Normal(z, 1.0))
+>>> conditioned = poutine.condition(model, data={"x": torch.tensor(1.0)})
+>>> tr = poutine.trace(conditioned).get_trace()
+>>> tr.stochastic_nodes, tr.observation_nodes
+(['z'], ['x'])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, TypeVar
+
+from tracegraph.errors import HandlerError
+from tracegraph.poutine.block_messenger import BlockMessenger
+from tracegraph.poutine.broadcast_messenger import BroadcastMessenger
+from tracegraph.poutine.condition_messenger import ConditionMessenger
+from tracegraph.poutine.do_messenger import DoMessenger
+from tracegraph.poutine.escape_messenger import EscapeMessenger
+from tracegraph.poutine.infer_config_messenger import InferConfigMessenger
+from tracegraph.poutine.lift_messenger import LiftMessenger, Prior
+from tracegraph.poutine.mask_messenger import MaskMessenger
+from tracegraph.poutine.messenger import HandledFunction, Messenger
+from tracegraph.poutine.replay_messenger import ReplayMessenger
+from tracegraph.poutine.runtime import Message
+from tracegraph.poutine.scale_messenger import ScaleMessenger
+from tracegraph.poutine.seed_messenger import SeedMessenger
+from tracegraph.poutine.substitute_messenger import SubstituteMessenger
+from tracegraph.poutine.trace_messenger import TraceHandler, TraceMessenger
+from tracegraph.poutine.trace_struct import Trace
+from tracegraph.poutine.uncondition_messenger import UnconditionMessenger
+
+__all__ = [
+    "block",
+    "broadcast",
+    "condition",
+    "do",
+    "escape",
+    "infer_config",
+    "lift",
+    "mask",
+    "replay",
+    "scale",
+    "seed",
+    "substitute",
+    "trace",
+    "uncondition",
+]
+
+M = TypeVar("M", bound=Messenger)
+
+
+def _check_fn(handler: str, fn: Any) -> None:
+    if fn is not None and not callable(fn):
+        raise HandlerError(
+            f"poutine.{handler} expected a callable model or guide as its first argument, "
+            f"got {type(fn).__name__}: {fn!r:.80}; hint: pass options by keyword, e.g. "
+            f"poutine.{handler}(model, ...=...), or poutine.{handler}(...=...) for the "
+            "handler itself"
+        )
+
+
+def _wrap(handler: str, msngr: M, fn: Callable[..., Any] | None) -> M | HandledFunction:
+    if fn is None:
+        return msngr
+    return HandledFunction(msngr, fn)
+
+
+def trace(
+    fn: Callable[..., Any] | None = None,
+    graph_type: str | None = None,
+    param_only: bool | None = None,
+) -> TraceMessenger | TraceHandler:
+    """Record the sites of each run in a :class:`~tracegraph.poutine.trace_struct.Trace`.
+
+    :param fn: the function to trace.
+    :param graph_type: ``"flat"`` (default), ``"dense"`` or ``"provenance"``.
+    :param param_only: record only param sites.
+    :returns: a :class:`TraceHandler` (use ``.get_trace(*args)``), or the messenger.
+    :raises HandlerError: for a non-callable ``fn`` or an unknown ``graph_type``.
+
+    >>> import tracegraph
+    >>> import tracegraph.distributions as dist
+    >>> def model():
+    ...     tracegraph.sample("z", dist.Normal(0.0, 1.0))
+    >>> list(trace(model).get_trace().nodes)
+    ['_INPUT', 'z', '_RETURN']
+    """
+    _check_fn("trace", fn)
+    msngr = TraceMessenger(graph_type=graph_type, param_only=param_only)
+    if fn is None:
+        return msngr
+    return TraceHandler(msngr, fn)
+
+
+def replay(
+    fn: Callable[..., Any] | None = None,
+    trace: Trace | None = None,
+    params: Mapping[str, Any] | None = None,
+) -> ReplayMessenger | HandledFunction:
+    """Give latent sample sites the values recorded in ``trace`` (and param sites
+    the values in ``params``); see :mod:`~tracegraph.poutine.replay_messenger`.
+
+    >>> import tracegraph
+    >>> import tracegraph.distributions as dist
+    >>> from tracegraph import poutine
+    >>> def model():
+    ...     return tracegraph.sample("z", dist.Normal(0.0, 1.0))
+    >>> tr = poutine.trace(model).get_trace()
+    >>> bool(replay(model, trace=tr)() == tr.nodes["z"]["value"])
+    True
+    """
+    _check_fn("replay", fn)
+    return _wrap("replay", ReplayMessenger(trace=trace, params=params), fn)
+
+
+def condition(
+    fn: Callable[..., Any] | None = None, data: Mapping[str, Any] | Trace | None = None
+) -> ConditionMessenger | HandledFunction:
+    """Observe sample sites: each site named in ``data`` (a dict or a Trace) takes
+    that value and is marked observed.
+
+    >>> import torch
+    >>> import tracegraph
+    >>> import tracegraph.distributions as dist
+    >>> def model():
+    ...     return tracegraph.sample("x", dist.Normal(0.0, 1.0))
+    >>> condition(model, data={"x": torch.tensor(2.0)})()
+    tensor(2.)
+    """
+    _check_fn("condition", fn)
+    if data is None:
+        raise HandlerError("poutine.condition needs data= (a dict name -> value or a Trace)")
+    return _wrap("condition", ConditionMessenger(data=data), fn)
+
+
+def block(
+    fn: Callable[..., Any] | None = None,
+    hide_fn: Callable[[Message], object] | None = None,
+    expose_fn: Callable[[Message], object] | None = None,
+    hide_all: bool = True,
+    expose_all: bool = False,
+    hide: Iterable[str] | None = None,
+    expose: Iterable[str] | None = None,
+    hide_types: Iterable[str] | None = None,
+    expose_types: Iterable[str] | None = None,
+) -> BlockMessenger | HandledFunction:
+    """Hide sites from the handlers outside (by default all of them); the rules
+    are in :mod:`~tracegraph.poutine.block_messenger`.
+
+    >>> import tracegraph
+    >>> import tracegraph.distributions as dist
+    >>> def model():
+    ...     tracegraph.sample("a", dist.Normal(0.0, 1.0))
+    ...     tracegraph.sample("b", dist.Normal(0.0, 1.0))
+    >>> list(trace(block(model, expose=["b"])).get_trace().nodes)
+    ['_INPUT', 'b', '_RETURN']
+    """
+    _check_fn("block", fn)
+    msngr = BlockMessenger(
+        hide_fn=hide_fn,
+        expose_fn=expose_fn,
+        hide_all=hide_all,
+        expose_all=expose_all,
+        hide=hide,
+        expose=expose,
+        hide_types=hide_types,
+        expose_types=expose_types,
+    )
+    return _wrap("block", msngr, fn)
+
+
+def scale(
+    fn: Callable[..., Any] | None = None, scale: Any = 1.0
+) -> ScaleMessenger | HandledFunction:
+    """Multiply the log-probs of the sites inside by ``scale`` (positive).
+
+    >>> import tracegraph
+    >>> import tracegraph.distributions as dist
+    >>> def model():
+    ...     tracegraph.sample("z", dist.Normal(0.0, 1.0))
+    >>> trace(scale(model, scale=0.5)).get_trace().nodes["z"]["scale"]
+    0.5
+    """
+    _check_fn("scale", fn)
+    return _wrap("scale", ScaleMessenger(scale=scale), fn)
+
+
+def mask(fn: Callable[..., Any] | None = None, mask: Any = None) -> MaskMessenger | HandledFunction:
+    """Mask the log-probs of the sites inside (``mask`` is a bool or bool tensor).
+
+    >>> import tracegraph
+    >>> import tracegraph.distributions as dist
+    >>> def model():
+    ...     tracegraph.sample("z", dist.Normal(0.0, 1.0))
+    >>> trace(mask(model, mask=False)).get_trace().nodes["z"]["mask"]
+    False
+    """
+    _check_fn("mask", fn)
+    return _wrap("mask", MaskMessenger(mask=mask), fn)
+
+
+def seed(fn: Callable[..., Any] | None = None, rng_seed: Any = None) -> SeedMessenger | HandledFunction:
+    """Run under a fixed seed (torch, ``random``, NumPy); the random state is
+    restored afterwards.
+
+    >>> import tracegraph
+    >>> import tracegraph.distributions as dist
+    >>> def model():
+    ...     return tracegraph.sample("z", dist.Normal(0.0, 1.0))
+    >>> bool(seed(model, rng_seed=3)() == seed(model, rng_seed=3)())
+    True
+    """
+    _check_fn("seed", fn)
+    return _wrap("seed", SeedMessenger(rng_seed=rng_seed), fn)
+
+
+def do(fn: Callable[..., Any] | None = None, data: Mapping[str, Any] | None = None) -> DoMessenger | HandledFunction:
+    """Intervene: the program sees ``data[name]`` after site ``name``, which is
+    recorded as a fresh, unobserved sample site; see
+    :mod:`~tracegraph.poutine.do_messenger`.
+
+    >>> import torch
+    >>> import tracegraph
+    >>> import tracegraph.distributions as dist
+    >>> def model():
+    ...     z = tracegraph.sample("z", dist.Normal(0.0, 1.0))
+    ...     return z + 1
+    >>> do(model, data={"z": torch.tensor(5.0)})()
+    tensor(6.)
+    """
+    _check_fn("do", fn)
+    if data is None:
+        raise HandlerError("poutine.do needs data= (a dict name -> intervention value)")
+    return _wrap("do", DoMessenger(data=data), fn)
+
+
+def uncondition(fn: Callable[..., Any] | None = None) -> UnconditionMessenger | HandledFunction:
+    """Make observed sample sites latent (the observation moves to
+    ``msg["infer"]["obs"]``).
+
+    >>> import torch
+    >>> import tracegraph
+    >>> import tracegraph.distributions as dist
+    >>> def model():
+    ...     tracegraph.sample("x", dist.Normal(0.0, 1.0), obs=torch.tensor(1.0))
+    >>> trace(uncondition(model)).get_trace().stochastic_nodes
+    ['x']
+    """
+    _check_fn("uncondition", fn)
+    return _wrap("uncondition", UnconditionMessenger(), fn)
+
+
+def infer_config(
+    fn: Callable[..., Any] | None = None,
+    config_fn: Callable[[Message], Mapping[str, Any]] | None = None,
+) -> InferConfigMessenger | HandledFunction:
+    """Merge ``config_fn(msg)`` into the ``infer`` dict of each sample and param site.
+
+    >>> import tracegraph
+    >>> import tracegraph.distributions as dist
+    >>> def guide():
+    ...     tracegraph.sample("z", dist.Bernoulli(0.5))
+    >>> configured = infer_config(guide, config_fn=lambda msg: {"enumerate": "parallel"})
+    >>> trace(configured).get_trace().nodes["z"]["infer"]
+    {'enumerate': 'parallel'}
+    """
+    _check_fn("infer_config", fn)
+    return _wrap("infer_config", InferConfigMessenger(config_fn=config_fn), fn)  # type: ignore[arg-type]
+
+
+def substitute(
+    fn: Callable[..., Any] | None = None,
+    data: Mapping[str, Any] | None = None,
+    substitute_fn: Callable[[Message], Any] | None = None,
+) -> SubstituteMessenger | HandledFunction:
+    """Fix the values of param sites and latent sample sites (they stay latent).
+
+    >>> import torch
+    >>> import tracegraph
+    >>> import tracegraph.distributions as dist
+    >>> def model():
+    ...     return tracegraph.sample("z", dist.Normal(0.0, 1.0))
+    >>> tr = trace(substitute(model, data={"z": torch.tensor(0.5)})).get_trace()
+    >>> tr.nodes["z"]["value"], tr.nodes["z"]["is_observed"]
+    (tensor(0.5000), False)
+    """
+    _check_fn("substitute", fn)
+    return _wrap("substitute", SubstituteMessenger(data=data, substitute_fn=substitute_fn), fn)
+
+
+def escape(
+    fn: Callable[..., Any] | None = None, escape_fn: Callable[[Message], object] | None = None
+) -> EscapeMessenger | HandledFunction:
+    """Raise :class:`~tracegraph.poutine.escape_messenger.NonlocalExit` at the first
+    sample site for which ``escape_fn(msg)`` is true.
+
+    >>> import tracegraph
+    >>> import tracegraph.distributions as dist
+    >>> from tracegraph.poutine.escape_messenger import NonlocalExit
+    >>> def model():
+    ...     tracegraph.sample("z", dist.Normal(0.0, 1.0))
+    >>> try:
+    ...     escape(model, escape_fn=lambda msg: True)()
+    ... except NonlocalExit as e:
+    ...     e.site["name"]
+    'z'
+    """
+    _check_fn("escape", fn)
+    return _wrap("escape", EscapeMessenger(escape_fn=escape_fn), fn)  # type: ignore[arg-type]
+
+
+def lift(
+    fn: Callable[..., Any] | None = None, prior: Prior | Mapping[str, Prior] | None = None
+) -> LiftMessenger | HandledFunction:
+    """Turn param sites into sample sites drawn from ``prior`` (a distribution, a
+    dict name -> distribution, or a stochastic function).
+
+    >>> import torch
+    >>> import tracegraph
+    >>> import tracegraph.distributions as dist
+    >>> def model():
+    ...     tracegraph.param("w", torch.tensor(0.0))
+    >>> trace(lift(model, prior={"w": dist.Normal(0.0, 1.0)})).get_trace().stochastic_nodes
+    ['w']
+    """
+    _check_fn("lift", fn)
+    if prior is None:
+        raise HandlerError("poutine.lift needs prior= (a distribution, dict or callable)")
+    return _wrap("lift", LiftMessenger(prior=prior), fn)
+
+
+def broadcast(fn: Callable[..., Any] | None = None) -> BroadcastMessenger | HandledFunction:
+    """Broadcast each sample site's distribution to the sizes of its plates.
+
+    >>> import tracegraph
+    >>> import tracegraph.distributions as dist
+    >>> def model():
+    ...     with tracegraph.plate("data", 3):
+    ...         return tracegraph.sample("x", dist.Normal(0.0, 1.0))
+    >>> broadcast(model)().shape
+    torch.Size([3])
+    """
+    _check_fn("broadcast", fn)
+    return _wrap("broadcast", BroadcastMessenger(), fn)

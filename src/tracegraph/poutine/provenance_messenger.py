@@ -1,0 +1,150 @@
+"""Attach provenance to sample sites: the messenger between ``ops.provenance`` and
+the trace.
+
+:class:`TrackProvenanceMessenger` does two things while a program runs:
+
+* it *tags* the value of each chosen latent site with ``{name}``, so every value
+  computed from it carries that name (:mod:`tracegraph.ops.provenance`);
+* it opens a control-flow scope and stores, on every sample site, the provenance
+  that had leaked into Python control flow (``bool(t)``, ``t.item()``, indexing
+  with a tensor, ...) before the site ran, under ``msg["control_provenance"]``.
+  The site's existence and its distribution may depend on those values, so they
+  count as its dependencies ("everything that runs afterwards depends on it").
+
+:func:`site_dependencies` combines both into the set of sites a site's log-prob
+depends on; :func:`identify_provenance_edges` turns them into trace edges
+(``poutine.trace(model, graph_type="provenance")``).
+
+>>> import torch
+>>> import tracegraph
+>>> import tracegraph.distributions as dist
+>>> from tracegraph import poutine
+>>> def model():
+...     a = tracegraph.sample("a", dist.Bernoulli(0.5))
+...     if a.item() == 1.0:  # control flow: "x" exists because of "a"
+...         tracegraph.sample("x", dist.Normal(0.0, 1.0))
+...     else:
+...         tracegraph.sample("x", dist.Normal(5.0, 1.0))
+>>> tr = poutine.trace(model, graph_type="provenance").get_trace()
+>>> sorted(tr.predecessors("x"))
+['a']
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from typing import Any
+
+from tracegraph.ops.provenance import control_flow_scope, get_provenance, track_provenance
+from tracegraph.poutine.messenger import Messenger
+from tracegraph.poutine.runtime import Message
+from tracegraph.poutine.trace_struct import Trace
+
+__all__ = [
+    "TrackProvenanceMessenger",
+    "identify_provenance_edges",
+    "is_nonreparam_latent",
+    "site_dependencies",
+]
+
+
+def _is_latent(msg: Message) -> bool:
+    # Deterministic sites are observed; a plate's subsample indices are not a
+    # latent of the model (their log-prob is zero).
+    return (
+        msg["type"] == "sample"
+        and not msg["is_observed"]
+        and not msg["infer"].get("_subsample", False)
+    )
+
+
+def is_nonreparam_latent(msg: Message) -> bool:
+    """Whether a site is a latent sample site whose distribution has no ``rsample``."""
+    return _is_latent(msg) and not getattr(msg["fn"], "has_rsample", False)
+
+
+class TrackProvenanceMessenger(Messenger):
+    """Tag chosen latent sites with their own name and record control-flow leaks.
+
+    :param tag: which sites to tag: a predicate on the message, ``"latent"`` (every
+        latent sample site, the default), ``"nonreparam"`` (non-reparameterized
+        latent sites) or ``None`` (tag nothing; only record control flow).
+    """
+
+    def __init__(self, tag: Callable[[Message], bool] | str | None = "latent") -> None:
+        super().__init__()
+        if tag == "latent":
+            self._tag: Callable[[Message], bool] | None = _is_latent
+        elif tag == "nonreparam":
+            self._tag = is_nonreparam_latent
+        elif tag is None or callable(tag):
+            self._tag = tag  # type: ignore[assignment]
+        else:
+            raise ValueError(f"tag must be 'latent', 'nonreparam', None or a predicate, got {tag!r}")
+        self._scope_cm: AbstractContextManager[Any] | None = None
+        self._scope: Any = None
+
+    def __enter__(self) -> TrackProvenanceMessenger:
+        self._scope_cm = control_flow_scope()
+        self._scope = self._scope_cm.__enter__()
+        try:
+            super().__enter__()
+        except BaseException:
+            self._scope_cm.__exit__(None, None, None)
+            raise
+        return self
+
+    def __exit__(self, exc_type: Any, exc_value: Any, traceback: Any) -> None:
+        try:
+            super().__exit__(exc_type, exc_value, traceback)
+        finally:
+            assert self._scope_cm is not None
+            self._scope_cm.__exit__(exc_type, exc_value, traceback)
+
+    def _pyro_sample(self, msg: Message) -> None:
+        leaked = self._scope.provenance
+        if leaked:
+            previous = msg.get("control_provenance", frozenset())
+            msg["control_provenance"] = previous | leaked  # type: ignore[typeddict-unknown-key]
+
+    def _pyro_post_sample(self, msg: Message) -> None:
+        if self._tag is not None and self._tag(msg):
+            msg["value"] = track_provenance(msg["value"], frozenset((msg["name"],)))
+
+
+def site_dependencies(site: Message, log_prob: Any = None) -> frozenset[str]:
+    """The sites a sample site's log-prob depends on (the site itself included when
+    its value is tagged): the provenance of ``log_prob`` (computed here when not
+    given) plus the control flow recorded before the site.
+
+    :param site: a trace node.
+    :param log_prob: the site's log-prob tensor, if already computed.
+    """
+    if log_prob is None:
+        log_prob = site["fn"].log_prob(site["value"], *site["args"], **site["kwargs"])
+    deps = get_provenance(log_prob)
+    control = site.get("control_provenance")
+    if control:
+        deps = deps | control
+    return deps
+
+
+def identify_provenance_edges(trace: Trace) -> None:
+    """Add an edge ``i -> j`` for every sample site ``i`` that site ``j`` depends on.
+
+    Run on a trace recorded under :class:`TrackProvenanceMessenger` (which
+    ``graph_type="provenance"`` installs).
+    """
+    nodes = trace.nodes
+    for name, site in nodes.items():
+        if site["type"] != "sample":
+            continue
+        try:
+            deps = site_dependencies(site)
+        except Exception as exc:
+            exc.add_note(f"while computing the dependencies of site '{name}'")
+            raise
+        for dep in deps:
+            if dep != name and dep in nodes:
+                trace.add_edge(dep, name)

@@ -1,0 +1,159 @@
+"""Record every site of a run in a :class:`~tracegraph.poutine.trace_struct.Trace`.
+
+>>> import torch
+>>> import tracegraph
+>>> import tracegraph.distributions as dist
+>>> from tracegraph import poutine
+>>> def model(x):
+...     s = tracegraph.param("s", torch.tensor(0.5))
+...     z = tracegraph.sample("z", dist.Normal(x, s))
+...     return z ** 2
+>>> tracegraph.clear_param_store()
+>>> tr = poutine.trace(model).get_trace(0.0)
+>>> list(tr.nodes)
+['_INPUT', 's', 'z', '_RETURN']
+>>> tr.stochastic_nodes, tr.param_nodes
+(['z'], ['s'])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from tracegraph.errors import HandlerError
+from tracegraph.poutine.messenger import HandledFunction, Messenger
+from tracegraph.poutine.provenance_messenger import (
+    TrackProvenanceMessenger,
+    identify_provenance_edges,
+)
+from tracegraph.poutine.runtime import Message
+from tracegraph.poutine.trace_struct import Trace, identify_dense_edges
+
+__all__ = ["GRAPH_TYPES", "TraceHandler", "TraceMessenger"]
+
+GRAPH_TYPES = ("flat", "dense", "provenance")
+
+
+def _check_graph_type(graph_type: str) -> str:
+    if graph_type not in GRAPH_TYPES:
+        raise HandlerError(
+            f"unknown graph_type {graph_type!r}; expected one of {', '.join(GRAPH_TYPES)}"
+        )
+    return graph_type
+
+
+class TraceMessenger(Messenger):
+    """Handler that records sites into ``self.trace`` (a new trace on each entry).
+
+    :param graph_type: ``"flat"`` (no edges), ``"dense"`` (an edge from every
+        earlier sample site, except across iterations of a sequential plate, as
+        Pyro) or ``"provenance"`` (an edge ``i -> j`` exactly when site ``j``'s
+        distribution, value or existence depends on site ``i``, found by tracking
+        provenance through every op and through Python control flow).
+    :param param_only: record only param sites.
+
+    >>> with TraceMessenger() as tm:
+    ...     pass
+    >>> len(tm.trace.nodes)
+    0
+    """
+
+    def __init__(self, graph_type: str | None = None, param_only: bool | None = None) -> None:
+        super().__init__()
+        self.graph_type = _check_graph_type("flat" if graph_type is None else graph_type)
+        self.param_only = bool(param_only)
+        self.trace = Trace(graph_type=self.graph_type)
+        self._tracker: TrackProvenanceMessenger | None = None
+
+    def __enter__(self) -> TraceMessenger:
+        self.trace = Trace(graph_type=self.graph_type)
+        if self.graph_type == "provenance":
+            # Outside this handler, so that it tags values before they are recorded
+            # (post-processing runs outer handler first).
+            self._tracker = TrackProvenanceMessenger("latent")
+            self._tracker.__enter__()
+        try:
+            super().__enter__()
+        except BaseException:
+            self._exit_tracker(None, None, None)
+            raise
+        return self
+
+    def __exit__(self, exc_type: Any, exc_value: Any, traceback: Any) -> None:
+        try:
+            super().__exit__(exc_type, exc_value, traceback)
+        finally:
+            self._exit_tracker(exc_type, exc_value, traceback)
+        if exc_type is None:
+            if self.graph_type == "dense":
+                identify_dense_edges(self.trace)
+            elif self.graph_type == "provenance":
+                identify_provenance_edges(self.trace)
+
+    def _exit_tracker(self, *exc: Any) -> None:
+        tracker, self._tracker = self._tracker, None
+        if tracker is not None:
+            tracker.__exit__(*exc)
+
+    def _postprocess_message(self, msg: Message) -> None:
+        if self.param_only and msg["type"] != "param":
+            return
+        if msg["infer"].get("_do_not_trace"):
+            return
+        self.trace.add_node(msg["name"], **msg)
+
+    def get_trace(self) -> Trace:
+        """The trace of the last run."""
+        return self.trace
+
+
+class TraceHandler(HandledFunction):
+    """A traced function: calling it runs the function and records its trace,
+    with ``_INPUT`` and ``_RETURN`` nodes.
+
+    Each call uses its own :class:`TraceMessenger`, so one traced function called
+    from several threads gives each call its own trace.
+    """
+
+    msngr: TraceMessenger
+
+    def __init__(self, msngr: TraceMessenger, fn: Callable[..., Any]) -> None:
+        super().__init__(msngr, fn)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        msngr = TraceMessenger(self.msngr.graph_type, self.msngr.param_only)
+        ret = self._run(msngr, args, kwargs)
+        self.msngr = msngr
+        return ret
+
+    def _run(self, msngr: TraceMessenger, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        with msngr:
+            msngr.trace.add_node("_INPUT", name="_INPUT", type="args", args=args, kwargs=kwargs)
+            try:
+                ret = self.fn(*args, **kwargs)
+            except Exception as exc:
+                if not getattr(exc, "_tracegraph_shapes_noted", False):
+                    try:
+                        exc.add_note(msngr.trace.format_shapes())
+                        exc._tracegraph_shapes_noted = True  # type: ignore[attr-defined]
+                    except Exception:  # noqa: BLE001 - the original error matters more
+                        pass
+                raise
+            msngr.trace.add_node("_RETURN", name="_RETURN", type="return", value=ret)
+        return ret
+
+    @property
+    def trace(self) -> Trace:
+        """The trace of the last call."""
+        return self.msngr.trace
+
+    def get_trace(self, *args: Any, **kwargs: Any) -> Trace:
+        """Run the function and return its trace.
+
+        :returns: the :class:`Trace` of this call.
+        """
+        msngr = TraceMessenger(self.msngr.graph_type, self.msngr.param_only)
+        self._run(msngr, args, kwargs)
+        self.msngr = msngr
+        return msngr.trace

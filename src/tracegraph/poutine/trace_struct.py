@@ -1,0 +1,563 @@
+"""The execution trace: every site of one run, in order, plus dependency edges.
+
+A :class:`Trace` is a small directed graph.  ``nodes`` maps each site name to its
+node, the message dict the site produced (Pyro's keys: ``type``, ``name``, ``fn``,
+``value``, ``scale``, ``mask``, ``cond_indep_stack``, ``infer``, ...), in the order
+the sites ran.  ``_succ`` and ``_pred`` map each name to the set of its successors
+and predecessors.  A ``"flat"`` trace has no edges; a ``"dense"`` trace gets the
+edges of :func:`identify_dense_edges`; a ``"provenance"`` trace gets the edges a
+provenance messenger finds.
+
+Log-probabilities are computed lazily and memoized in the nodes
+(``unscaled_log_prob``, ``log_prob``, ``log_prob_sum``, ``score_parts``), so that
+an ELBO and a user asking for them pay once.
+
+>>> import torch
+>>> tr = Trace()
+>>> tr.add_node("z", name="z", type="sample", fn=torch.distributions.Normal(0.0, 1.0),
+...             value=torch.tensor(0.0), is_observed=False)
+>>> round(tr.log_prob_sum().item(), 4)
+-0.9189
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import torch
+
+from tracegraph.distributions.util import ScoreParts, scale_and_mask
+from tracegraph.distributions.validation import is_validation_enabled
+from tracegraph.errors import HandlerError, SiteError
+from tracegraph.poutine import trace_shapes
+
+__all__ = ["GRAPH_TYPES", "Trace", "allow_all_sites", "identify_dense_edges"]
+
+#: The values ``Trace(graph_type=...)`` accepts.
+GRAPH_TYPES = ("flat", "dense", "provenance")
+
+Site = dict[str, Any]
+SiteFilter = Callable[[str, Site], bool]
+
+
+def _site_score_parts(site: Site) -> ScoreParts:
+    fn = site["fn"]
+    args = site.get("args", ())
+    kwargs = site.get("kwargs", {})
+    method = getattr(fn, "score_parts", None)
+    if method is not None:
+        parts = method(site["value"], *args, **kwargs)
+        return parts if isinstance(parts, ScoreParts) else ScoreParts(*parts)
+    # A plain torch distribution: reparameterized sites are differentiated
+    # pathwise (no score term); the others need the score-function estimator.
+    log_prob = site.get("unscaled_log_prob")
+    if log_prob is None:
+        log_prob = fn.log_prob(site["value"], *args, **kwargs)
+    if getattr(fn, "has_rsample", False):
+        return ScoreParts(log_prob, 0.0, log_prob)
+    return ScoreParts(log_prob, log_prob, 0.0)
+
+
+def _scale_and_mask_parts(parts: ScoreParts, scale: Any, mask: Any) -> ScoreParts:
+    # As Pyro does: the score function is neither scaled nor masked, because it
+    # multiplies a downstream cost built from log-probs that already are.
+    return ScoreParts(
+        scale_and_mask(parts.log_prob, scale, mask),
+        parts.score_function,
+        scale_and_mask(parts.entropy_term, scale, mask),
+    )
+
+
+def allow_all_sites(name: str, site: Site) -> bool:
+    """The default ``site_filter``: keep every site.
+
+    >>> allow_all_sites("z", {})
+    True
+    """
+    return True
+
+
+class Trace:
+    """The sites of one run, in order, with dependency edges between them.
+
+    :param graph_type: ``"flat"``, ``"dense"`` or ``"provenance"``.
+    :raises HandlerError: for any other ``graph_type``.
+
+    >>> tr = Trace()
+    >>> tr.add_node("a", name="a", type="param", value=1.0)
+    >>> tr.add_node("b", name="b", type="param", value=2.0)
+    >>> tr.add_edge("a", "b")
+    >>> tr.topological_sort(reverse=True), tr.param_nodes
+    (['b', 'a'], ['a', 'b'])
+    """
+
+    def __init__(self, graph_type: str = "flat") -> None:
+        if graph_type not in GRAPH_TYPES:
+            raise HandlerError(
+                f"Trace: unknown graph_type {graph_type!r}; expected one of "
+                f"{', '.join(repr(g) for g in GRAPH_TYPES)}"
+            )
+        self.graph_type = graph_type
+        self.nodes: OrderedDict[str, Site] = OrderedDict()
+        self._succ: OrderedDict[str, set[str]] = OrderedDict()
+        self._pred: OrderedDict[str, set[str]] = OrderedDict()
+        # Filled by symbolize_dims / pack_tensors.
+        self.plate_to_symbol: dict[str, str] = {}
+        self.symbol_to_dim: dict[str, int] = {}
+
+    def __repr__(self) -> str:
+        names = list(self.nodes)
+        shown = ", ".join(repr(n) for n in names[:8])
+        if len(names) > 8:
+            shown += f", ... ({len(names) - 8} more)"
+        n_edges = sum(len(s) for s in self._succ.values())
+        return f"Trace(graph_type={self.graph_type!r}, sites=[{shown}], edges={n_edges})"
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.nodes
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.nodes)
+
+    def __len__(self) -> int:
+        return len(self.nodes)
+
+    # -- graph -----------------------------------------------------------
+    def add_node(self, site_name: str, **kwargs: Any) -> None:
+        """Append a site.  A param site registered again replaces its node (and
+        keeps its position and edges); any other repeated name is an error.
+
+        :param site_name: the site's name.
+        :param kwargs: the node's fields (a message's keys).
+        :raises SiteError: if a site of that name exists (unless both are params).
+
+        >>> tr = Trace()
+        >>> tr.add_node("x", name="x", type="sample")
+        >>> tr.add_node("x", name="x", type="sample")
+        Traceback (most recent call last):
+        ...
+        tracegraph.errors.SiteError: Multiple sites named 'x': ...
+        """
+        old = self.nodes.get(site_name)
+        if old is None:
+            self.nodes[site_name] = kwargs
+            self._succ[site_name] = set()
+            self._pred[site_name] = set()
+            return
+        old_type = old.get("type")
+        new_type = kwargs.get("type")
+        if old_type == "param" and new_type == "param":
+            self.nodes[site_name] = kwargs
+            return
+        raise SiteError(
+            f"Multiple sites named '{site_name}': the trace already has a {old_type} site "
+            f"'{site_name}' and got a {new_type} site with the same name; hint: give each "
+            "site a unique name (e.g. f'x_{i}' in a loop), or use a plate for "
+            "conditionally independent copies"
+        )
+
+    def _require(self, site_name: str) -> None:
+        if site_name not in self.nodes:
+            known = list(self.nodes)
+            shown = ", ".join(repr(n) for n in known[:10]) + (", ..." if len(known) > 10 else "")
+            raise SiteError(f"no site named '{site_name}' in the trace (sites: {shown})")
+
+    def add_edge(self, site1: str, site2: str) -> None:
+        """Add the edge ``site1 -> site2`` (``site2`` depends on ``site1``).
+
+        :raises SiteError: if either site is not in the trace.
+
+        >>> tr = Trace()
+        >>> for n in "ab":
+        ...     tr.add_node(n, name=n, type="param")
+        >>> tr.add_edge("a", "b"); tr.successors("a"), tr.predecessors("b")
+        ({'b'}, {'a'})
+        """
+        self._require(site1)
+        self._require(site2)
+        self._succ[site1].add(site2)
+        self._pred[site2].add(site1)
+
+    def remove_node(self, site_name: str) -> None:
+        """Remove a site and every edge touching it.
+
+        :raises SiteError: if the site is not in the trace.
+
+        >>> tr = Trace()
+        >>> for n in "ab":
+        ...     tr.add_node(n, name=n, type="param")
+        >>> tr.add_edge("a", "b"); tr.remove_node("b"); list(tr.nodes), tr.successors("a")
+        (['a'], set())
+        """
+        self._require(site_name)
+        del self.nodes[site_name]
+        for p in self._pred.pop(site_name):
+            self._succ[p].discard(site_name)
+        for s in self._succ.pop(site_name):
+            self._pred[s].discard(site_name)
+
+    def predecessors(self, site_name: str) -> set[str]:
+        """The sites with an edge into ``site_name`` (a set, yours to keep).
+
+        >>> tr = Trace(); tr.add_node("a", type="param"); tr.predecessors("a")
+        set()
+        """
+        self._require(site_name)
+        return set(self._pred[site_name])
+
+    def successors(self, site_name: str) -> set[str]:
+        """The sites ``site_name`` has an edge to (a set, yours to keep).
+
+        >>> tr = Trace(); tr.add_node("a", type="param"); tr.successors("a")
+        set()
+        """
+        self._require(site_name)
+        return set(self._succ[site_name])
+
+    @property
+    def edges(self) -> Iterator[tuple[str, str]]:
+        """Every edge ``(site1, site2)``.
+
+        >>> tr = Trace(); tr.add_node("a", type="param"); list(tr.edges)
+        []
+        """
+        for name, succ in self._succ.items():
+            for s in succ:
+                yield name, s
+
+    def topological_sort(self, reverse: bool = False) -> list[str]:
+        """Site names, each after all its predecessors (Kahn's algorithm, iterative;
+        among sites free to go next, the one added first goes first).
+
+        :param reverse: return the order reversed (each site before its predecessors).
+        :raises SiteError: if the edges contain a cycle.
+
+        >>> tr = Trace()
+        >>> for n in "abc":
+        ...     tr.add_node(n, type="param")
+        >>> tr.add_edge("c", "a"); tr.topological_sort()
+        ['b', 'c', 'a']
+        """
+        index = {name: i for i, name in enumerate(self.nodes)}
+        indegree = {name: len(p) for name, p in self._pred.items()}
+        ready = [index[name] for name, d in indegree.items() if d == 0]
+        heapq.heapify(ready)
+        names = list(self.nodes)
+        order: list[str] = []
+        while ready:
+            name = names[heapq.heappop(ready)]
+            order.append(name)
+            for s in self._succ[name]:
+                indegree[s] -= 1
+                if indegree[s] == 0:
+                    heapq.heappush(ready, index[s])
+        if len(order) != len(names):
+            stuck = [n for n in names if indegree[n] > 0]
+            shown = ", ".join(repr(n) for n in stuck[:10]) + (", ..." if len(stuck) > 10 else "")
+            raise SiteError(
+                f"the trace's edges contain a cycle; these sites are on or after it: {shown}; "
+                "hint: an edge a -> b must mean that b was computed from a"
+            )
+        if reverse:
+            order.reverse()
+        return order
+
+    def copy(self) -> Trace:
+        """A copy whose nodes (dicts, and their ``infer`` dicts) and edge sets are
+        new, so that editing the copy never changes this trace.  Values and
+        distributions are shared, not cloned.
+
+        >>> tr = Trace(); tr.add_node("a", type="param"); tr.add_node("b", type="param")
+        >>> tr2 = tr.copy(); tr2.add_edge("a", "b"); list(tr.edges)
+        []
+        """
+        new = Trace.__new__(Trace)
+        new.graph_type = self.graph_type
+        new.nodes = OrderedDict()
+        for name, site in self.nodes.items():
+            node = dict(site)
+            if isinstance(node.get("infer"), dict):
+                node["infer"] = dict(node["infer"])
+            new.nodes[name] = node
+        new._succ = OrderedDict((n, set(s)) for n, s in self._succ.items())
+        new._pred = OrderedDict((n, set(p)) for n, p in self._pred.items())
+        new.plate_to_symbol = dict(self.plate_to_symbol)
+        new.symbol_to_dim = dict(self.symbol_to_dim)
+        return new
+
+    def detach_(self) -> None:
+        """Detach the value of every sample site, in place.
+
+        >>> tr = Trace(); tr.add_node("z", type="sample", value=torch.ones(1, requires_grad=True))
+        >>> tr.detach_(); tr.nodes["z"]["value"].requires_grad
+        False
+        """
+        for site in self.nodes.values():
+            if site.get("type") == "sample" and isinstance(site.get("value"), torch.Tensor):
+                site["value"] = site["value"].detach()
+
+    # -- node lists --------------------------------------------------------
+    @property
+    def observation_nodes(self) -> list[str]:
+        """Names of observed sample sites.
+
+        >>> Trace().observation_nodes
+        []
+        """
+        return [
+            n for n, s in self.nodes.items() if s.get("type") == "sample" and s.get("is_observed")
+        ]
+
+    @property
+    def stochastic_nodes(self) -> list[str]:
+        """Names of unobserved sample sites.
+
+        >>> Trace().stochastic_nodes
+        []
+        """
+        return [
+            n
+            for n, s in self.nodes.items()
+            if s.get("type") == "sample" and not s.get("is_observed")
+        ]
+
+    @property
+    def param_nodes(self) -> list[str]:
+        """Names of param sites.
+
+        >>> Trace().param_nodes
+        []
+        """
+        return [n for n, s in self.nodes.items() if s.get("type") == "param"]
+
+    @property
+    def reparameterized_nodes(self) -> list[str]:
+        """Names of unobserved sample sites whose ``fn.has_rsample`` is true.
+
+        >>> Trace().reparameterized_nodes
+        []
+        """
+        return [
+            n
+            for n, s in self.nodes.items()
+            if s.get("type") == "sample"
+            and not s.get("is_observed")
+            and getattr(s.get("fn"), "has_rsample", False)
+        ]
+
+    @property
+    def nonreparam_stochastic_nodes(self) -> list[str]:
+        """Names of unobserved sample sites that are not reparameterized (the
+        *non-reparameterized sites*, which need the score-function estimator).
+
+        >>> Trace().nonreparam_stochastic_nodes
+        []
+        """
+        reparam = set(self.reparameterized_nodes)
+        return [n for n in self.stochastic_nodes if n not in reparam]
+
+    def iter_stochastic_nodes(self) -> Iterator[tuple[str, Site]]:
+        """Yield ``(name, node)`` for each unobserved sample site.
+
+        >>> list(Trace().iter_stochastic_nodes())
+        []
+        """
+        for name, site in self.nodes.items():
+            if site.get("type") == "sample" and not site.get("is_observed"):
+                yield name, site
+
+    # -- log-probabilities ---------------------------------------------------
+    def _note_failure(self, exc: BaseException, name: str, what: str) -> None:
+        exc.add_note(f"while computing {what} at site '{name}'")
+        try:
+            exc.add_note(self.format_shapes(last_site=name))
+        except Exception as table_exc:  # noqa: BLE001 - the original error matters more
+            exc.add_note(f"(shape table unavailable: {table_exc!r})")
+        # Tells the trace handler that the table is already attached.
+        exc._tracegraph_shapes_noted = True  # type: ignore[attr-defined]
+
+    def _compute_site_log_prob(self, name: str, site: Site, validate: bool) -> None:
+        try:
+            log_p = site["fn"].log_prob(
+                site["value"], *site.get("args", ()), **site.get("kwargs", {})
+            )
+            if validate:
+                trace_shapes.check_log_prob_shape(name, site, log_p)
+            site["unscaled_log_prob"] = log_p
+            log_p = scale_and_mask(log_p, site.get("scale", 1.0), site.get("mask"))
+        except Exception as exc:
+            self._note_failure(exc, name, "log_prob")
+            raise
+        site["log_prob"] = log_p
+        site["log_prob_sum"] = log_p.sum() if isinstance(log_p, torch.Tensor) else log_p
+
+    def log_prob_sum(self, site_filter: SiteFilter = allow_all_sites) -> Any:
+        """The sum of the scaled and masked log-probabilities of the sample sites
+        (observed ones included) that ``site_filter(name, node)`` keeps.  Memoized
+        per site.
+
+        :param site_filter: which sites to count.
+        :returns: a scalar tensor, or ``0.0`` when no site counts.
+
+        >>> tr = Trace()
+        >>> tr.add_node("x", type="sample", fn=torch.distributions.Bernoulli(0.5),
+        ...             value=torch.tensor(1.0), is_observed=True, scale=2.0)
+        >>> round(tr.log_prob_sum().item(), 4)
+        -1.3863
+        """
+        # Summed without a leading 0.0: adding a Python number to a tensor costs
+        # twice what adding two tensors does, and this runs every step.
+        result: Any = None
+        terms = 0
+        validate = is_validation_enabled()
+        for name, site in self.nodes.items():
+            if site.get("type") != "sample" or not site_filter(name, site):
+                continue
+            if "log_prob_sum" in site:
+                log_p = site["log_prob_sum"]
+            elif "log_prob" in site:
+                log_p = site["log_prob"]
+                log_p = log_p.sum() if isinstance(log_p, torch.Tensor) else log_p
+                site["log_prob_sum"] = log_p
+            else:
+                self._compute_site_log_prob(name, site, validate)
+                log_p = site["log_prob_sum"]
+            result = log_p if result is None else result + log_p
+            terms += 1
+        if result is None:
+            return 0.0
+        if terms == 1 and isinstance(result, torch.Tensor):
+            # Never hand out the memoized tensor itself: an in-place update by
+            # the caller would change the site's log_prob_sum.
+            return result.clone()
+        return result
+
+    def compute_log_prob(self, site_filter: SiteFilter = allow_all_sites) -> None:
+        """Set ``unscaled_log_prob``, ``log_prob`` (scaled and masked, batch-shaped)
+        and ``log_prob_sum`` at each sample site ``site_filter`` keeps.  Memoized.
+
+        :raises ShapeError: under validation, if a log_prob's shape is not the
+            value's batch shape broadcast with the distribution's ``batch_shape``.
+
+        >>> tr = Trace()
+        >>> tr.add_node("z", type="sample", fn=torch.distributions.Normal(torch.zeros(3), 1.0),
+        ...             value=torch.zeros(3), mask=torch.tensor([True, False, True]))
+        >>> tr.compute_log_prob(); tr.nodes["z"]["log_prob"]
+        tensor([-0.9189,  0.0000, -0.9189])
+        """
+        validate = is_validation_enabled()
+        for name, site in self.nodes.items():
+            if site.get("type") == "sample" and "log_prob" not in site and site_filter(name, site):
+                self._compute_site_log_prob(name, site, validate)
+
+    def compute_score_parts(self, site_filter: SiteFilter = allow_all_sites) -> None:
+        """Set ``score_parts`` (a :class:`ScoreParts`, scaled and masked; the score
+        function stays unscaled), ``unscaled_log_prob``, ``log_prob`` and
+        ``log_prob_sum`` at each sample site.  Memoized.  A site whose ``fn`` has no
+        ``score_parts`` method gets the convention: reparameterized ->
+        ``(log_prob, 0, log_prob)``, otherwise ``(log_prob, log_prob, 0)``.
+
+        >>> tr = Trace()
+        >>> tr.add_node("b", type="sample", fn=torch.distributions.Bernoulli(0.5),
+        ...             value=torch.tensor(1.0), scale=2.0)
+        >>> tr.compute_score_parts(); tr.nodes["b"]["score_parts"]
+        ScoreParts(log_prob=tensor(-1.3863), score_function=tensor(-0.6931), entropy_term=0.0)
+        """
+        validate = is_validation_enabled()
+        for name, site in self.nodes.items():
+            if site.get("type") != "sample" or "score_parts" in site:
+                continue
+            if not site_filter(name, site):
+                continue
+            try:
+                parts = _site_score_parts(site)
+                if validate:
+                    trace_shapes.check_log_prob_shape(name, site, parts.log_prob)
+                site["unscaled_log_prob"] = parts.log_prob
+                parts = _scale_and_mask_parts(parts, site.get("scale", 1.0), site.get("mask"))
+            except Exception as exc:
+                self._note_failure(exc, name, "score_parts")
+                raise
+            site["score_parts"] = parts
+            log_p = parts.log_prob
+            site["log_prob"] = log_p
+            site["log_prob_sum"] = log_p.sum() if isinstance(log_p, torch.Tensor) else log_p
+
+    # -- shapes ---------------------------------------------------------------
+    def format_shapes(self, title: str = "Trace Shapes:", last_site: str | None = None) -> str:
+        """A table of every site's shapes; see
+        :func:`~tracegraph.poutine.trace_shapes.format_shapes`.
+
+        >>> print(Trace().format_shapes())
+        Trace Shapes:
+        """
+        return trace_shapes.format_shapes(self.nodes, title=title, last_site=last_site)
+
+    def symbolize_dims(self, plate_to_symbol: dict[str, str] | None = None) -> None:
+        """Give each plate dim (and enumeration dim) a symbol; see
+        :func:`~tracegraph.poutine.trace_shapes.symbolize_dims`.
+
+        >>> tr = Trace(); tr.symbolize_dims(); tr.plate_to_symbol
+        {}
+        """
+        self.plate_to_symbol, self.symbol_to_dim = trace_shapes.symbolize_dims(
+            self.nodes, plate_to_symbol
+        )
+
+    def pack_tensors(self, plate_to_symbol: dict[str, str] | None = None) -> None:
+        """Compute log-probs if needed, then store packed copies in each sample
+        site's ``packed`` dict; see :func:`~tracegraph.poutine.trace_shapes.pack_site`.
+
+        >>> tr = Trace(); tr.pack_tensors(); tr.symbol_to_dim
+        {}
+        """
+        self.compute_log_prob()
+        self.symbolize_dims(plate_to_symbol)
+        for name, site in self.nodes.items():
+            if site.get("type") != "sample":
+                continue
+            try:
+                trace_shapes.pack_site(name, site)
+            except Exception as exc:
+                self._note_failure(exc, name, "packed tensors")
+                raise
+
+
+def _is_subsample_site(site: Site) -> bool:
+    infer = site.get("infer")
+    return bool(infer and infer.get("_subsample"))
+
+
+def identify_dense_edges(trace: Trace) -> None:
+    """Add the edges of a ``"dense"`` trace: an edge from every earlier sample
+    site to every later one (observed sites included, as in Pyro), except when
+    the two sit in different iterations of the same sequential plate.  A
+    plate's subsample-index sites get no edges.
+
+    :param trace: the trace to add edges to, in place.
+
+    >>> tr = Trace("dense")
+    >>> for n in "abc":
+    ...     tr.add_node(n, type="sample", cond_indep_stack=())
+    >>> identify_dense_edges(tr); sorted(tr.edges)
+    [('a', 'b'), ('a', 'c'), ('b', 'c')]
+    """
+    past: list[tuple[str, dict[str, int]]] = []
+    for name, site in trace.nodes.items():
+        if site.get("type") != "sample" or _is_subsample_site(site):
+            continue
+        # Sequential frames (dim None): plate name -> iteration.
+        seq = {f.name: f.counter for f in site.get("cond_indep_stack", ()) if f.dim is None}
+        for past_name, past_seq in past:
+            independent = False
+            for plate, counter in seq.items():
+                other = past_seq.get(plate)
+                if other is not None and other != counter:
+                    independent = True
+                    break
+            if not independent:
+                trace.add_edge(past_name, name)
+        past.append((name, seq))

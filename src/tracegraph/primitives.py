@@ -1,0 +1,303 @@
+"""The effectful primitives a model is written with.
+
+>>> import torch
+>>> import tracegraph
+>>> import tracegraph.distributions as dist
+>>> tracegraph.set_rng_seed(0)
+>>> def model(data):
+...     p = tracegraph.sample("p", dist.Beta(1.0, 1.0))
+...     with tracegraph.plate("data", len(data)):
+...         tracegraph.sample("obs", dist.Bernoulli(p), obs=data)
+...     return p
+>>> 0.0 < float(model(torch.tensor([1.0, 0.0]))) < 1.0
+True
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from typing import Any
+
+import numpy as np
+import torch
+
+from tracegraph.distributions import Delta, Unit, as_tracegraph_distribution
+from tracegraph.distributions.util import is_validation_enabled
+from tracegraph.errors import ShapeError, SiteError
+from tracegraph.params import get_param_store, param_with_module_name
+from tracegraph.poutine.plate_messenger import PlateMessenger
+from tracegraph.poutine.runtime import _HANDLERS, apply_stack, effectful, new_message
+
+__all__ = [
+    "deterministic",
+    "factor",
+    "module",
+    "param",
+    "plate",
+    "plate_stack",
+    "sample",
+    "set_rng_seed",
+    "subsample",
+]
+
+_constraints = torch.distributions.constraints
+
+
+def _check_name(name: Any, what: str) -> None:
+    if not isinstance(name, str):
+        raise SiteError(f"a {what} site's name must be a str, got {type(name).__name__}: {name!r}")
+
+
+def _check_observed_shape(name: str, fn: Any, value: Any) -> None:
+    shape = getattr(value, "shape", None)
+    event_shape = getattr(fn, "event_shape", None)
+    batch_shape = getattr(fn, "batch_shape", None)
+    if shape is None or event_shape is None or batch_shape is None:
+        return
+    n_event = len(event_shape)
+    if n_event and tuple(shape[len(shape) - n_event :]) != tuple(event_shape):
+        raise ShapeError(
+            f"observed value at site '{name}' has shape {tuple(shape)}, but the "
+            f"distribution's event shape is {tuple(event_shape)} (its rightmost dims "
+            f"must equal the event shape); batch shape is {tuple(batch_shape)}"
+        )
+    try:
+        torch.broadcast_shapes(tuple(shape[: len(shape) - n_event]), tuple(batch_shape))
+    except RuntimeError:
+        raise ShapeError(
+            f"observed value at site '{name}' has shape {tuple(shape)}, which does not "
+            f"broadcast with the distribution's batch|event shape "
+            f"{tuple(batch_shape)}|{tuple(event_shape)}; hint: check the plates around "
+            "the site and the data's shape"
+        ) from None
+
+
+def sample(
+    name: str,
+    fn: Any,
+    *args: Any,
+    obs: Any = None,
+    obs_mask: torch.Tensor | None = None,
+    infer: dict[str, Any] | None = None,
+    **kwargs: Any,
+) -> Any:
+    """Draw a random value at site ``name`` from the distribution ``fn``.
+
+    :param name: the site's name, unique in one run.
+    :param fn: a distribution (ours or any ``torch.distributions`` object).
+    :param obs: an observed value; the site is then conditioned on it.
+    :param obs_mask: boolean tensor: where True the value is observed, where False
+        it is a latent drawn at a companion site ``f"{name}_unobserved"``.
+    :param infer: inference options for the site (e.g. ``{"baseline": {...}}``).
+    :returns: the value.
+
+    >>> import tracegraph.distributions as dist
+    >>> sample("x", dist.Normal(0.0, 1.0), obs=torch.tensor(0.5))
+    tensor(0.5000)
+    """
+    _check_name(name, "sample")
+    fn = as_tracegraph_distribution(fn)
+    if obs_mask is not None:
+        return _masked_observe(name, fn, obs, obs_mask, infer, *args, **kwargs)
+    if not _HANDLERS.get():
+        # No handler: just draw (or return the observation).
+        if obs is not None:
+            if is_validation_enabled():
+                _check_observed_shape(name, fn, obs)
+            return obs
+        return fn(*args, **kwargs)
+    msg = new_message(
+        "sample",
+        name,
+        fn,
+        *args,
+        value=obs,
+        is_observed=obs is not None,
+        infer={} if infer is None else dict(infer),
+        **kwargs,
+    )
+    apply_stack(msg)
+    if msg["is_observed"] and is_validation_enabled():
+        _check_observed_shape(name, msg["fn"], msg["value"])
+    return msg["value"]
+
+
+def _masked_observe(
+    name: str, fn: Any, obs: Any, obs_mask: torch.Tensor, infer: Any, *args: Any, **kwargs: Any
+) -> Any:
+    if not isinstance(obs_mask, torch.Tensor) or obs_mask.dtype != torch.bool:
+        raise SiteError(f"site '{name}': obs_mask must be a bool tensor, got {obs_mask!r}")
+    # The observed part and the latent part are two sites whose log-probs are
+    # masked complementarily; the returned value mixes them.
+    if obs is None:
+        raise SiteError(f"site '{name}': obs_mask needs obs=")
+    mask = obs_mask.reshape(obs_mask.shape + (1,) * len(fn.event_shape))
+    observed = sample(f"{name}_observed", fn.mask(obs_mask), obs=obs, infer=infer)
+    unobserved = sample(f"{name}_unobserved", fn.mask(~obs_mask), infer=infer)
+    value = torch.where(mask, observed, unobserved)
+    return deterministic(name, value, event_dim=len(fn.event_shape))
+
+
+def param(
+    name: str,
+    init_tensor: torch.Tensor | Callable[[], torch.Tensor] | None = None,
+    constraint: Any = _constraints.real,
+    event_dim: int | None = None,
+) -> torch.Tensor:
+    """Get (creating on first use) the learnable parameter ``name`` from the param store.
+
+    :param init_tensor: the initial constrained value, or a zero-argument callable
+        returning it (called only if the parameter does not exist yet).
+    :param constraint: a ``torch.distributions.constraints`` object.
+    :param event_dim: how many rightmost dims are event dims (the rest are
+        subsampled by enclosing plates).
+    :returns: the constrained value (it has ``.unconstrained()``).
+
+    >>> get_param_store().clear()
+    >>> w = param("w", torch.tensor(2.0), constraint=_constraints.positive)
+    >>> float(w.detach()), w.unconstrained().requires_grad
+    (2.0, True)
+    """
+    _check_name(name, "param")
+    if not _HANDLERS.get():
+        return get_param_store().get_param(name, init_tensor, constraint, event_dim)
+    msg = new_message(
+        "param",
+        name,
+        get_param_store().get_param,
+        name,
+        init_tensor,
+        constraint,
+        event_dim=event_dim,
+    )
+    apply_stack(msg)
+    return msg["value"]
+
+
+def factor(name: str, log_factor: torch.Tensor, *, has_rsample: bool | None = None) -> None:
+    """Add ``log_factor`` to the model's log density as site ``name``.
+
+    :param has_rsample: whether the factor is reparameterized (matters only in a guide).
+
+    >>> factor("penalty", torch.tensor(-1.0))
+    """
+    log_factor = torch.as_tensor(log_factor)
+    unit = Unit(log_factor, has_rsample=has_rsample)
+    sample(name, unit, obs=unit.sample(), infer={"is_auxiliary": True})
+
+
+def deterministic(name: str, value: torch.Tensor, event_dim: int | None = None) -> torch.Tensor:
+    """Record a deterministic ``value`` in the trace as site ``name`` (no log-prob).
+
+    >>> deterministic("y", torch.tensor([1.0, 2.0]))
+    tensor([1., 2.])
+    """
+    value = torch.as_tensor(value)
+    event_dim = value.dim() if event_dim is None else event_dim
+    fn = Delta(value, event_dim=event_dim).mask(False)
+    return sample(name, fn, obs=value, infer={"_deterministic": True})
+
+
+@effectful(type="subsample")
+def _subsample(data: Any, event_dim: int | None = None) -> Any:
+    return data
+
+
+def subsample(data: Any, event_dim: int = 0) -> Any:
+    """Index ``data`` by the subsample indices of the enclosing plates.
+
+    A dim of ``data`` is subsampled when it sits at an enclosing plate's dim (counted
+    left of ``event_dim`` event dims) and has the plate's full size.
+
+    >>> with plate("data", 10, subsample_size=3):
+    ...     subsample(torch.arange(10.0)).shape
+    torch.Size([3])
+    """
+    return _subsample(data, event_dim=event_dim)
+
+
+class plate(PlateMessenger):
+    """A conditional-independence context: vectorized (``with``) or sequential (``for``).
+
+    :param name: unique plate name.
+    :param size: the full size.
+    :param subsample_size: draw a random subset of this size (log-probs inside are
+        scaled by ``size / subsample_size``).
+    :param subsample: use these indices instead of drawing.
+    :param dim: the (negative) batch dim; allocated to the rightmost free one when None.
+
+    >>> import tracegraph.distributions as dist
+    >>> with plate("data", 4) as idx:
+    ...     sample("x", dist.Normal(0.0, 1.0)).shape
+    torch.Size([4])
+    >>> [i for i in plate("steps", 3)]
+    [0, 1, 2]
+    """
+
+
+@contextmanager
+def plate_stack(
+    prefix: str, sizes: Sequence[int], rightmost_dim: int = -1
+) -> Iterator[None]:
+    """Nested vectorized plates ``prefix_0, prefix_1, ...`` covering ``sizes``,
+    the last size at ``rightmost_dim``.
+
+    >>> import tracegraph.distributions as dist
+    >>> with plate_stack("batch", (2, 3)):
+    ...     sample("x", dist.Normal(0.0, 1.0)).shape
+    torch.Size([2, 3])
+    """
+    with ExitStack() as stack:
+        for i, size in enumerate(sizes):
+            dim = rightmost_dim - len(sizes) + i + 1
+            stack.enter_context(plate(f"{prefix}_{i}", size, dim=dim))
+        yield
+
+
+def module(name: str, nn_module: torch.nn.Module, update_module_params: bool = False) -> torch.nn.Module:
+    """Register the parameters of ``nn_module`` as param sites ``f"{name}$$${param_name}"``.
+
+    The store then holds the module's own parameter tensors, so the optimizer and
+    the module always agree.
+
+    :param update_module_params: when the store already holds values under these
+        names (say, after ``load``), copy them into the module first; otherwise the
+        module's current values replace the stored ones.
+    :returns: the module.
+
+    >>> lin = module("lin", torch.nn.Linear(2, 1))
+    >>> sorted(n for n in get_param_store().keys() if n.startswith("lin$$$"))
+    ['lin$$$bias', 'lin$$$weight']
+    >>> get_param_store()["lin$$$bias"].unconstrained() is lin.bias
+    True
+    """
+    _check_name(name, "module")
+    if not isinstance(nn_module, torch.nn.Module):
+        raise SiteError(
+            f"module('{name}') expects a torch.nn.Module, got {type(nn_module).__name__}"
+        )
+    store = get_param_store()
+    for param_name, value in list(nn_module.named_parameters()):
+        full_name = param_with_module_name(name, param_name)
+        if full_name in store:
+            stored = store[full_name]
+            if stored.unconstrained() is not value:
+                if update_module_params:
+                    with torch.no_grad():
+                        value.copy_(stored)
+                store.replace_param(full_name, value, stored)
+        param(full_name, value)
+    return nn_module
+
+
+def set_rng_seed(seed: int) -> None:
+    """Seed torch, Python's ``random`` and NumPy.
+
+    >>> set_rng_seed(1); a = torch.rand(1); set_rng_seed(1); bool(a == torch.rand(1))
+    True
+    """
+    torch.manual_seed(seed)
+    random.seed(seed)
+    np.random.seed(seed)

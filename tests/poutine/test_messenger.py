@@ -1,0 +1,146 @@
+"""The Messenger base class: hook tables, context manager, decorator, pickling."""
+
+from __future__ import annotations
+
+import pickle
+
+import pytest
+
+from tracegraph.errors import HandlerError
+from tracegraph.poutine.messenger import HandledFunction, Messenger
+from tracegraph.poutine.runtime import apply_stack, effectful, get_handler_stack, new_message
+
+
+@effectful(type="sample")
+def _sample(name=None):
+    return 1.0
+
+
+@effectful(type="param")
+def _param(name=None):
+    return 10.0
+
+
+class Doubler(Messenger):
+    def _pyro_post_sample(self, msg):
+        msg["value"] = 2 * msg["value"]
+
+
+class Tagger(Messenger):
+    def __init__(self):
+        super().__init__()
+        self.seen = []
+
+    def _pyro_sample(self, msg):
+        self.seen.append(("sample", msg["name"]))
+
+    def _pyro_param(self, msg):
+        self.seen.append(("param", msg["name"]))
+
+
+class LoudTagger(Tagger):
+    # Overrides one hook and inherits the other.
+    def _pyro_sample(self, msg):
+        self.seen.append(("loud", msg["name"]))
+
+
+def _module_level_model(x):
+    return _sample(name="z") + x
+
+
+def test_messenger_hook_tables_built_per_class():
+    assert set(Tagger._process_hooks) == {"sample", "param"}
+    assert Tagger._postprocess_hooks == {}
+    assert set(Doubler._postprocess_hooks) == {"sample"}
+    # A post hook is never mistaken for a process hook of type "post_sample".
+    assert "post_sample" not in Doubler._process_hooks
+
+
+def test_messenger_hooks_dispatch_on_message_type():
+    t = Tagger()
+    with t:
+        _sample(name="a")
+        _param(name="b")
+        apply_stack(new_message("custom", "c", lambda: None))
+    assert t.seen == [("sample", "a"), ("param", "b")]
+
+
+def test_messenger_subclass_overrides_and_inherits_hooks():
+    t = LoudTagger()
+    with t:
+        _sample(name="a")
+        _param(name="b")
+    assert t.seen == [("loud", "a"), ("param", "b")]
+
+
+def test_messenger_post_hook_changes_value():
+    with Doubler():
+        assert _sample(name="x") == 2.0
+    assert _sample(name="x") == 1.0
+
+
+def test_messenger_context_manager_returns_self():
+    m = Messenger()
+    with m as entered:
+        assert entered is m and get_handler_stack() == (m,)
+
+
+def test_messenger_reentered_after_exit():
+    t = Tagger()
+    for name in ("a", "b"):
+        with t:
+            _sample(name=name)
+    assert t.seen == [("sample", "a"), ("sample", "b")]
+
+
+def test_messenger_as_decorator_runs_fn_under_handler():
+    doubled = Doubler()(_module_level_model)
+    assert isinstance(doubled, HandledFunction)
+    assert doubled(1.0) == 3.0
+    assert doubled.__name__ == "_module_level_model"
+    assert get_handler_stack() == ()
+
+
+def test_messenger_decorator_syntax():
+    @Doubler()
+    def model():
+        return _sample(name="x")
+
+    assert model() == 2.0
+
+
+def test_handled_function_non_callable_raises_handler_error():
+    with pytest.raises(HandlerError, match="Doubler expected a callable.*int"):
+        HandledFunction(Doubler(), 3)
+
+
+def test_handled_function_restores_stack_when_fn_raises():
+    def bad():
+        _sample(name="x")
+        raise RuntimeError("model failed")
+
+    with pytest.raises(RuntimeError, match="model failed"):
+        Doubler()(bad)()
+    assert get_handler_stack() == ()
+
+
+def test_handled_function_pickle_roundtrip():
+    fn = pickle.loads(pickle.dumps(Doubler()(_module_level_model)))
+    assert isinstance(fn.msngr, Doubler) and fn(0.5) == 2.5
+
+
+def test_handled_function_repr_names_handler_and_fn():
+    assert repr(Doubler()(_module_level_model)) == "Doubler('_module_level_model')"
+
+
+def test_messenger_process_message_override_bypasses_hooks():
+    seen = []
+
+    class Raw(Messenger):
+        def _process_message(self, msg):
+            seen.append(msg["type"])
+
+    with Raw():
+        _sample(name="a")
+        apply_stack(new_message("custom", "b", lambda: None))
+    assert seen == ["sample", "custom"]

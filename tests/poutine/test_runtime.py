@@ -1,0 +1,246 @@
+"""The effect runtime: messages, the three-phase protocol, the ContextVar stack."""
+
+from __future__ import annotations
+
+import pytest
+
+from tracegraph.errors import HandlerError
+from tracegraph.poutine.messenger import Messenger
+from tracegraph.poutine.runtime import (
+    CondIndepStackFrame,
+    am_i_wrapped,
+    apply_stack,
+    block_messengers,
+    default_process_message,
+    effectful,
+    get_handler_stack,
+    new_message,
+)
+
+PYRO_KEYS = {
+    "type",
+    "name",
+    "fn",
+    "is_observed",
+    "args",
+    "kwargs",
+    "value",
+    "scale",
+    "mask",
+    "cond_indep_stack",
+    "done",
+    "stop",
+    "continuation",
+    "infer",
+}
+
+
+class Recorder(Messenger):
+    """Appends ``(label, phase)`` to a shared log for every message it sees."""
+
+    def __init__(self, label: str, log: list, stop: bool = False) -> None:
+        super().__init__()
+        self.label = label
+        self.log = log
+        self.stop = stop
+
+    def _process_message(self, msg):
+        self.log.append((self.label, "process"))
+        if self.stop:
+            msg["stop"] = True
+
+    def _postprocess_message(self, msg):
+        self.log.append((self.label, "post"))
+
+
+def _logged_message(log: list, **kwargs):
+    def fn():
+        log.append(("default", "fn"))
+        return 1.0
+
+    msg = new_message("sample", "x", fn, **kwargs)
+    msg["continuation"] = lambda m: log.append(("continuation", m["value"]))
+    return msg
+
+
+@effectful(type="sample")
+def _draw(scale=1.0, name=None):
+    return 2.0 * scale
+
+
+def test_new_message_has_pyro_keys_and_defaults():
+    msg = new_message("sample", "z", len, "ab", value=None, foo=1)
+    assert set(msg) == PYRO_KEYS
+    assert msg["args"] == ("ab",) and msg["kwargs"] == {"foo": 1}
+    assert msg["scale"] == 1.0 and msg["mask"] is None
+    assert msg["cond_indep_stack"] == () and msg["infer"] == {}
+    assert not msg["done"] and not msg["stop"] and not msg["is_observed"]
+    assert msg["continuation"] is None
+
+
+def test_new_message_infer_dicts_are_not_shared():
+    a, b = new_message("sample", "a", len), new_message("sample", "b", len)
+    a["infer"]["x"] = 1
+    assert b["infer"] == {}
+
+
+def test_apply_stack_no_handler_runs_default():
+    msg = new_message("sample", "x", lambda a, b=0: a + b, 1, b=2)
+    apply_stack(msg)
+    assert msg["value"] == 3 and msg["done"]
+
+
+def test_apply_stack_phase_order_inner_first_then_outer_first():
+    log: list = []
+    with Recorder("outer", log), Recorder("middle", log), Recorder("inner", log):
+        apply_stack(_logged_message(log))
+    assert log == [
+        ("inner", "process"),
+        ("middle", "process"),
+        ("outer", "process"),
+        ("default", "fn"),
+        ("outer", "post"),
+        ("middle", "post"),
+        ("inner", "post"),
+        ("continuation", 1.0),
+    ]
+
+
+def test_apply_stack_stop_halts_processing_at_the_stopping_handler():
+    log: list = []
+    with Recorder("outer", log), Recorder("middle", log, stop=True), Recorder("inner", log):
+        apply_stack(_logged_message(log))
+    # The outer handler neither processes nor post-processes a stopped message;
+    # the default action and the continuation still run.
+    assert log == [
+        ("inner", "process"),
+        ("middle", "process"),
+        ("default", "fn"),
+        ("middle", "post"),
+        ("inner", "post"),
+        ("continuation", 1.0),
+    ]
+
+
+def test_apply_stack_preset_value_skips_default_action():
+    log: list = []
+    msg = _logged_message(log, value=5.0)
+    apply_stack(msg)
+    assert msg["value"] == 5.0 and msg["done"] and ("default", "fn") not in log
+
+
+def test_default_process_message_done_message_not_recomputed():
+    calls = []
+    msg = new_message("sample", "x", lambda: calls.append(1))
+    msg["done"] = True
+    default_process_message(msg)
+    assert calls == [] and msg["value"] is None
+
+
+def test_effectful_no_handler_calls_fn_directly():
+    assert _draw(3.0, name="x") == 6.0
+    assert _draw(name="x", obs=0.5) == 0.5
+    assert _draw._is_effectful
+
+
+def test_effectful_under_handler_builds_message():
+    seen = []
+
+    class Spy(Messenger):
+        def _pyro_sample(self, msg):
+            seen.append(dict(msg))
+
+    with Spy():
+        assert _draw(3.0, name="x") == 6.0
+        assert _draw(name="y", obs=0.25, infer={"k": 1}) == 0.25
+    assert seen[0]["type"] == "sample" and seen[0]["name"] == "x"
+    assert seen[0]["args"] == (3.0,) and not seen[0]["is_observed"]
+    assert seen[1]["is_observed"] and seen[1]["value"] == 0.25 and seen[1]["infer"] == {"k": 1}
+
+
+def test_effectful_missing_type_raises():
+    with pytest.raises(ValueError, match="type"):
+        effectful(lambda: 1)
+
+
+def test_am_i_wrapped_only_inside_a_handler():
+    assert not am_i_wrapped()
+    with Messenger():
+        assert am_i_wrapped()
+    assert not am_i_wrapped()
+
+
+def test_handler_stack_outer_handler_first():
+    a, b = Messenger(), Messenger()
+    with a, b:
+        assert get_handler_stack() == (a, b)
+    assert get_handler_stack() == ()
+
+
+def test_handler_stack_restored_when_model_raises():
+    a, b = Messenger(), Messenger()
+    with pytest.raises(KeyError):
+        with a:
+            with b:
+                raise KeyError("boom")
+    assert get_handler_stack() == ()
+
+
+def test_handler_exit_removes_leaked_inner_handlers():
+    outer, leaked = Messenger(), Messenger()
+    outer.__enter__()
+    leaked.__enter__()  # never exited, e.g. an abandoned generator
+    outer.__exit__(None, None, None)
+    assert get_handler_stack() == ()
+
+
+def test_handler_exit_when_not_active_raises():
+    with pytest.raises(RuntimeError, match="not active"):
+        Messenger().__exit__(None, None, None)
+
+
+def test_handler_entered_twice_raises_handler_error():
+    m = Messenger()
+    with m:
+        with pytest.raises(HandlerError, match="already active"):
+            m.__enter__()
+    assert get_handler_stack() == ()
+
+
+def test_block_messengers_hides_matching_and_restores():
+    a, b, c = Recorder("a", []), Messenger(), Recorder("c", [])
+    with a, b, c:
+        with block_messengers(lambda h: isinstance(h, Recorder)) as blocked:
+            assert blocked == [a, c]
+            assert get_handler_stack() == (b,)
+            inner = Messenger()
+            with inner:
+                assert get_handler_stack() == (b, inner)
+            assert get_handler_stack() == (b,)
+        assert get_handler_stack() == (a, b, c)
+
+
+def test_block_messengers_restores_after_exception():
+    a = Messenger()
+    with a:
+        with pytest.raises(ValueError):
+            with block_messengers(lambda h: True):
+                assert get_handler_stack() == ()
+                raise ValueError
+        assert get_handler_stack() == (a,)
+
+
+def test_block_messengers_blocked_handler_sees_no_message():
+    log: list = []
+    with Recorder("a", log):
+        with block_messengers(lambda h: True):
+            apply_stack(new_message("sample", "x", lambda: 1.0))
+    assert log == []
+
+
+def test_cond_indep_stack_frame_fields():
+    vec = CondIndepStackFrame("data", -1, 10, 0, 100)
+    seq = CondIndepStackFrame("steps", None, 3, 2)
+    assert vec.vectorized and not seq.vectorized
+    assert vec.full_size == 100 and seq.full_size is None
+    assert seq._key() == ("steps", None, 2)
