@@ -11,7 +11,6 @@ import pytest
 import tracegraph
 from tracegraph.poutine.runtime import get_handler_stack
 
-
 # Importing __main__ would run the command line.
 collect_ignore = ["src/tracegraph/__main__.py"]
 

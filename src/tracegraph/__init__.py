@@ -13,12 +13,13 @@ ELBO, behind Pyro's public names: ``import tracegraph as pyro`` ports a model.
 ['x']
 """
 
-from tracegraph import distributions, poutine
+from tracegraph import distributions, infer, optim, poutine
 from tracegraph.distributions.util import (
     enable_validation,
     is_validation_enabled,
     validation_enabled,
 )
+from tracegraph.infer.inspect import render_model
 from tracegraph.params import clear_param_store, get_param_store
 from tracegraph.poutine import condition, do
 from tracegraph.primitives import (
@@ -45,12 +46,15 @@ __all__ = [
     "enable_validation",
     "factor",
     "get_param_store",
+    "infer",
     "is_validation_enabled",
     "module",
+    "optim",
     "param",
     "plate",
     "plate_stack",
     "poutine",
+    "render_model",
     "sample",
     "set_rng_seed",
     "subsample",

@@ -12,10 +12,12 @@ from __future__ import annotations
 __all__ = [
     "TracegraphError",
     "SiteError",
+    "DuplicateSiteError",
     "ShapeError",
     "PlateError",
     "ProvenanceError",
     "HandlerError",
+    "OptimizerError",
     "TracegraphWarning",
 ]
 
@@ -26,6 +28,10 @@ class TracegraphError(Exception):
 
 class SiteError(TracegraphError, ValueError):
     """A sample or param site is used wrongly (duplicate name, bad argument)."""
+
+
+class DuplicateSiteError(SiteError, RuntimeError):
+    """Two sample sites of one run share a name (Pyro raises ``RuntimeError`` here)."""
 
 
 class ShapeError(SiteError):
@@ -42,6 +48,14 @@ class ProvenanceError(TracegraphError, RuntimeError):
 
 class HandlerError(TracegraphError, ValueError):
     """An effect handler was configured or nested wrongly."""
+
+
+class OptimizerError(TracegraphError, ValueError):
+    """An optimizer wrapper was configured wrongly, or given state it cannot use.
+
+    >>> issubclass(OptimizerError, ValueError)
+    True
+    """
 
 
 class TracegraphWarning(UserWarning):

@@ -140,6 +140,14 @@ def _masked_observe(
     return deterministic(name, value, event_dim=len(fn.event_shape))
 
 
+def _get_param(
+    name: str, init_tensor: Any = None, constraint: Any = _constraints.real, event_dim: Any = None
+) -> torch.Tensor:
+    # A module-level function (not the store's bound method, whose store holds a
+    # lock) so that traces with param sites pickle.
+    return get_param_store().get_param(name, init_tensor, constraint, event_dim)
+
+
 def param(
     name: str,
     init_tensor: torch.Tensor | Callable[[], torch.Tensor] | None = None,
@@ -166,7 +174,7 @@ def param(
     msg = new_message(
         "param",
         name,
-        get_param_store().get_param,
+        _get_param,
         name,
         init_tensor,
         constraint,
@@ -238,9 +246,7 @@ class plate(PlateMessenger):
 
 
 @contextmanager
-def plate_stack(
-    prefix: str, sizes: Sequence[int], rightmost_dim: int = -1
-) -> Iterator[None]:
+def plate_stack(prefix: str, sizes: Sequence[int], rightmost_dim: int = -1) -> Iterator[None]:
     """Nested vectorized plates ``prefix_0, prefix_1, ...`` covering ``sizes``,
     the last size at ``rightmost_dim``.
 
@@ -256,7 +262,9 @@ def plate_stack(
         yield
 
 
-def module(name: str, nn_module: torch.nn.Module, update_module_params: bool = False) -> torch.nn.Module:
+def module(
+    name: str, nn_module: torch.nn.Module, update_module_params: bool = False
+) -> torch.nn.Module:
     """Register the parameters of ``nn_module`` as param sites ``f"{name}$$${param_name}"``.
 
     The store then holds the module's own parameter tensors, so the optimizer and
@@ -282,7 +290,7 @@ def module(name: str, nn_module: torch.nn.Module, update_module_params: bool = F
     for param_name, value in list(nn_module.named_parameters()):
         full_name = param_with_module_name(name, param_name)
         if full_name in store:
-            stored = store[full_name]
+            stored: Any = store[full_name]
             if stored.unconstrained() is not value:
                 if update_module_params:
                     with torch.no_grad():

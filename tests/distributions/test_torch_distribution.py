@@ -123,6 +123,7 @@ def test_has_rsample_false_makes_call_detached_and_score_function():
     assert not x.requires_grad
     parts = d.score_parts(x)
     assert parts.entropy_term == 0.0
+    assert isinstance(parts.score_function, torch.Tensor)
     assert torch.equal(parts.score_function, d.log_prob(x))
     parts.score_function.backward()
     assert loc.grad is not None and torch.allclose(loc.grad, x - loc.detach())
@@ -134,6 +135,7 @@ def test_has_rsample_true_score_parts_entropy_term_carries_log_prob():
     parts = d.score_parts(x)
     assert parts.score_function == 0.0
     assert parts.log_prob is parts.entropy_term
+    assert isinstance(parts.log_prob, torch.Tensor)
     assert torch.equal(parts.log_prob, d.log_prob(x))
 
 
@@ -238,6 +240,8 @@ def test_mask_score_parts_masks_log_prob_not_score_function():
     d = dist.Bernoulli(torch.tensor([0.3, 0.6]))
     x = torch.tensor([1.0, 0.0])
     parts = d.mask(torch.tensor([True, False])).score_parts(x)
+    assert isinstance(parts.log_prob, torch.Tensor)
+    assert isinstance(parts.score_function, torch.Tensor)
     assert torch.equal(parts.log_prob, torch.stack([d.log_prob(x)[0], torch.tensor(0.0)]))
     assert torch.equal(parts.score_function, d.log_prob(x))
 
@@ -262,7 +266,8 @@ def test_independent_score_parts_sums_base_parts():
     d = Independent(dist.Bernoulli(torch.tensor([0.3, 0.6])), 1)
     x = torch.tensor([1.0, 0.0])
     parts = d.score_parts(x)
-    assert torch.allclose(parts.score_function, d.log_prob(x)) and parts.entropy_term == 0.0
+    assert isinstance(parts.score_function, torch.Tensor) and parts.entropy_term == 0.0
+    assert torch.allclose(parts.score_function, d.log_prob(x))
 
 
 def test_independent_has_rsample_override_uses_own_convention():
@@ -319,7 +324,9 @@ def test_expanded_distribution_expand_keeps_has_rsample_setting():
 
 def test_expanded_distribution_moments_broadcast():
     d = ExpandedDistribution(dist.Normal(torch.tensor([1.0]), 2.0), (3, 2))
-    assert torch.equal(d.mean, torch.ones(3, 2)) and torch.equal(d.variance, torch.full((3, 2), 4.0))
+    assert torch.equal(d.mean, torch.ones(3, 2)) and torch.equal(
+        d.variance, torch.full((3, 2), 4.0)
+    )
 
 
 # --- TorchDistribution ----------------------------------------------------------
@@ -330,3 +337,38 @@ def test_torch_distribution_subclass_is_torch_distribution_and_mixin():
     assert isinstance(c, torch.distributions.Distribution)
     assert isinstance(c, TorchDistributionMixin) and not c.has_rsample
     assert c.expand_by((3,)).log_prob(torch.ones(3)).shape == (3,)
+
+
+class PyroStyle(TorchDistribution):
+    """A user distribution that declares ``has_rsample`` as a class attribute."""
+
+    arg_constraints = {}
+    has_rsample = True
+
+    def __init__(self, loc):
+        self.loc = torch.as_tensor(loc)
+        super().__init__(self.loc.shape, validate_args=False)
+
+    def rsample(self, sample_shape=()):
+        return self.loc.expand(self.shape(sample_shape)) + torch.randn(self.shape(sample_shape))
+
+    def log_prob(self, value):
+        return torch.distributions.Normal(self.loc, 1.0).log_prob(value)
+
+
+def test_torch_distribution_class_attribute_has_rsample_toggles_per_instance():
+    loc = torch.tensor(0.0, requires_grad=True)
+    d = PyroStyle(loc)
+    assert d.has_rsample and d().requires_grad
+    d.has_rsample_(False)
+    assert not d.has_rsample and not d().requires_grad
+    assert d.expand((2,)).has_rsample is False
+    assert PyroStyle(loc).has_rsample
+
+
+def test_wrappers_pickle_with_their_state():
+    m = torch.tensor([True, False])
+    masked = pickle.loads(pickle.dumps(dist.Normal(torch.zeros(2), 1.0).mask(m)))
+    expanded = pickle.loads(pickle.dumps(ExpandedDistribution(dist.Normal(0.0, 1.0), (3,))))
+    assert torch.equal(masked.log_prob(torch.zeros(2)) == 0.0, ~m)
+    assert expanded.batch_shape == (3,)

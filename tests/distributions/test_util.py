@@ -59,6 +59,7 @@ def test_is_identically_zero_only_plain_zero():
 def test_scale_and_mask_masked_inf_and_nan_become_zero():
     x = torch.tensor([-1.0, -float("inf"), float("nan")])
     out = scale_and_mask(x, 2.0, torch.tensor([True, False, False]))
+    assert isinstance(out, torch.Tensor)
     assert torch.equal(out, torch.tensor([-2.0, 0.0, 0.0]))
 
 
@@ -97,6 +98,7 @@ def test_scale_and_mask_non_bool_mask_raises(bad):
 def test_score_parts_scale_and_mask_leaves_score_function():
     lp = torch.tensor([-1.0, -2.0])
     parts = ScoreParts(lp, lp, 0.0).scale_and_mask(2.0, torch.tensor([False, True]))
+    assert isinstance(parts.log_prob, torch.Tensor)
     assert torch.equal(parts.log_prob, torch.tensor([0.0, -4.0]))
     assert parts.score_function is lp
     assert parts.entropy_term == 0.0

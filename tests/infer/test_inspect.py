@@ -236,9 +236,9 @@ def test_get_dependencies_args_and_kwargs_reach_model():
 
 def test_get_dependencies_bad_model_args_raises():
     with pytest.raises(TypeError, match=r"model_args must be a tuple.*\(x,\)"):
-        get_dependencies(lambda x: x, torch.zeros(2))
+        get_dependencies(lambda x: x, torch.zeros(2))  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="model_kwargs must be a dict"):
-        get_dependencies(lambda: None, (), [1])
+        get_dependencies(lambda: None, (), [1])  # type: ignore[arg-type]
 
 
 def test_get_dependencies_leaves_rng_and_validation_alone():
@@ -301,7 +301,7 @@ def _reduce_to(value, src, dst):
 
 def _make_model(specs):
     def model():
-        values = []
+        values: list[torch.Tensor] = []
         for j, (parents, plates, observed) in enumerate(specs):
             loc = torch.zeros(_shape(plates))
             for i in parents:
@@ -347,11 +347,11 @@ def _brute_force(specs):
             family = parents + ([(z, k)] if latent[z] else [])
             for a, b in itertools.combinations(family, 2):
                 edges.add(frozenset((a, b)))  # married co-parents
-    prior = {
+    prior: dict[str, dict[str, set[str]]] = {
         f"s{j}": {f"s{j}": set(), **{f"s{i}": set() for i in specs[j][0] if latent[i]}}
         for j in range(n)
     }
-    posterior = {}
+    posterior: dict[str, dict[str, set[str]]] = {}
     for x in range(n):
         if not latent[x]:
             continue

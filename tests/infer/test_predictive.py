@@ -9,7 +9,7 @@ from tracegraph.infer import Predictive
 def model(data=None):
     z = tracegraph.sample("z", dist.Normal(0.0, 1.0))
     with tracegraph.plate("data", 4):
-        x = tracegraph.sample("x", dist.Normal(z, 0.01), obs=data)
+        tracegraph.sample("x", dist.Normal(z, 0.01), obs=data)
     return z * 2
 
 

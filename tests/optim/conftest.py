@@ -25,7 +25,7 @@ def make_param() -> Callable[[str, torch.Tensor], torch.Tensor]:
     def make(name: str, value: torch.Tensor) -> torch.Tensor:
         store = get_param_store()
         store[name] = value
-        return store[name].unconstrained()
+        return dict(store.named_parameters())[name]
 
     return make
 

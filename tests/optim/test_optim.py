@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
+from torch.distributions import constraints
 
 from tracegraph import optim
 from tracegraph.optim import OptimizerError, PyroOptim
+from tracegraph.params.param_store import get_param_store
 
 TARGET = torch.tensor([1.5, -2.0, 0.25])
 
@@ -54,8 +58,21 @@ def test_optim_call_duplicate_param_stepped_once():
 
 
 def test_optim_call_non_tensor_raises():
-    with pytest.raises(OptimizerError, match="expected param tensors"):
+    with pytest.raises(OptimizerError, match="expected the unconstrained param tensors"):
         optim.SGD({"lr": 1.0})(["w"])
+
+
+def test_optim_call_constrained_value_raises_instead_of_skipping():
+    store = get_param_store()
+    store.setdefault("scale", torch.tensor(2.0), constraints.positive)
+    value = store["scale"]  # exp(leaf): not a leaf, never gets a .grad
+    value.backward()
+    with pytest.raises(OptimizerError, match=r"non-leaf tensor.*value.unconstrained\(\)"):
+        optim.SGD({"lr": 1.0})([value])
+    leaf = value.unconstrained()  # type: ignore[attr-defined]
+    optim.SGD({"lr": 1.0})([leaf])
+    # d exp(u) / du = exp(u) = 2 at u = log 2; float32 rounding only.
+    assert leaf.item() == pytest.approx(math.log(2.0) - 2.0, rel=1e-6)
 
 
 def test_optim_args_callable_gives_per_param_lr(make_param):
@@ -88,7 +105,7 @@ def test_optim_args_callable_returning_non_dict_raises(make_param):
     x = make_param("x", torch.zeros(1))
     x.grad = torch.ones(1)
     with pytest.raises(OptimizerError, match=r"returned float 0.1 for param 'x'"):
-        optim.Adam(lambda name: 0.1)([x])
+        optim.Adam(lambda name: 0.1)([x])  # type: ignore[arg-type, return-value]
 
 
 def test_optim_args_callable_unknown_key_raises_naming_param(make_param):
@@ -106,13 +123,15 @@ def test_optim_args_not_dict_or_callable_raises(bad):
 
 
 def test_optim_args_unknown_key_raises_with_hint():
-    with pytest.raises(OptimizerError, match=r"Adam options: unknown option 'beta' \(did you mean 'betas'"):
+    with pytest.raises(
+        OptimizerError, match=r"Adam options: unknown option 'beta' \(did you mean 'betas'"
+    ):
         optim.Adam({"lr": 0.1, "beta": (0.9, 0.99)})
 
 
 def test_optim_args_non_string_key_raises():
     with pytest.raises(OptimizerError, match="option names must be strings"):
-        optim.SGD({0: 0.1})
+        optim.SGD({0: 0.1})  # type: ignore[dict-item]
 
 
 def test_optim_args_bad_value_raises_at_first_step_naming_param(make_param):

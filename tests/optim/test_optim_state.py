@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import pickle
 
 import numpy as np
@@ -144,12 +145,17 @@ def test_set_state_shape_mismatch_is_atomic(make_param, assert_same_state):
 def test_waiting_state_shape_mismatch_raises_at_first_step_and_is_kept(make_param):
     x = make_param("x", torch.zeros(3))
     adam = optim.Adam({"lr": 0.1})
-    wrong = {"state": {0: {"step": torch.tensor(1.0), "exp_avg": torch.zeros(2),
-                           "exp_avg_sq": torch.zeros(2)}},
-             "param_groups": [dict(torch.optim.Adam([x]).param_groups[0], params=[0])]}
+    wrong = {
+        "state": {
+            0: {"step": torch.tensor(1.0), "exp_avg": torch.zeros(2), "exp_avg_sq": torch.zeros(2)}
+        },
+        "param_groups": [dict(torch.optim.Adam([x]).param_groups[0], params=[0])],
+    }
     adam.set_state({"x": wrong})
     x.grad = torch.ones(3)
-    with pytest.raises(OptimizerError, match=r"'exp_avg' has shape \(2,\) but the param has shape \(3,\)"):
+    with pytest.raises(
+        OptimizerError, match=r"'exp_avg' has shape \(2,\) but the param has shape \(3,\)"
+    ):
         adam([x])
     assert torch.equal(x.detach(), torch.zeros(3))
     assert not adam.optim_objs
@@ -214,6 +220,12 @@ def test_load_malicious_pickle_refused(writer, make_param, tmp_path, assert_same
             pickle.dump(payload, f)
     _load_refused(adam, path, assert_same_state, "not a safe optimizer checkpoint")
     assert FLAG == []
+    # Positive control: an unrestricted load of the same file does run its code (a
+    # raw pickle then fails torch's magic-number check, after the damage is done).
+    with contextlib.suppress(RuntimeError):
+        torch.load(path, weights_only=False)
+    assert FLAG == ["pwned"]
+    FLAG.clear()
 
 
 @pytest.mark.parametrize("content", [b"", b"garbage", b"PK\x03\x04junk"])
@@ -257,6 +269,8 @@ def test_save_refuses_unsafe_state_and_keeps_existing_file(make_param, tmp_path)
     path.write_bytes(b"previous checkpoint")
     sgd = optim.SGD({"lr": np.float64(0.1)})  # numpy scalars are not weights-only loadable
     sgd([x])
-    with pytest.raises(OptimizerError, match=r"state\['x'\]\['param_groups'\]\[0\]\['lr'\] \(numpy"):
+    with pytest.raises(
+        OptimizerError, match=r"state\['x'\]\['param_groups'\]\[0\]\['lr'\] \(numpy"
+    ):
         sgd.save(path)
     assert path.read_bytes() == b"previous checkpoint"

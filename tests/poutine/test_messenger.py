@@ -97,7 +97,7 @@ def test_messenger_as_decorator_runs_fn_under_handler():
     doubled = Doubler()(_module_level_model)
     assert isinstance(doubled, HandledFunction)
     assert doubled(1.0) == 3.0
-    assert doubled.__name__ == "_module_level_model"
+    assert doubled.__name__ == "_module_level_model"  # type: ignore[attr-defined]
     assert get_handler_stack() == ()
 
 
@@ -111,7 +111,7 @@ def test_messenger_decorator_syntax():
 
 def test_handled_function_non_callable_raises_handler_error():
     with pytest.raises(HandlerError, match="Doubler expected a callable.*int"):
-        HandledFunction(Doubler(), 3)
+        HandledFunction(Doubler(), 3)  # type: ignore[arg-type]
 
 
 def test_handled_function_restores_stack_when_fn_raises():
@@ -144,3 +144,24 @@ def test_messenger_process_message_override_bypasses_hooks():
         _sample(name="a")
         apply_stack(new_message("custom", "b", lambda: None))
     assert seen == ["sample", "custom"]
+
+
+class StaticHook(Messenger):
+    # Pyro's own BroadcastMessenger declares its hook this way.
+    @staticmethod
+    def _pyro_sample(msg):
+        msg["value"] = 7.0
+
+
+def test_messenger_staticmethod_hook_called_with_msg_only():
+    with StaticHook():
+        assert _sample(name="x") == 7.0
+
+
+class Quiet(Doubler):
+    _pyro_post_sample = None  # type: ignore[assignment]
+
+
+def test_messenger_subclass_disables_inherited_hook_with_none():
+    with Quiet():
+        assert _sample(name="x") == 1.0

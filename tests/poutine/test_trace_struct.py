@@ -9,6 +9,7 @@ import pytest
 import torch
 import torch.distributions as tdist
 
+import tracegraph.distributions as dist
 from tracegraph.distributions.util import ScoreParts
 from tracegraph.distributions.validation import validation_enabled
 from tracegraph.errors import HandlerError, ShapeError, SiteError
@@ -450,6 +451,18 @@ def test_compute_score_parts_uses_fn_score_parts_and_is_memoized():
     assert tr.nodes["z"]["log_prob_sum"].item() == 1.5
 
 
+def test_compute_score_parts_wrapped_distribution_with_rsample_switched_off():
+    tr = Trace()
+    fn = dist.Normal(torch.zeros(2), 1.0).has_rsample_(False)
+    add_sample(tr, "z", fn, torch.zeros(2), scale=3.0)
+    assert tr.nonreparam_stochastic_nodes == ["z"] and tr.reparameterized_nodes == []
+    tr.compute_score_parts()
+    parts = tr.nodes["z"]["score_parts"]
+    unscaled = tdist.Normal(0.0, 1.0).log_prob(torch.zeros(2))
+    assert torch.allclose(parts.score_function, unscaled)
+    assert torch.allclose(parts.log_prob, 3 * unscaled) and parts.entropy_term == 0.0
+
+
 @pytest.mark.parametrize("method", ["log_prob_sum", "compute_log_prob", "compute_score_parts"])
 def test_log_prob_failure_reraises_same_exception_with_site_and_table(method):
     err = ValueError("bad value")
@@ -497,6 +510,14 @@ def test_log_prob_sum_single_site_result_is_not_the_memo():
     total += 100.0
     assert tr.nodes["z"]["log_prob_sum"].item() == pytest.approx(-0.9189385)
     assert tr.log_prob_sum().item() == pytest.approx(-0.9189385)
+
+
+def test_log_prob_shape_not_checked_at_subsample_sites():
+    tr = Trace()
+    fn = FixedLogProb(torch.tensor(0.0))  # batch_shape (), value (3,): indices of a plate
+    add_sample(tr, "data", fn, torch.arange(3), infer={"_subsample": True})
+    with validation_enabled(True):
+        assert tr.log_prob_sum().item() == 0.0
 
 
 def test_log_prob_shape_allows_extra_leading_value_dims():

@@ -99,6 +99,17 @@ class Delta(TorchDistribution):
         """
         return self.v.expand(self.shape(sample_shape))
 
+    def sample(self, sample_shape: Shape = ()) -> torch.Tensor:
+        """Like :meth:`rsample`, without a gradient path to ``v``.
+
+        >>> v = torch.tensor(1.0, requires_grad=True)
+        >>> Delta(v).sample().requires_grad
+        False
+        """
+        # torch's default sample() runs rsample() under no_grad, but an expand
+        # that changes nothing can hand back ``v`` itself, still requiring grad.
+        return self.rsample(sample_shape).detach()
+
     def log_prob(self, value: torch.Tensor) -> torch.Tensor:
         """``log_density`` where ``value == v`` over the whole event, else ``-inf``.
 

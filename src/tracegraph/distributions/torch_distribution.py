@@ -63,14 +63,12 @@ def _score_parts(fn: torch.distributions.Distribution, value: torch.Tensor) -> S
     return _default_score_parts(fn.log_prob(value), bool(fn.has_rsample))
 
 
-def _expand(fn: torch.distributions.Distribution, batch_shape: Shape) -> Any:
-    batch_shape = torch.Size(batch_shape)
-    if isinstance(fn, TorchDistributionMixin):
-        return fn.expand(batch_shape)
+def _expand(fn: torch.distributions.Distribution, batch_shape: torch.Size) -> Any:
     try:
         return fn.expand(batch_shape)
     except NotImplementedError:
-        # A plain torch subclass that never implemented expand().
+        # A plain torch subclass that never implemented expand() (the mixin's
+        # own expand already falls back by itself).
         return ExpandedDistribution(fn, batch_shape)
 
 
@@ -149,6 +147,10 @@ class TorchDistributionMixin(_MixinBase):
     def _keep_has_rsample(self, new: Any) -> Any:
         # Copy a per-instance has_rsample setting onto an expanded copy, so that
         # broadcasting a site inside a plate cannot silently switch it back.
+        # (Cheap test first: expand runs for every site inside a plate.)
+        state = self.__dict__
+        if "_has_rsample_override" not in state and "has_rsample" not in state:
+            return new
         if new.has_rsample != self.has_rsample:
             new.has_rsample = self.has_rsample
         return new

@@ -11,7 +11,7 @@ tensor([12., 12.])
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import NamedTuple, overload
 
 import torch
 
@@ -66,6 +66,10 @@ def broadcast_shape(*shapes: tuple[int, ...] | torch.Size) -> torch.Size:
         ) from exc
 
 
+@overload
+def sum_rightmost(value: torch.Tensor, dim: int) -> torch.Tensor: ...
+@overload
+def sum_rightmost(value: float, dim: int) -> float: ...
 def sum_rightmost(value: Term, dim: int) -> Term:
     """Sum out the rightmost ``dim`` dimensions of ``value``.
 
@@ -111,6 +115,10 @@ def is_identically_zero(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and value == 0
 
 
+@overload
+def scale_and_mask(tensor: torch.Tensor, scale: Term = 1.0, mask: Mask = None) -> torch.Tensor: ...
+@overload
+def scale_and_mask(tensor: float, scale: Term = 1.0, mask: Mask = None) -> Term: ...
 def scale_and_mask(tensor: Term, scale: Term = 1.0, mask: Mask = None) -> Term:
     """Multiply a log-density by ``scale`` and zero it where ``mask`` is ``False``.
 

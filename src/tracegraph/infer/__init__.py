@@ -2,6 +2,7 @@
 
 from tracegraph.infer.elbo import ELBO
 from tracegraph.infer.importance import EmpiricalMarginal, Importance
+from tracegraph.infer.inspect import get_dependencies, render_model
 from tracegraph.infer.predictive import Predictive
 from tracegraph.infer.svi import SVI
 from tracegraph.infer.trace_elbo import Trace_ELBO
@@ -17,4 +18,6 @@ __all__ = [
     "TraceGraph_ELBO",
     "Trace_ELBO",
     "TrackNonReparam",
+    "get_dependencies",
+    "render_model",
 ]

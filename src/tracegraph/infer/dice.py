@@ -153,7 +153,7 @@ def collect_terms(
     for _, site in model_trace.nodes.items():
         if site["type"] == "sample" and not site["infer"].get("_subsample"):
             add(site["log_prob"], site, 1.0)
-    for name, site in guide_trace.nodes.items():
+    for site in guide_trace.nodes.values():
         if site["type"] != "sample" or site["is_observed"] or site["infer"].get("_subsample"):
             continue
         add(site["log_prob"], site, -1.0)

@@ -5,10 +5,13 @@ Both functions run the model once with provenance tracking
 site is tagged with the site's name, every value computed from it carries the
 name along (in-place writes included), and whatever leaks into Python control
 flow (``if z.item() > 0:``) before a site runs counts as a dependency of that
-site.  The run happens under ``torch.no_grad()``, with distribution validation
-off (a validation check is a ``bool()`` on the parameters and would count as
-control flow) and on a fork of torch's random state, so inspecting a model
-leaves the global random stream where it was.
+site (and of every later one: the rest of the program ran because of it).
+Dependencies are *direct*, as in Pyro: a latent value is a fresh draw, so its
+tag replaces whatever provenance its distribution's parameters gave it, and
+``a -> b -> c`` yields ``c`` depending on ``b`` only.  The run happens under
+``torch.no_grad()``, with distribution validation off as in Pyro (argument
+checks are not part of the model's structure) and on a fork of torch's random
+state, so inspecting a model leaves the global random stream where it was.
 
 >>> import torch
 >>> import tracegraph
@@ -29,15 +32,15 @@ leaves the global random stream where it was.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, cast
 
 import torch
 
 from tracegraph.distributions import Delta, ExpandedDistribution, Independent, MaskedDistribution
 from tracegraph.distributions.validation import validation_enabled
 from tracegraph.infer.render import render_graph, write_graph
-from tracegraph.ops.provenance import get_provenance, track_provenance
+from tracegraph.ops.provenance import detach_provenance, get_provenance, track_provenance
 from tracegraph.poutine.provenance_messenger import TrackProvenanceMessenger, site_dependencies
 from tracegraph.poutine.runtime import Message
 from tracegraph.poutine.trace_messenger import TraceHandler, TraceMessenger
@@ -56,11 +59,13 @@ def _base_dist(fn: Any) -> Any:
     return fn
 
 
-def _is_deterministic(site: Message) -> bool:
-    return bool(site["infer"].get("_deterministic")) or isinstance(_base_dist(site["fn"]), Delta)
+def _is_deterministic(site: Mapping[str, Any]) -> bool:
+    return bool((site.get("infer") or {}).get("_deterministic")) or isinstance(
+        _base_dist(site["fn"]), Delta
+    )
 
 
-def is_sample_site(msg: Message, *, include_deterministic: bool = False) -> bool:
+def is_sample_site(msg: Mapping[str, Any], *, include_deterministic: bool = False) -> bool:
     """Whether a trace node counts as a sample site for inspection.
 
     Sample sites count, observed ones included, except a plate's subsample
@@ -81,26 +86,48 @@ def is_sample_site(msg: Message, *, include_deterministic: bool = False) -> bool
     ...                include_deterministic=True)
     True
     """
-    if msg["type"] != "sample" or msg["infer"].get("_subsample"):
+    if msg["type"] != "sample" or (msg.get("infer") or {}).get("_subsample"):
         return False
     return include_deterministic or not _is_deterministic(msg)
 
 
 class _InspectProvenanceMessenger(TrackProvenanceMessenger):
-    # Tags every counted sample site, observed ones too (a model may compute a
-    # latent's parameters from an observed covariate; get_model_relations draws
-    # that edge, get_dependencies ignores it), and every param value.
-    def __init__(self, include_deterministic: bool) -> None:
-        super().__init__(tag=self._counts)
-        self.include_deterministic = include_deterministic
+    """Tag each counted sample site's value with the site's name, and each param's.
 
-    def _counts(self, msg: Message) -> bool:
-        return msg["value"] is not None and is_sample_site(
-            msg, include_deterministic=self.include_deterministic
-        )
+    Observed sites are tagged too: a model may compute a latent's parameters
+    from an observed covariate (get_model_relations draws that edge,
+    get_dependencies ignores it).  A latent value is a fresh draw that depends
+    on earlier sites only through its distribution, which the site's own
+    log-prob records; its provenance is replaced by its name, so that the
+    dependencies found are direct ones, as in Pyro.  With ``cut_deterministic``
+    a deterministic site's value is treated the same way (an intermediate node
+    of the drawing); otherwise it keeps what it was computed from, so sites
+    using it still depend on the latents behind it.
+    """
+
+    def __init__(self, include_deterministic: bool, cut_deterministic: bool) -> None:
+        super().__init__(tag=None)  # the base class only records control flow here
+        self.include_deterministic = include_deterministic
+        self.cut_deterministic = cut_deterministic
+        #: site name -> provenance of its value as the model computed it.
+        self.value_provenance: dict[str, frozenset[str]] = {}
+
+    def _pyro_post_sample(self, msg: Message) -> None:
+        name = msg["name"]
+        value = msg["value"]
+        if value is None or name is None:
+            return
+        if not is_sample_site(msg, include_deterministic=self.include_deterministic):
+            return
+        self.value_provenance[name] = get_provenance(value)
+        if not msg["is_observed"] or (self.cut_deterministic and _is_deterministic(msg)):
+            value = detach_provenance(value)
+        msg["value"] = track_provenance(value, frozenset((name,)))
 
     def _pyro_post_param(self, msg: Message) -> None:
-        msg["value"] = track_provenance(msg["value"], frozenset((msg["name"],)))
+        name = msg["name"]
+        assert name is not None  # param() always names its site
+        msg["value"] = track_provenance(msg["value"], frozenset((name,)))
 
 
 def _check_args(
@@ -125,6 +152,7 @@ def _trace_with_provenance(
     model_args: tuple[Any, ...] | list[Any] | None,
     model_kwargs: dict[str, Any] | None,
     include_deterministic: bool,
+    cut_deterministic: bool,
 ) -> tuple[Trace, dict[str, frozenset[str]]]:
     """Run the model once; return its trace and, for each counted sample site,
     the names its log-prob, value or existence depends on."""
@@ -133,20 +161,21 @@ def _trace_with_provenance(
     with torch.random.fork_rng(), torch.no_grad(), validation_enabled(False):
         # The tracker is the outer handler: post-processing runs outer handlers
         # first, so values are tagged before the trace records them.
-        with _InspectProvenanceMessenger(include_deterministic):
+        tracker = _InspectProvenanceMessenger(include_deterministic, cut_deterministic)
+        with tracker:
             trace = TraceHandler(TraceMessenger(), model).get_trace(*args, **kwargs)
         for name, site in trace.nodes.items():
             if not is_sample_site(site, include_deterministic=include_deterministic):
                 continue
             try:
-                site_deps = site_dependencies(site)
+                site_deps = site_dependencies(cast(Message, site))
             except Exception as exc:
                 exc.add_note(f"while computing the dependencies of site '{name}'")
                 raise
             if _is_deterministic(site):
                 # A masked Delta's log-prob is a constant zero; what the site
                 # depends on is what its value was computed from.
-                site_deps = site_deps | get_provenance(site["value"])
+                site_deps = site_deps | tracker.value_provenance.get(name, frozenset())
             deps[name] = site_deps
     return trace, deps
 
@@ -165,9 +194,10 @@ def get_dependencies(
     are compared in the order they ran.
 
     ``prior_dependencies[d]`` (every sample site ``d``, latent or observed) maps
-    ``d`` itself and each earlier latent site ``u`` that ``d``'s log-prob, value
-    or existence depends on (through tensor ops, in-place writes or control
-    flow) to a set of plates, always empty: provenance is tracked per tensor, so
+    ``d`` itself and each earlier latent site ``u`` whose value ``d``'s
+    log-prob, value or existence was computed from (through tensor ops,
+    in-place writes or control flow; not through another latent site) to a set
+    of plates, always empty: provenance is tracked per tensor, so
     a dependency between two sites in a shared plate is taken as elementwise
     (as Pyro does).  A site outside a plate that uses a value inside it depends
     on every element; that needs no plate name.
@@ -219,7 +249,9 @@ def get_dependencies(
     >>> get_dependencies(plated)["posterior_dependencies"]
     {'a': {'a': {'p'}, 'b': set()}}
     """
-    trace, deps = _trace_with_provenance(model, model_args, model_kwargs, include_deterministic)
+    trace, deps = _trace_with_provenance(
+        model, model_args, model_kwargs, include_deterministic, cut_deterministic=False
+    )
     sites = [s for s in trace.nodes.values() if s["name"] in deps]
     names = [s["name"] for s in sites]
     observed = {s["name"] for s in sites if s["is_observed"]}
@@ -250,13 +282,13 @@ def get_dependencies(
     return {"prior_dependencies": prior, "posterior_dependencies": posterior}
 
 
-def _dist_name(site: Message) -> str:
+def _dist_name(site: Mapping[str, Any]) -> str:
     if site["infer"].get("_deterministic"):
         return "Deterministic"
     return type(_base_dist(site["fn"])).__name__
 
 
-def _param_constraint(site: Message) -> str:
+def _param_constraint(site: Mapping[str, Any]) -> str:
     args = site["args"]
     constraint = args[2] if len(args) > 2 else site["kwargs"].get("constraint")
     return str(torch.distributions.constraints.real if constraint is None else constraint)
@@ -302,7 +334,9 @@ def get_model_relations(
      'param_constraint': {'s': 'GreaterThan(lower_bound=0.0)'},
      'plate_sample': {'data': ['x']}, 'observed': ['x']}
     """
-    trace, deps = _trace_with_provenance(model, model_args, model_kwargs, include_deterministic)
+    trace, deps = _trace_with_provenance(
+        model, model_args, model_kwargs, include_deterministic, cut_deterministic=True
+    )
     sample_sample: dict[str, list[str]] = {}
     sample_param: dict[str, list[str]] = {}
     sample_dist: dict[str, str] = {}

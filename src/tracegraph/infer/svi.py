@@ -12,7 +12,7 @@
 ...     tracegraph.sample("z", dist.Normal(loc, 1.0))
 >>> svi = SVI(model, guide, Adam({"lr": 0.1}), Trace_ELBO())
 >>> losses = [svi.step() for _ in range(200)]
->>> abs(float(tracegraph.param("loc")) - 1.0) < 0.2
+>>> abs(tracegraph.param("loc").item() - 1.0) < 0.2
 True
 """
 

@@ -137,9 +137,10 @@ class TraceGraph_ELBO(ELBO):
         for name in sorted(loo_sites):
             extra = extra + self._leave_one_out(name, particles)
         for name in sorted(sites - loo_sites):
-            config = configs.get(name)
-            if not config:
+            explicit = configs.get(name)
+            if not explicit:
                 continue
+            config = explicit
             term, loss = self._explicit_baseline(name, config, particles)
             extra = extra + term
             if loss is not None:

@@ -92,7 +92,7 @@ class ClippedAdam(torch.optim.Optimizer):
         super().__init__(params, defaults)
 
     @torch.no_grad()
-    def step(self, closure: Callable[[], Any] | None = None) -> Any:  # type: ignore[override]
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """Decay ``lr``, then take one clipped Adam step for every param with a gradient.
 
         :param closure: optional; re-evaluates the model and returns the loss.

@@ -29,14 +29,9 @@ from typing import Any
 
 import torch
 
-from tracegraph.optim.optim import (
-    WRAPPED_OPTIMIZERS,
-    OptimArgs,
-    OptimizerError,
-    PyroOptim,
-    check_kwargs,
-    load_optimizer_state,
-)
+from tracegraph.optim.optim import WRAPPED_OPTIMIZERS, PyroOptim
+from tracegraph.optim.options import OptimArgs, OptimizerError, check_kwargs
+from tracegraph.optim.state import load_optimizer_state
 
 __all__ = ["PyroLRScheduler"]
 

@@ -31,199 +31,35 @@ objects.
 from __future__ import annotations
 
 import copy
-import difflib
-import inspect
-import io
 import os
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import torch
 
-from tracegraph.errors import TracegraphError
 from tracegraph.optim.clipped_adam import ClippedAdam as _ClippedAdamOptimizer
+from tracegraph.optim.options import (
+    OptimArgs,
+    OptimizerError,
+    callable_name,
+    check_clip_args,
+    check_kwargs,
+    check_options_type,
+    describe_param,
+)
+from tracegraph.optim.state import (
+    check_optimizer_state,
+    load_optimizer_state,
+    read_state,
+    write_state,
+)
 from tracegraph.params.param_store import get_param_store
 
-__all__ = ["ClippedAdam", "OptimizerError", "PyroOptim", "TracegraphOptim"]
-
-OptimArgs = Mapping[str, Any] | Callable[[str], Mapping[str, Any]]
-
-_CLIP_KEYS = ("clip_norm", "clip_value")
+__all__ = ["WRAPPED_OPTIMIZERS", "ClippedAdam", "OptimizerError", "PyroOptim", "TracegraphOptim"]
 
 # Pyro-style wrapper function -> the optimizer class it wraps. Lets an error point a
 # user who passed `tracegraph.optim.Adam` where a torch class belongs at the class.
 WRAPPED_OPTIMIZERS: dict[Any, type] = {}
-
-# Types torch.load(weights_only=True) reads back; used only to point at the culprit
-# when save() finds state it could not load safely.
-_PLAIN_TYPES = (type(None), bool, int, float, complex, str, bytes, torch.Tensor, torch.Size)
-
-
-class OptimizerError(TracegraphError, ValueError):
-    """An optimizer wrapper was configured wrongly, or given state it cannot use.
-
-    >>> issubclass(OptimizerError, ValueError)
-    True
-    """
-
-
-def _callable_name(fn: Any) -> str:
-    return getattr(fn, "__name__", repr(fn))
-
-
-def _describe_param(p: torch.Tensor, name: str | None) -> str:
-    return f"param {name!r}" if name is not None else f"an unnamed param of shape {tuple(p.shape)}"
-
-
-def check_kwargs(fn: Callable[..., Any], kwargs: Mapping[Any, Any], what: str) -> None:
-    """Check that ``fn(first_arg, **kwargs)`` binds: no unknown or missing option.
-
-    Used on optimizer and scheduler constructors, whose first argument (the params,
-    or the optimizer) the wrapper supplies itself.
-
-    :param fn: the constructor.
-    :param kwargs: the options the user gave.
-    :param what: names the options in the error, e.g. ``"Adam options"``.
-    :raises OptimizerError: naming the bad key and the accepted ones.
-
-    >>> import torch
-    >>> check_kwargs(torch.optim.SGD, {"lrr": 0.1}, "SGD options")
-    Traceback (most recent call last):
-    ...
-    tracegraph.optim.optim.OptimizerError: SGD options: unknown option 'lrr' (did you mean 'lr'?)...
-    """
-    bad_keys = [k for k in kwargs if not isinstance(k, str)]
-    if bad_keys:
-        raise OptimizerError(f"{what}: option names must be strings, got {bad_keys[0]!r}")
-    try:
-        signature = inspect.signature(fn)
-    except (TypeError, ValueError):
-        return  # no introspectable signature: the constructor itself will complain
-    params = list(signature.parameters.values())[1:]
-    named = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
-    accepted = [p.name for p in params if p.kind in named]
-    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
-        for key in kwargs:
-            if key not in accepted:
-                close = difflib.get_close_matches(key, accepted, n=1)
-                hint = f" (did you mean {close[0]!r}?)" if close else ""
-                raise OptimizerError(
-                    f"{what}: unknown option {key!r}{hint}; accepted: {', '.join(accepted)}"
-                )
-    missing = [
-        p.name
-        for p in params
-        if p.kind in named and p.default is inspect.Parameter.empty and p.name not in kwargs
-    ]
-    if missing:
-        raise OptimizerError(f"{what}: missing required option(s) {', '.join(map(repr, missing))}")
-
-
-def _check_options_type(value: Any, what: str) -> None:
-    if not (isinstance(value, Mapping) or callable(value)):
-        raise OptimizerError(
-            f"{what} must be a dict of options or a callable taking a param name and "
-            f"returning one, got {type(value).__name__} {value!r}"
-        )
-
-
-def _check_clip_args(clip: Mapping[Any, Any], what: str) -> dict[str, float]:
-    for key, value in clip.items():
-        if key not in _CLIP_KEYS:
-            close = difflib.get_close_matches(str(key), _CLIP_KEYS, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise OptimizerError(
-                f"{what}: unknown option {key!r}{hint}; accepted: clip_norm, clip_value"
-            )
-        number = isinstance(value, int | float) and not isinstance(value, bool)
-        # `not value > 0` also rejects NaN.
-        if not number or not value > 0:
-            raise OptimizerError(f"{what}: {key} must be a number > 0, got {value!r}")
-    return dict(clip)
-
-
-def _find_unsafe(obj: Any, path: str) -> str | None:
-    """The path of the first value in ``obj`` that is not a plain tensor/number/string."""
-    if isinstance(obj, _PLAIN_TYPES) and type(obj).__module__ in ("builtins", "torch"):
-        return None
-    if isinstance(obj, dict):
-        for key, value in obj.items():
-            found = _find_unsafe(key, f"{path} key") or _find_unsafe(value, f"{path}[{key!r}]")
-            if found:
-                return found
-        return None
-    if isinstance(obj, list | tuple):
-        for i, value in enumerate(obj):
-            found = _find_unsafe(value, f"{path}[{i}]")
-            if found:
-                return found
-        return None
-    return f"{path} ({type(obj).__module__}.{type(obj).__qualname__})"
-
-
-def _state_is_param_shaped(optimizer: torch.optim.Optimizer) -> bool:
-    # torch's own optimizers keep every non-scalar state tensor in the shape of its
-    # param -- except Adafactor, whose second moments are factored into row and
-    # column vectors. A custom optimizer may store anything, so it is not checked.
-    cls = type(optimizer)
-    if cls is getattr(torch.optim, "Adafactor", None):
-        return False
-    return cls is _ClippedAdamOptimizer or cls.__module__.startswith("torch.optim.")
-
-
-def _check_optimizer_state(entry: Any, what: str) -> None:
-    ok = (
-        isinstance(entry, Mapping)
-        and isinstance(entry.get("state"), Mapping)
-        and isinstance(entry.get("param_groups"), list | tuple)
-        and len(entry["param_groups"]) == 1
-        and isinstance(entry["param_groups"][0], Mapping)
-        and len(entry["param_groups"][0].get("params", ())) == 1
-    )
-    if not ok:
-        raise OptimizerError(
-            f"{what} is not the state of a one-param torch optimizer (expected "
-            f"{{'state': {{...}}, 'param_groups': [one group holding one param]}}), "
-            f"got {type(entry).__name__}; pass a state from get_state()"
-        )
-
-
-def load_optimizer_state(
-    optimizer: torch.optim.Optimizer, param: torch.Tensor, state: Mapping[str, Any], what: str
-) -> None:
-    """Load a one-param optimizer state into ``optimizer`` after checking its shapes.
-
-    :param optimizer: a torch optimizer over ``param`` only.
-    :param param: the param it optimizes.
-    :param state: a ``state_dict()`` of such an optimizer.
-    :param what: names the param in errors.
-    :raises OptimizerError: when a state tensor's shape differs from the param's.
-
-    >>> import torch
-    >>> x = torch.zeros(3, requires_grad=True)
-    >>> optimizer = torch.optim.SGD([x], lr=0.1, momentum=0.9)
-    >>> bad = {"state": {0: {"momentum_buffer": torch.zeros(2)}},
-    ...        "param_groups": [dict(optimizer.param_groups[0], params=[0])]}
-    >>> load_optimizer_state(optimizer, x, bad, "param 'x'")
-    Traceback (most recent call last):
-    ...
-    tracegraph.optim.optim.OptimizerError: state for param 'x': 'momentum_buffer' has shape (2,) ...
-    """
-    _check_optimizer_state(state, f"state for {what}")
-    if _state_is_param_shaped(optimizer):
-        for per_param in state["state"].values():
-            for key, value in per_param.items():
-                if (
-                    isinstance(value, torch.Tensor)
-                    and value.dim() > 0
-                    and value.shape != param.shape
-                ):
-                    raise OptimizerError(
-                        f"state for {what}: {key!r} has shape {tuple(value.shape)} but the "
-                        f"param has shape {tuple(param.shape)}; was the state saved for a "
-                        f"differently sized param?"
-                    )
-    optimizer.load_state_dict(dict(state))
 
 
 class PyroOptim:
@@ -261,17 +97,17 @@ class PyroOptim:
                 f"got {optim_constructor!r}"
             )
         self.pt_optim_constructor = optim_constructor
-        ctor = _callable_name(optim_constructor)
-        _check_options_type(optim_args, f"{ctor} optim_args")
+        ctor = callable_name(optim_constructor)
+        check_options_type(optim_args, f"{ctor} optim_args")
         if isinstance(optim_args, Mapping):
             check_kwargs(optim_constructor, optim_args, f"{ctor} options")
             # A copy: editing the caller's dict later must not change this optimizer.
             optim_args = dict(optim_args)
         self.pt_optim_args = optim_args
         if clip_args is not None:
-            _check_options_type(clip_args, f"{ctor} clip_args")
+            check_options_type(clip_args, f"{ctor} clip_args")
             if isinstance(clip_args, Mapping):
-                clip_args = _check_clip_args(clip_args, f"{ctor} clip_args")
+                clip_args = check_clip_args(clip_args, f"{ctor} clip_args")
         self.pt_clip_args = clip_args
         # One optimizer per unconstrained param tensor, keyed by identity
         # (torch.Tensor hashes by id), plus the name and clipping it was made with.
@@ -288,7 +124,7 @@ class PyroOptim:
         Extra arguments go to each torch optimizer's ``step``.
 
         :param params: unconstrained param tensors (e.g. from the param store).
-        :raises OptimizerError: for an item that is not a tensor, or a callable
+        :raises OptimizerError: for an item that is not a leaf tensor, or a callable
             ``optim_args`` meeting a param that is not in the param store.
 
         >>> import torch
@@ -302,10 +138,18 @@ class PyroOptim:
         for p in params:
             if not isinstance(p, torch.Tensor):
                 raise OptimizerError(
-                    f"{_callable_name(self.pt_optim_constructor)} optimizer was called with "
-                    f"{type(p).__name__} {p!r}; expected param tensors, e.g. "
-                    f"`optim(get_param_store().values())` gives the constrained values -- "
-                    f"pass their `.unconstrained()` leaves"
+                    f"{callable_name(self.pt_optim_constructor)} optimizer was called with "
+                    f"{type(p).__name__} {p!r}; expected the unconstrained param tensors, "
+                    f"e.g. [p for _, p in get_param_store().named_parameters()]"
+                )
+            if not p.is_leaf:
+                # A constrained value (or any computed tensor) never gets a .grad, so
+                # stepping it would silently do nothing.
+                raise OptimizerError(
+                    f"{callable_name(self.pt_optim_constructor)} optimizer was given a "
+                    f"non-leaf tensor of shape {tuple(p.shape)}, which cannot be "
+                    f"optimized; pass the unconstrained leaf instead (for a param store "
+                    f"value: `value.unconstrained()`)"
                 )
             if id(p) in seen:  # a param listed twice is still stepped once
                 continue
@@ -332,8 +176,8 @@ class PyroOptim:
             return self.pt_optim_constructor([param], **options)
         except Exception as exc:
             exc.add_note(
-                f"while making the {_callable_name(self.pt_optim_constructor)} optimizer "
-                f"for {_describe_param(param, name)} with options {options!r}"
+                f"while making the {callable_name(self.pt_optim_constructor)} optimizer "
+                f"for {describe_param(param, name)} with options {options!r}"
             )
             raise
 
@@ -344,7 +188,7 @@ class PyroOptim:
         return obj.state_dict()
 
     def _check_state_entry(self, entry: Any, what: str) -> None:
-        _check_optimizer_state(entry, what)
+        check_optimizer_state(entry, what)
 
     def _load_state(self, obj: Any, param: torch.Tensor, state: Any, what: str) -> None:
         load_optimizer_state(obj, param, state, what)
@@ -354,7 +198,7 @@ class PyroOptim:
     def _resolve(self, options: OptimArgs, param: torch.Tensor, kind: str) -> Mapping[Any, Any]:
         if isinstance(options, Mapping):
             return options
-        ctor = _callable_name(self.pt_optim_constructor)
+        ctor = callable_name(self.pt_optim_constructor)
         name = get_param_store().param_name(param)
         if name is None:
             raise OptimizerError(
@@ -374,7 +218,7 @@ class PyroOptim:
         options = self._resolve(self.pt_optim_args, param, "optim_args")
         if not isinstance(self.pt_optim_args, Mapping):  # dicts were checked up front
             name = get_param_store().param_name(param)
-            ctor = _callable_name(self.pt_optim_constructor)
+            ctor = callable_name(self.pt_optim_constructor)
             check_kwargs(self.pt_optim_constructor, options, f"{ctor} options for param {name!r}")
         return dict(options)
 
@@ -384,8 +228,8 @@ class PyroOptim:
         clip = self._resolve(self.pt_clip_args, param, "clip_args")
         if not isinstance(self.pt_clip_args, Mapping):
             name = get_param_store().param_name(param)
-            ctor = _callable_name(self.pt_optim_constructor)
-            clip = _check_clip_args(clip, f"{ctor} clip_args for param {name!r}")
+            ctor = callable_name(self.pt_optim_constructor)
+            clip = check_clip_args(clip, f"{ctor} clip_args for param {name!r}")
         return dict(clip)
 
     def _add_param(self, param: torch.Tensor) -> None:
@@ -411,7 +255,9 @@ class PyroOptim:
         unnamed = 0
         for p, obj in self.optim_objs.items():
             # A param may have entered the store after its optimizer was made.
-            name = self._param_names[p] or get_param_store().param_name(p)
+            name = self._param_names[p]
+            if name is None:
+                name = get_param_store().param_name(p)
             if name is None:
                 unnamed += 1
             else:
@@ -511,19 +357,7 @@ class PyroOptim:
         >>> path = os.path.join(tempfile.mkdtemp(), "optim.pt")
         >>> optim.save(path); PyroOptim(torch.optim.SGD, {"lr": 0.1}).load(path)
         """
-        state = self.get_state()
-        buffer = io.BytesIO()
-        torch.save(state, buffer)
-        try:
-            torch.load(io.BytesIO(buffer.getvalue()), weights_only=True)
-        except Exception as exc:
-            culprit = _find_unsafe(state, "state")
-            raise OptimizerError(
-                f"save: optimizer state holds {culprit or 'an object'} that cannot be "
-                f"loaded safely; give options as plain Python numbers, strings and tensors"
-            ) from exc
-        with open(filename, "wb") as f:
-            f.write(buffer.getvalue())
+        write_state(self.get_state(), filename)
 
     def load(self, filename: str | os.PathLike[str], map_location: Any = None) -> None:
         """Read a file written by :meth:`save` and :meth:`set_state` its contents.
@@ -542,17 +376,10 @@ class PyroOptim:
         >>> PyroOptim(torch.optim.SGD, {"lr": 0.1}).load(path)
         Traceback (most recent call last):
         ...
-        tracegraph.optim.optim.OptimizerError: set_state expects a dict ...
+        tracegraph.errors.OptimizerError: set_state expects a dict ...
         """
         with open(filename, "rb") as f:
-            try:
-                state = torch.load(f, map_location=map_location, weights_only=True)
-            except Exception as exc:
-                raise OptimizerError(
-                    f"load: {os.fspath(filename)!r} is not a safe optimizer checkpoint "
-                    f"(only tensors, numbers and strings are read, never other pickled "
-                    f"objects): {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
-                ) from exc
+            state = read_state(f, map_location, repr(os.fspath(filename)))
         self.set_state(state)
 
 

@@ -27,7 +27,8 @@ import torch
 from torch.optim import lr_scheduler
 
 from tracegraph.optim.lr_scheduler import PyroLRScheduler
-from tracegraph.optim.optim import WRAPPED_OPTIMIZERS, OptimArgs, PyroOptim
+from tracegraph.optim.optim import WRAPPED_OPTIMIZERS, PyroOptim
+from tracegraph.optim.options import OptimArgs
 
 # Not wrapped, with the reason; tracegraph.optim's __getattr__ reports it.
 UNWRAPPED = {
@@ -94,7 +95,7 @@ def _wrap_optimizer(cls: type[torch.optim.Optimizer]) -> OptimizerWrapper:
     :param clip_args: optional ``{{"clip_norm": x}}`` / ``{{"clip_value": x}}``
         gradient clipping before each step, per param.
     :returns: a :class:`~tracegraph.optim.optim.PyroOptim`.
-    :raises ~tracegraph.optim.optim.OptimizerError: for an option
+    :raises ~tracegraph.errors.OptimizerError: for an option
         ``torch.optim.{name}`` does not take.
 
     >>> import torch
@@ -135,7 +136,7 @@ def _wrap_scheduler(cls: type) -> SchedulerWrapper:
         :class:`~tracegraph.optim.optim.PyroOptim`.
     :returns: a :class:`~tracegraph.optim.lr_scheduler.PyroLRScheduler`; call it to
         step the optimizers and call its ``step()`` to step the schedulers.
-    :raises ~tracegraph.optim.optim.OptimizerError: for a missing ``optimizer`` or an
+    :raises ~tracegraph.errors.OptimizerError: for a missing ``optimizer`` or an
         option that the optimizer or ``{name}`` does not take.
     {example}"""
     return wrapper

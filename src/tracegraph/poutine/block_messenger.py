@@ -2,7 +2,8 @@
 
 A hidden message gets ``msg["stop"] = True``: handlers outside the block neither
 process nor post-process it (so an outer ``trace`` does not record it), while
-the site still runs and returns its value.
+the site still runs and returns its value.  Unnamed effects (such as
+:func:`tracegraph.subsample`) are not sites and are never hidden.
 
 Which sites are hidden follows Pyro's rules:
 
@@ -135,5 +136,7 @@ class BlockMessenger(Messenger):
         return self.hide_all and not exposed
 
     def _process_message(self, msg: Message) -> None:
-        if self.hides(msg):
+        # Unnamed effects (``subsample``) are not sites: hiding one would stop the
+        # plates outside the block from subsampling the data.
+        if msg["name"] is not None and self.hides(msg):
             msg["stop"] = True

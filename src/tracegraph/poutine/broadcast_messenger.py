@@ -14,6 +14,8 @@ torch.Size([3])
 
 from __future__ import annotations
 
+from typing import Any
+
 from tracegraph.errors import PlateError
 from tracegraph.poutine.messenger import Messenger
 from tracegraph.poutine.runtime import Message
@@ -30,7 +32,7 @@ def broadcast_site(msg: Message) -> None:
     """
     if msg["done"] or msg["type"] != "sample":
         return
-    fn = msg["fn"]
+    fn: Any = msg["fn"]
     batch_shape = getattr(fn, "batch_shape", None)
     if batch_shape is None:
         return

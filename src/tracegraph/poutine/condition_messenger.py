@@ -35,7 +35,7 @@ class ConditionMessenger(Messenger):
     >>> ConditionMessenger(data=[1.0])
     Traceback (most recent call last):
     ...
-    tracegraph.errors.HandlerError: condition(data=...) expects a dict name -> value or a Trace, got list
+    tracegraph.errors.HandlerError: condition(data=...) expects a dict ... or a Trace, got list
     """
 
     def __init__(self, data: Mapping[str, Any] | Trace) -> None:

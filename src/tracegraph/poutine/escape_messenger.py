@@ -62,7 +62,7 @@ class EscapeMessenger(Messenger):
     >>> EscapeMessenger(escape_fn=None)
     Traceback (most recent call last):
     ...
-    tracegraph.errors.HandlerError: escape(escape_fn=...) expects a callable msg -> bool, got NoneType
+    tracegraph.errors.HandlerError: escape(escape_fn=...) expects a callable ..., got NoneType
     """
 
     def __init__(self, escape_fn: Callable[[Message], object]) -> None:

@@ -22,7 +22,7 @@ pickles when ``fn`` and the options do.  A ``fn`` that is not callable raises
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 from tracegraph.errors import HandlerError
 from tracegraph.poutine.block_messenger import BlockMessenger
@@ -73,10 +73,22 @@ def _check_fn(handler: str, fn: Any) -> None:
         )
 
 
-def _wrap(handler: str, msngr: M, fn: Callable[..., Any] | None) -> M | HandledFunction:
+def _wrap(msngr: M, fn: Callable[..., Any] | None) -> M | HandledFunction:
     if fn is None:
         return msngr
     return HandledFunction(msngr, fn)
+
+
+@overload
+def trace(
+    fn: None = None, graph_type: str | None = None, param_only: bool | None = None
+) -> TraceMessenger: ...
+
+
+@overload
+def trace(
+    fn: Callable[..., Any], graph_type: str | None = None, param_only: bool | None = None
+) -> TraceHandler: ...
 
 
 def trace(
@@ -106,6 +118,18 @@ def trace(
     return TraceHandler(msngr, fn)
 
 
+@overload
+def replay(
+    fn: None = None, trace: Trace | None = None, params: Mapping[str, Any] | None = None
+) -> ReplayMessenger: ...
+
+
+@overload
+def replay(
+    fn: Callable[..., Any], trace: Trace | None = None, params: Mapping[str, Any] | None = None
+) -> HandledFunction: ...
+
+
 def replay(
     fn: Callable[..., Any] | None = None,
     trace: Trace | None = None,
@@ -124,7 +148,19 @@ def replay(
     True
     """
     _check_fn("replay", fn)
-    return _wrap("replay", ReplayMessenger(trace=trace, params=params), fn)
+    return _wrap(ReplayMessenger(trace=trace, params=params), fn)
+
+
+@overload
+def condition(
+    fn: None = None, data: Mapping[str, Any] | Trace | None = None
+) -> ConditionMessenger: ...
+
+
+@overload
+def condition(
+    fn: Callable[..., Any], data: Mapping[str, Any] | Trace | None = None
+) -> HandledFunction: ...
 
 
 def condition(
@@ -144,7 +180,35 @@ def condition(
     _check_fn("condition", fn)
     if data is None:
         raise HandlerError("poutine.condition needs data= (a dict name -> value or a Trace)")
-    return _wrap("condition", ConditionMessenger(data=data), fn)
+    return _wrap(ConditionMessenger(data=data), fn)
+
+
+@overload
+def block(
+    fn: None = None,
+    hide_fn: Callable[[Message], object] | None = None,
+    expose_fn: Callable[[Message], object] | None = None,
+    hide_all: bool = True,
+    expose_all: bool = False,
+    hide: Iterable[str] | None = None,
+    expose: Iterable[str] | None = None,
+    hide_types: Iterable[str] | None = None,
+    expose_types: Iterable[str] | None = None,
+) -> BlockMessenger: ...
+
+
+@overload
+def block(
+    fn: Callable[..., Any],
+    hide_fn: Callable[[Message], object] | None = None,
+    expose_fn: Callable[[Message], object] | None = None,
+    hide_all: bool = True,
+    expose_all: bool = False,
+    hide: Iterable[str] | None = None,
+    expose: Iterable[str] | None = None,
+    hide_types: Iterable[str] | None = None,
+    expose_types: Iterable[str] | None = None,
+) -> HandledFunction: ...
 
 
 def block(
@@ -180,7 +244,15 @@ def block(
         hide_types=hide_types,
         expose_types=expose_types,
     )
-    return _wrap("block", msngr, fn)
+    return _wrap(msngr, fn)
+
+
+@overload
+def scale(fn: None = None, scale: Any = 1.0) -> ScaleMessenger: ...
+
+
+@overload
+def scale(fn: Callable[..., Any], scale: Any = 1.0) -> HandledFunction: ...
 
 
 def scale(
@@ -196,7 +268,15 @@ def scale(
     0.5
     """
     _check_fn("scale", fn)
-    return _wrap("scale", ScaleMessenger(scale=scale), fn)
+    return _wrap(ScaleMessenger(scale=scale), fn)
+
+
+@overload
+def mask(fn: None = None, mask: Any = None) -> MaskMessenger: ...
+
+
+@overload
+def mask(fn: Callable[..., Any], mask: Any = None) -> HandledFunction: ...
 
 
 def mask(fn: Callable[..., Any] | None = None, mask: Any = None) -> MaskMessenger | HandledFunction:
@@ -210,10 +290,20 @@ def mask(fn: Callable[..., Any] | None = None, mask: Any = None) -> MaskMessenge
     False
     """
     _check_fn("mask", fn)
-    return _wrap("mask", MaskMessenger(mask=mask), fn)
+    return _wrap(MaskMessenger(mask=mask), fn)
 
 
-def seed(fn: Callable[..., Any] | None = None, rng_seed: Any = None) -> SeedMessenger | HandledFunction:
+@overload
+def seed(fn: None = None, rng_seed: Any = None) -> SeedMessenger: ...
+
+
+@overload
+def seed(fn: Callable[..., Any], rng_seed: Any = None) -> HandledFunction: ...
+
+
+def seed(
+    fn: Callable[..., Any] | None = None, rng_seed: Any = None
+) -> SeedMessenger | HandledFunction:
     """Run under a fixed seed (torch, ``random``, NumPy); the random state is
     restored afterwards.
 
@@ -225,10 +315,20 @@ def seed(fn: Callable[..., Any] | None = None, rng_seed: Any = None) -> SeedMess
     True
     """
     _check_fn("seed", fn)
-    return _wrap("seed", SeedMessenger(rng_seed=rng_seed), fn)
+    return _wrap(SeedMessenger(rng_seed=rng_seed), fn)
 
 
-def do(fn: Callable[..., Any] | None = None, data: Mapping[str, Any] | None = None) -> DoMessenger | HandledFunction:
+@overload
+def do(fn: None = None, data: Mapping[str, Any] | None = None) -> DoMessenger: ...
+
+
+@overload
+def do(fn: Callable[..., Any], data: Mapping[str, Any] | None = None) -> HandledFunction: ...
+
+
+def do(
+    fn: Callable[..., Any] | None = None, data: Mapping[str, Any] | None = None
+) -> DoMessenger | HandledFunction:
     """Intervene: the program sees ``data[name]`` after site ``name``, which is
     recorded as a fresh, unobserved sample site; see
     :mod:`~tracegraph.poutine.do_messenger`.
@@ -245,7 +345,15 @@ def do(fn: Callable[..., Any] | None = None, data: Mapping[str, Any] | None = No
     _check_fn("do", fn)
     if data is None:
         raise HandlerError("poutine.do needs data= (a dict name -> intervention value)")
-    return _wrap("do", DoMessenger(data=data), fn)
+    return _wrap(DoMessenger(data=data), fn)
+
+
+@overload
+def uncondition(fn: None = None) -> UnconditionMessenger: ...
+
+
+@overload
+def uncondition(fn: Callable[..., Any]) -> HandledFunction: ...
 
 
 def uncondition(fn: Callable[..., Any] | None = None) -> UnconditionMessenger | HandledFunction:
@@ -261,7 +369,19 @@ def uncondition(fn: Callable[..., Any] | None = None) -> UnconditionMessenger | 
     ['x']
     """
     _check_fn("uncondition", fn)
-    return _wrap("uncondition", UnconditionMessenger(), fn)
+    return _wrap(UnconditionMessenger(), fn)
+
+
+@overload
+def infer_config(
+    fn: None = None, config_fn: Callable[[Message], Mapping[str, Any]] | None = None
+) -> InferConfigMessenger: ...
+
+
+@overload
+def infer_config(
+    fn: Callable[..., Any], config_fn: Callable[[Message], Mapping[str, Any]] | None = None
+) -> HandledFunction: ...
 
 
 def infer_config(
@@ -279,7 +399,23 @@ def infer_config(
     {'enumerate': 'parallel'}
     """
     _check_fn("infer_config", fn)
-    return _wrap("infer_config", InferConfigMessenger(config_fn=config_fn), fn)  # type: ignore[arg-type]
+    return _wrap(InferConfigMessenger(config_fn=config_fn), fn)  # type: ignore[arg-type]
+
+
+@overload
+def substitute(
+    fn: None = None,
+    data: Mapping[str, Any] | None = None,
+    substitute_fn: Callable[[Message], Any] | None = None,
+) -> SubstituteMessenger: ...
+
+
+@overload
+def substitute(
+    fn: Callable[..., Any],
+    data: Mapping[str, Any] | None = None,
+    substitute_fn: Callable[[Message], Any] | None = None,
+) -> HandledFunction: ...
 
 
 def substitute(
@@ -299,7 +435,19 @@ def substitute(
     (tensor(0.5000), False)
     """
     _check_fn("substitute", fn)
-    return _wrap("substitute", SubstituteMessenger(data=data, substitute_fn=substitute_fn), fn)
+    return _wrap(SubstituteMessenger(data=data, substitute_fn=substitute_fn), fn)
+
+
+@overload
+def escape(
+    fn: None = None, escape_fn: Callable[[Message], object] | None = None
+) -> EscapeMessenger: ...
+
+
+@overload
+def escape(
+    fn: Callable[..., Any], escape_fn: Callable[[Message], object] | None = None
+) -> HandledFunction: ...
 
 
 def escape(
@@ -320,7 +468,17 @@ def escape(
     'z'
     """
     _check_fn("escape", fn)
-    return _wrap("escape", EscapeMessenger(escape_fn=escape_fn), fn)  # type: ignore[arg-type]
+    return _wrap(EscapeMessenger(escape_fn=escape_fn), fn)  # type: ignore[arg-type]
+
+
+@overload
+def lift(fn: None = None, prior: Prior | Mapping[str, Prior] | None = None) -> LiftMessenger: ...
+
+
+@overload
+def lift(
+    fn: Callable[..., Any], prior: Prior | Mapping[str, Prior] | None = None
+) -> HandledFunction: ...
 
 
 def lift(
@@ -340,7 +498,15 @@ def lift(
     _check_fn("lift", fn)
     if prior is None:
         raise HandlerError("poutine.lift needs prior= (a distribution, dict or callable)")
-    return _wrap("lift", LiftMessenger(prior=prior), fn)
+    return _wrap(LiftMessenger(prior=prior), fn)
+
+
+@overload
+def broadcast(fn: None = None) -> BroadcastMessenger: ...
+
+
+@overload
+def broadcast(fn: Callable[..., Any]) -> HandledFunction: ...
 
 
 def broadcast(fn: Callable[..., Any] | None = None) -> BroadcastMessenger | HandledFunction:
@@ -355,4 +521,4 @@ def broadcast(fn: Callable[..., Any] | None = None) -> BroadcastMessenger | Hand
     torch.Size([3])
     """
     _check_fn("broadcast", fn)
-    return _wrap("broadcast", BroadcastMessenger(), fn)
+    return _wrap(BroadcastMessenger(), fn)

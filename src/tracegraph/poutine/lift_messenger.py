@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, cast
 
 import torch
 
@@ -60,7 +60,7 @@ class LiftMessenger(Messenger):
     >>> LiftMessenger(prior=1.0)
     Traceback (most recent call last):
     ...
-    tracegraph.errors.HandlerError: lift(prior=...) expects a distribution, a dict name -> distribution, or a callable, got float
+    tracegraph.errors.HandlerError: lift(prior=...) expects a distribution, ..., got float
     """
 
     def __init__(self, prior: Prior | Mapping[str, Prior]) -> None:
@@ -130,21 +130,22 @@ class LiftMessenger(Messenger):
             msg["stop"] = True
             return
         msg["is_observed"] = False
+        # A distribution is what a sample site's ``fn`` holds; Message types ``fn``
+        # as the callable of the default action.
+        msg["fn"] = cast(Callable[..., Any], prior)
         if _is_distribution(prior):
-            msg["fn"] = prior
             msg["args"] = ()
             msg["kwargs"] = {}
             if not callable(prior):
                 # A plain torch distribution cannot be called by the default action.
                 msg["value"] = draw(prior)
         else:
-            msg["fn"] = prior
             msg["args"] = msg["args"][1:]
             msg["stop"] = True
         self._pending.add(name)
 
     def _pyro_post_sample(self, msg: Message) -> None:
         name = msg["name"]
-        if name in self._pending:
+        if name is not None and name in self._pending:
             self._pending.discard(name)
             self._cache[name] = msg["value"]

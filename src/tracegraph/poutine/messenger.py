@@ -34,16 +34,31 @@ __all__ = ["HandledFunction", "Messenger"]
 _Hook = Callable[[Any, Message], None]
 
 
+def _bound_hook(attr: str) -> _Hook:
+    # Static and class methods are looked up on the instance so that they bind
+    # the way Python binds them.
+    def hook(self: Any, msg: Message) -> None:
+        getattr(self, attr)(msg)
+
+    return hook
+
+
 def _collect_hooks(cls: type, prefix: str, exclude: str | None) -> dict[str, _Hook]:
     hooks: dict[str, _Hook] = {}
     for klass in reversed(cls.__mro__):
         for attr, value in vars(klass).items():
-            if not attr.startswith(prefix) or not callable(value):
+            if not attr.startswith(prefix):
                 continue
             effect = attr[len(prefix) :]
             if exclude is not None and effect.startswith(exclude):
                 continue
-            hooks[effect] = value
+            if isinstance(value, (staticmethod, classmethod)):
+                hooks[effect] = _bound_hook(attr)
+            elif callable(value):
+                hooks[effect] = value
+            else:
+                # ``_pyro_sample = None`` in a subclass switches the hook off.
+                hooks.pop(effect, None)
     return hooks
 
 

@@ -50,9 +50,10 @@ class SubsampleDistribution:
 
     has_rsample = False
     batch_shape = torch.Size()
-    event_shape = torch.Size()
 
     def __init__(self, size: int, subsample_size: int, device: Any = None) -> None:
+        # The whole index vector is one event.
+        self.event_shape = torch.Size([subsample_size])
         self.size = size
         self.subsample_size = subsample_size
         self.device = device
@@ -200,9 +201,9 @@ class PlateMessenger(Messenger):
     # -- sequential use ----------------------------------------------------
     def __iter__(self) -> Iterator[int]:
         indices = self._draw_indices()
-        for i in indices.tolist():
-            frame = _SequentialFrame(self, int(i))
-            with frame:
+        # The frame's counter is the iteration number (as in Pyro), not the index.
+        for counter, i in enumerate(indices.tolist()):
+            with _SequentialFrame(self, counter):
                 yield int(i)
 
     def __len__(self) -> int:
@@ -210,9 +211,7 @@ class PlateMessenger(Messenger):
 
     # -- effects --------------------------------------------------------------
     def _frame(self) -> CondIndepStackFrame:
-        return CondIndepStackFrame(
-            self.name, self.dim, self.subsample_size, 0, self.size
-        )
+        return CondIndepStackFrame(self.name, self.dim, self.subsample_size, 0, self.size)
 
     def _process_message(self, msg: Message) -> None:
         if msg["type"] not in ("sample", "param", "subsample"):

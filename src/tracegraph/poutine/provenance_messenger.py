@@ -81,7 +81,9 @@ class TrackProvenanceMessenger(Messenger):
         elif tag is None or callable(tag):
             self._tag = tag  # type: ignore[assignment]
         else:
-            raise ValueError(f"tag must be 'latent', 'nonreparam', None or a predicate, got {tag!r}")
+            raise ValueError(
+                f"tag must be 'latent', 'nonreparam', None or a predicate, got {tag!r}"
+            )
         self._scope_cm: AbstractContextManager[Any] | None = None
         self._scope: Any = None
 
@@ -110,10 +112,13 @@ class TrackProvenanceMessenger(Messenger):
 
     def _pyro_post_sample(self, msg: Message) -> None:
         if self._tag is not None and self._tag(msg):
-            msg["value"] = track_provenance(msg["value"], frozenset((msg["name"],)))
+            # Union, not replace: a value drawn from a distribution whose parameters
+            # came from other sites depends on those sites too.
+            value = msg["value"]
+            msg["value"] = track_provenance(value, get_provenance(value) | {msg["name"]})
 
 
-def site_dependencies(site: Message, log_prob: Any = None) -> frozenset[str]:
+def site_dependencies(site: Any, log_prob: Any = None) -> frozenset[str]:
     """The sites a sample site's log-prob depends on (the site itself included when
     its value is tagged): the provenance of ``log_prob`` (computed here when not
     given) plus the control flow recorded before the site.
@@ -123,8 +128,8 @@ def site_dependencies(site: Message, log_prob: Any = None) -> frozenset[str]:
     """
     if log_prob is None:
         log_prob = site["fn"].log_prob(site["value"], *site["args"], **site["kwargs"])
-    deps = get_provenance(log_prob)
-    control = site.get("control_provenance")
+    deps: frozenset[str] = get_provenance(log_prob)
+    control: frozenset[str] | None = site.get("control_provenance")
     if control:
         deps = deps | control
     return deps

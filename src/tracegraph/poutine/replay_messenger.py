@@ -69,7 +69,7 @@ class ReplayMessenger(Messenger):
 
     def _pyro_sample(self, msg: Message) -> None:
         name = msg["name"]
-        if self.trace is None or name not in self.trace.nodes:
+        if self.trace is None or name is None or name not in self.trace.nodes:
             return
         if msg["is_observed"]:
             # Data stays data: an observation is never overwritten by a replay.
@@ -91,7 +91,7 @@ class ReplayMessenger(Messenger):
 
     def _pyro_param(self, msg: Message) -> None:
         name = msg["name"]
-        if self.params is None or name not in self.params:
+        if self.params is None or name is None or name not in self.params:
             return
         msg["value"] = self.params[name]
         msg["done"] = True

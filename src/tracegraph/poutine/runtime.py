@@ -260,7 +260,7 @@ def effectful(
             *args,
             value=obs,
             is_observed=obs is not None,
-            infer=infer,
+            infer=None if infer is None else dict(infer),
             **kwargs,
         )
         apply_stack(msg)

@@ -41,7 +41,7 @@ def _check_scale(scale: Any) -> Any:
         raise HandlerError(
             f"scale must be a positive number or tensor, got {type(scale).__name__}: {scale!r}"
         )
-    if not scale > 0:
+    if not float(scale) > 0:
         raise HandlerError(
             f"scale must be positive, got {scale!r}; hint: use poutine.mask to drop terms "
             "instead of scaling them by 0"

@@ -37,7 +37,7 @@ class SubstituteMessenger(Messenger):
     >>> SubstituteMessenger()
     Traceback (most recent call last):
     ...
-    tracegraph.errors.HandlerError: substitute needs data= (a dict name -> value) or substitute_fn= (msg -> value or None)
+    tracegraph.errors.HandlerError: substitute needs data= ... or substitute_fn= ...
     """
 
     def __init__(
@@ -49,8 +49,7 @@ class SubstituteMessenger(Messenger):
         if (data is None) == (substitute_fn is None):
             raise HandlerError(
                 "substitute needs data= (a dict name -> value) or substitute_fn= "
-                "(msg -> value or None)"
-                + ("" if data is None else ", not both")
+                "(msg -> value or None)" + ("" if data is None else ", not both")
             )
         if data is not None and not isinstance(data, Mapping):
             raise HandlerError(

@@ -28,11 +28,9 @@ from tracegraph.poutine.provenance_messenger import (
     identify_provenance_edges,
 )
 from tracegraph.poutine.runtime import Message
-from tracegraph.poutine.trace_struct import Trace, identify_dense_edges
+from tracegraph.poutine.trace_struct import GRAPH_TYPES, Trace, identify_dense_edges
 
 __all__ = ["GRAPH_TYPES", "TraceHandler", "TraceMessenger"]
-
-GRAPH_TYPES = ("flat", "dense", "provenance")
 
 
 def _check_graph_type(graph_type: str) -> str:
@@ -99,13 +97,17 @@ class TraceMessenger(Messenger):
     def _postprocess_message(self, msg: Message) -> None:
         if self.param_only and msg["type"] != "param":
             return
-        if msg["infer"].get("_do_not_trace"):
+        # Unnamed effects (subsample) are not sites.
+        if msg["name"] is None or msg["infer"].get("_do_not_trace"):
             return
         self.trace.add_node(msg["name"], **msg)
 
     def get_trace(self) -> Trace:
         """The trace of the last run."""
         return self.trace
+
+    def __call__(self, fn: Callable[..., Any]) -> TraceHandler:  # type: ignore[override]
+        return TraceHandler(self, fn)
 
 
 class TraceHandler(HandledFunction):
@@ -123,9 +125,10 @@ class TraceHandler(HandledFunction):
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         msngr = TraceMessenger(self.msngr.graph_type, self.msngr.param_only)
-        ret = self._run(msngr, args, kwargs)
+        # Published before the run, so that a run that raises (escape,
+        # NonlocalExit) leaves its partial trace in ``.trace``.
         self.msngr = msngr
-        return ret
+        return self._run(msngr, args, kwargs)
 
     def _run(self, msngr: TraceMessenger, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         with msngr:
@@ -154,6 +157,6 @@ class TraceHandler(HandledFunction):
         :returns: the :class:`Trace` of this call.
         """
         msngr = TraceMessenger(self.msngr.graph_type, self.msngr.param_only)
-        self._run(msngr, args, kwargs)
         self.msngr = msngr
+        self._run(msngr, args, kwargs)
         return msngr.trace

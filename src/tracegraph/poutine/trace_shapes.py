@@ -152,7 +152,8 @@ def check_log_prob_shape(name: str, site: Site, log_prob: Any) -> None:
     """Check that a sample site's log_prob has the shape its distribution
     promises: the value's batch shape (its shape less the event dims, which may
     carry extra leading sample or enumeration dims) broadcast with ``batch_shape``.
-    Sites whose ``fn`` has no ``batch_shape``/``event_shape`` are not checked.
+    Sites whose ``fn`` has no ``batch_shape``/``event_shape``, and a plate's
+    subsample-index sites (``infer["_subsample"]``), are not checked.
 
     :param name: the site's name (for the error).
     :param site: the sample site.
@@ -172,6 +173,9 @@ def check_log_prob_shape(name: str, site: Site, log_prob: Any) -> None:
     event_shape = getattr(fn, "event_shape", None)
     if batch_shape is None or event_shape is None or not isinstance(log_prob, torch.Tensor):
         return
+    infer = site.get("infer")
+    if infer and infer.get("_subsample"):
+        return  # a plate's subsample indices: auxiliary, with a constant log_prob
     # This runs for every site of every step under validation, so the common
     # case (shapes already equal) must not pay for a general broadcast.
     got = log_prob.shape

@@ -31,7 +31,7 @@ import torch
 
 from tracegraph.distributions.util import ScoreParts, scale_and_mask
 from tracegraph.distributions.validation import is_validation_enabled
-from tracegraph.errors import HandlerError, SiteError
+from tracegraph.errors import DuplicateSiteError, HandlerError, SiteError
 from tracegraph.poutine import trace_shapes
 
 __all__ = ["GRAPH_TYPES", "Trace", "allow_all_sites", "identify_dense_edges"]
@@ -59,16 +59,6 @@ def _site_score_parts(site: Site) -> ScoreParts:
     if getattr(fn, "has_rsample", False):
         return ScoreParts(log_prob, 0.0, log_prob)
     return ScoreParts(log_prob, log_prob, 0.0)
-
-
-def _scale_and_mask_parts(parts: ScoreParts, scale: Any, mask: Any) -> ScoreParts:
-    # As Pyro does: the score function is neither scaled nor masked, because it
-    # multiplies a downstream cost built from log-probs that already are.
-    return ScoreParts(
-        scale_and_mask(parts.log_prob, scale, mask),
-        parts.score_function,
-        scale_and_mask(parts.entropy_term, scale, mask),
-    )
 
 
 def allow_all_sites(name: str, site: Site) -> bool:
@@ -139,7 +129,7 @@ class Trace:
         >>> tr.add_node("x", name="x", type="sample")
         Traceback (most recent call last):
         ...
-        tracegraph.errors.SiteError: Multiple sites named 'x': ...
+        tracegraph.errors.DuplicateSiteError: Multiple sites named 'x': ...
         """
         old = self.nodes.get(site_name)
         if old is None:
@@ -152,7 +142,7 @@ class Trace:
         if old_type == "param" and new_type == "param":
             self.nodes[site_name] = kwargs
             return
-        raise SiteError(
+        raise DuplicateSiteError(
             f"Multiple sites named '{site_name}': the trace already has a {old_type} site "
             f"'{site_name}' and got a {new_type} site with the same name; hint: give each "
             "site a unique name (e.g. f'x_{i}' in a loop), or use a plate for "
@@ -274,7 +264,7 @@ class Trace:
         >>> tr2 = tr.copy(); tr2.add_edge("a", "b"); list(tr.edges)
         []
         """
-        new = Trace.__new__(Trace)
+        new = type(self).__new__(type(self))
         new.graph_type = self.graph_type
         new.nodes = OrderedDict()
         for name, site in self.nodes.items():
@@ -477,7 +467,8 @@ class Trace:
                 if validate:
                     trace_shapes.check_log_prob_shape(name, site, parts.log_prob)
                 site["unscaled_log_prob"] = parts.log_prob
-                parts = _scale_and_mask_parts(parts, site.get("scale", 1.0), site.get("mask"))
+                # As in Pyro, the score function stays unscaled and unmasked.
+                parts = parts.scale_and_mask(site.get("scale", 1.0), site.get("mask"))
             except Exception as exc:
                 self._note_failure(exc, name, "score_parts")
                 raise

@@ -85,7 +85,5 @@ def all_escape(trace: Trace, msg: Mapping[str, Any]) -> bool:
     True
     """
     return (
-        msg.get("type") == "sample"
-        and not msg.get("is_observed")
-        and msg.get("name") not in trace
+        msg.get("type") == "sample" and not msg.get("is_observed") and msg.get("name") not in trace
     )

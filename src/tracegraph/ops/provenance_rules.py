@@ -1,0 +1,361 @@
+"""The provenance rule table: which rule governs which torch op.
+
+Every op reaching :meth:`ProvenanceTensor.__torch_function__` is looked up
+here.  The default for ordinary ops is :func:`union_rule` (every output gets
+the union of all tensor inputs' provenance); the categories below refine it.
+A precision fix is one registration::
+
+    register_rule(view_rule, torch.some_new_view_op)
+
+=====================  =====================================================
+category (rule)        what happens to provenance
+=====================  =====================================================
+``union_rule``         outputs get the union of the inputs' (``out=`` mutates)
+``view_rule``          union; a view also follows its storage owner's mutations
+``alias_rule``         union; ``detach()``/``.data`` share storage without an
+                       autograd link, so they are linked to it explicitly
+``mutation_rule``      the mutated tensor (self / ``out=``) and its storage
+                       owner get old provenance | all inputs'
+``inplace_flag_rule``  ``F.relu(x, inplace=True)`` and friends: mutation if set
+``dynamic_shape_rule`` union, and the output's *shape* depends on the data
+``metadata_rule``      non-tensor metadata (dtype, device, dim): no provenance
+``shape_metadata_rule`` metadata; records control flow for dynamic shapes
+``plain_metadata_rule`` autograd metadata, read from the tensor an alias stands for
+``control_flow_rule``  Python values from data (bool, item, tolist): recorded
+                       in the active control-flow scopes
+``display_rule``       repr/str/format: display only, recorded nowhere
+=====================  =====================================================
+
+Python's naming convention is a registration too: every ``Tensor`` method,
+``torch`` function and ``nn.init`` initializer whose name ends in one
+underscore mutates its first argument.
+
+>>> rule_for(torch.Tensor.item) is control_flow_rule
+True
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import torch
+import torch.distributions as dist
+from torch.distributions import constraints
+
+from tracegraph.ops.control_flow import record_control_flow, register_assertion
+from tracegraph.ops.provenance_table import entries, inplace_positions
+from tracegraph.ops.provenance_tensor import (
+    DynamicShapeProvenanceTensor,
+    ProvenanceTensor,
+    Rule,
+    _call,
+    _collect,
+    _link_root,
+    _plain_of,
+    _provenance_of,
+    _wrap,
+    mutation_all_rule,
+    mutation_rule,
+    register_rule,
+    rule_for,
+    union_rule,
+    view_rule,
+)
+
+__all__ = [
+    "alias_rule",
+    "control_flow_rule",
+    "display_rule",
+    "dynamic_shape_rule",
+    "getitem_rule",
+    "inplace_flag_rule",
+    "metadata_rule",
+    "mutation_all_rule",
+    "mutation_rule",
+    "one_hot_rule",
+    "plain_metadata_rule",
+    "register_rule",
+    "rule_for",
+    "shape_metadata_rule",
+    "union_rule",
+    "view_rule",
+    "where_rule",
+]
+
+Tensor = torch.Tensor
+_DTYPE_GET = Tensor.dtype.__get__
+_GRAD_FN_GET = Tensor.grad_fn.__get__
+_REQUIRES_GRAD_GET = Tensor.requires_grad.__get__
+_MASK_DTYPES = (torch.bool, torch.uint8)
+
+
+def metadata_rule(func: Any, types: tuple, args: tuple, kwargs: dict | None, cls: type) -> Any:
+    """Metadata that does not depend on tensor values: returned as is.
+
+    >>> t = ProvenanceTensor(torch.ones(2), {"a"})
+    >>> t.dtype, t.dim()
+    (torch.float32, 1)
+    """
+    return _call(func, args, kwargs)
+
+
+def shape_metadata_rule(
+    func: Any, types: tuple, args: tuple, kwargs: dict | None, cls: type
+) -> Any:
+    """Shape metadata: free, unless the shape itself depends on tracked data.
+
+    >>> from tracegraph.ops.control_flow import control_flow_scope
+    >>> t = ProvenanceTensor(torch.tensor([0.0, 1.0, 2.0]), {"a"})
+    >>> with control_flow_scope() as scope:
+    ...     n_plain, n_dynamic = len(t), len(t.nonzero())
+    >>> (n_plain, n_dynamic), scope.provenance
+    ((3, 2), frozenset({'a'}))
+    """
+    for a in args:
+        if isinstance(a, DynamicShapeProvenanceTensor):
+            record_control_flow(_provenance_of(a))
+    return _call(func, args, kwargs)
+
+
+def plain_metadata_rule(
+    func: Any, types: tuple, args: tuple, kwargs: dict | None, cls: type
+) -> Any:
+    """Autograd metadata (``grad_fn``, ``is_leaf``, ``grad``, ``_base``).
+
+    An alias made by ``ProvenanceTensor(x, ...)`` reads these from ``x``, so
+    tracking a leaf keeps it a leaf with the leaf's gradient.
+
+    >>> x = torch.ones(2, requires_grad=True)
+    >>> t = ProvenanceTensor(x, {"a"})
+    >>> t.is_leaf, t.grad_fn
+    (True, None)
+    """
+    t = args[0]
+    plain = t._prov_plain if isinstance(t, ProvenanceTensor) else None
+    if plain is not None:
+        args = (plain, *args[1:])
+    return _call(func, args, kwargs)
+
+
+def control_flow_rule(func: Any, types: tuple, args: tuple, kwargs: dict | None, cls: type) -> Any:
+    """Python values computed from tracked data: record their provenance as control flow.
+
+    >>> from tracegraph.ops.control_flow import control_flow_scope
+    >>> t = ProvenanceTensor(torch.tensor(2.0), {"n"})
+    >>> with control_flow_scope() as scope:
+    ...     value = t.item()
+    >>> value, scope.provenance
+    (2.0, frozenset({'n'}))
+    """
+    prov = _collect(args)
+    if kwargs:
+        prov = _collect(kwargs, prov)
+    out = _call(func, args, kwargs)
+    record_control_flow(prov)
+    return out
+
+
+def display_rule(func: Any, types: tuple, args: tuple, kwargs: dict | None, cls: type) -> Any:
+    """``repr``/``str``/``format``: a normal tensor repr plus the provenance.
+
+    Display is not control flow: printing inside a model must not make every
+    later site depend on what was printed.
+
+    >>> t = ProvenanceTensor(torch.tensor(0.5, requires_grad=True), {"b", "a"})
+    >>> t * 2
+    tensor(1., grad_fn=<MulBackward0>, provenance={'a', 'b'})
+    >>> f"{t:.2f}"
+    '0.50'
+    """
+    t = args[0]
+    if func is Tensor.__format__:
+        spec = args[1] if len(args) > 1 else (kwargs or {}).get("format_spec", "")
+        if _call(Tensor.dim, (t,), None) == 0:
+            return _call(Tensor.item, (t,), None).__format__(spec)
+        return object.__format__(t, spec)
+    plain = _call(Tensor.detach, (t,), None)
+    text = plain.__repr__(tensor_contents=(kwargs or {}).get("tensor_contents"))
+    source = t._prov_plain if t._prov_plain is not None else t
+    extra = []
+    grad_fn = _call(_GRAD_FN_GET, (source,), None)
+    if grad_fn is not None:
+        extra.append(f"grad_fn=<{type(grad_fn).__name__}>")
+    elif _call(_REQUIRES_GRAD_GET, (source,), None):
+        extra.append("requires_grad=True")
+    names = ", ".join(sorted(map(repr, _provenance_of(t))))
+    extra.append(f"provenance={{{names}}}")
+    return f"{text[:-1]}, {', '.join(extra)})"
+
+
+def dynamic_shape_rule(
+    func: Any, types: tuple, args: tuple, kwargs: dict | None, cls: type
+) -> Any:
+    """Union, and mark outputs whose shape depends on tracked values.
+
+    >>> t = ProvenanceTensor(torch.tensor([0.0, 3.0]), {"a"})
+    >>> type(t.nonzero()).__name__
+    'DynamicShapeProvenanceTensor'
+    """
+    return view_rule(func, types, args, kwargs, cls._dynamic_shape_class)
+
+
+def _shape_depends_on(index: Any) -> bool:
+    if isinstance(index, ProvenanceTensor):
+        return _call(_DTYPE_GET, (index,), None) in _MASK_DTYPES
+    if isinstance(index, (tuple, list)):
+        return any(_shape_depends_on(i) for i in index)
+    if isinstance(index, slice):
+        return bool(_collect(index))
+    return False
+
+
+def getitem_rule(func: Any, types: tuple, args: tuple, kwargs: dict | None, cls: type) -> Any:
+    """``t[index]``: a view whose provenance includes tracked index tensors.
+
+    A tracked boolean mask or tracked slice bound makes the shape dynamic.
+
+    >>> t = torch.arange(4.0)
+    >>> i = ProvenanceTensor(torch.tensor([1, 2]), {"i"})
+    >>> t[i]
+    tensor([1., 2.], provenance={'i'})
+    """
+    if len(args) == 2 and type(args[1]) is int and not kwargs:
+        # ``t[i]`` is always a view of ``t``: its storage owner is ``t``'s, so
+        # the autograd base need not be looked up.
+        source = args[0]
+        out = union_rule(func, types, args, None, cls)
+        if isinstance(source, ProvenanceTensor) and out is not source:
+            _link_root(out, source)
+        return out
+    if len(args) > 1 and _shape_depends_on(args[1]):
+        cls = cls._dynamic_shape_class
+    return view_rule(func, types, args, kwargs, cls)
+
+
+def where_rule(func: Any, types: tuple, args: tuple, kwargs: dict | None, cls: type) -> Any:
+    """``torch.where(c, x, y)`` is a union; one-argument ``torch.where(c)`` is ``nonzero``.
+
+    >>> c = ProvenanceTensor(torch.tensor([True, False]), {"c"})
+    >>> torch.where(c, 1.0, 0.0)
+    tensor([1., 0.], provenance={'c'})
+    """
+    if len(args) + len(kwargs or ()) == 1:
+        cls = cls._dynamic_shape_class
+    return view_rule(func, types, args, kwargs, cls)
+
+
+def one_hot_rule(func: Any, types: tuple, args: tuple, kwargs: dict | None, cls: type) -> Any:
+    """``F.one_hot``: the width comes from the data unless ``num_classes`` is given.
+
+    >>> k = ProvenanceTensor(torch.tensor([0, 2]), {"k"})
+    >>> type(torch.nn.functional.one_hot(k, 3)).__name__
+    'ProvenanceTensor'
+    """
+    num_classes = args[1] if len(args) > 1 else (kwargs or {}).get("num_classes", -1)
+    if type(num_classes) is not int or num_classes < 0:
+        cls = cls._dynamic_shape_class
+    return union_rule(func, types, args, kwargs, cls)
+
+
+def alias_rule(func: Any, types: tuple, args: tuple, kwargs: dict | None, cls: type) -> Any:
+    """``detach()`` and ``.data``: share storage with no autograd link, so link them.
+
+    >>> from tracegraph.ops.provenance import get_provenance
+    >>> t = ProvenanceTensor(torch.zeros(2), {"a"})
+    >>> t.detach().add_(ProvenanceTensor(torch.ones(2), {"b"}))
+    tensor([1., 1.], provenance={'a', 'b'})
+    >>> sorted(get_provenance(t))
+    ['a', 'b']
+    """
+    out = view_rule(func, types, args, kwargs, cls)
+    src = args[0]
+    if isinstance(out, ProvenanceTensor) and out is not src and out._prov_root is None:
+        root = src._prov_root if isinstance(src, ProvenanceTensor) else None
+        root = src if root is None else root
+        out._prov_root = root
+        if isinstance(root, ProvenanceTensor):
+            out._prov_root_seen = root._provenance
+    return out
+
+
+def inplace_flag_rule(position: int) -> Rule:
+    """Build the rule for an ``nn.functional`` op with an ``inplace`` flag.
+
+    :param position: index of ``inplace`` among the positional parameters.
+    :returns: a rule that mutates the input if the flag is set, else unions.
+
+    >>> x = ProvenanceTensor(torch.tensor([-1.0, 1.0]), {"x"})
+    >>> torch.nn.functional.relu(x, inplace=True) is x
+    True
+    """
+
+    def rule(func: Any, types: tuple, args: tuple, kwargs: dict | None, cls: type) -> Any:
+        if kwargs and "inplace" in kwargs:
+            flag = kwargs["inplace"]
+        else:
+            flag = len(args) > position and args[position]
+        if flag:
+            return mutation_rule(func, types, args, kwargs, cls)
+        return union_rule(func, types, args, kwargs, cls)
+
+    return rule
+
+
+def _deepcopy_rule(func: Any, types: tuple, args: tuple, kwargs: dict | None, cls: type) -> Any:
+    t = args[0]
+    memo = args[1] if len(args) > 1 else (kwargs or {}).get("memo")
+    return _wrap(copy.deepcopy(_plain_of(t), memo), _provenance_of(t), type(t))
+
+
+def _reduce_rule(func: Any, types: tuple, args: tuple, kwargs: dict | None, cls: type) -> Any:
+    # Pickle as "track this plain tensor with this provenance".
+    t = args[0]
+    return (type(t), (_plain_of(t), _provenance_of(t)))
+
+
+_CATEGORY_RULES: dict[str, Rule] = {
+    "union": union_rule,
+    "view": view_rule,
+    "alias": alias_rule,
+    "mutation": mutation_rule,
+    "dynamic_shape": dynamic_shape_rule,
+    "metadata": metadata_rule,
+    "shape_metadata": shape_metadata_rule,
+    "plain_metadata": plain_metadata_rule,
+    "control_flow": control_flow_rule,
+    "display": display_rule,
+}
+
+
+def _install() -> None:
+    for category, _, _, func in entries():
+        register_rule(_CATEGORY_RULES[category], func)
+    # Naming convention: a trailing single underscore means "mutates the first argument".
+    for namespace in (Tensor, torch, torch.nn.functional, torch.nn.init):
+        for name in dir(namespace):
+            if name.endswith("_") and not name.endswith("__") and not name.startswith("_"):
+                register_rule(mutation_rule, getattr(namespace, name))
+    F = torch.nn.functional
+    for name, position in inplace_positions().items():
+        register_rule(inplace_flag_rule(position), getattr(F, name))
+    register_rule(getitem_rule, Tensor.__getitem__)
+    register_rule(where_rule, torch.where, Tensor.where)
+    register_rule(one_hot_rule, F.one_hot)
+    register_rule(_deepcopy_rule, Tensor.__deepcopy__)
+    register_rule(_reduce_rule, Tensor.__reduce_ex__)
+    # Argument validation only decides "raise or go on" (see register_assertion).
+    for fn in (
+        dist.Distribution.__init__,
+        dist.Distribution._validate_sample,
+        dist.Geometric.__init__,
+        dist.ContinuousBernoulli.__init__,
+        constraints._Symmetric.check,
+        constraints._PositiveSemidefinite.check,
+        constraints._PositiveDefinite.check,
+    ):
+        register_assertion(fn)
+
+
+_install()
+

@@ -1,0 +1,155 @@
+"""Mutation never drops provenance: in-place ops, out=, setitem, views, aliases."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from tracegraph.errors import ProvenanceError
+from tracegraph.ops.provenance import (
+    DynamicShapeProvenanceTensor,
+    ProvenanceTensor,
+    detach_provenance,
+    get_provenance,
+    track_provenance,
+)
+
+A, B, C = frozenset({"a"}), frozenset({"b"}), frozenset({"c"})
+
+
+def tracked(x: torch.Tensor, prov: frozenset = A) -> torch.Tensor:
+    return track_provenance(x, prov)
+
+
+MUTATIONS = {
+    "add_": lambda m, v: m.add_(v),
+    "iadd": lambda m, v: m.__iadd__(v),
+    "mul_": lambda m, v: m.mul_(v),
+    "copy_": lambda m, v: m.copy_(v),
+    "setitem": lambda m, v: m.__setitem__(0, v[0]),
+    "setitem_slice": lambda m, v: m.__setitem__(slice(0, 2), v[:2]),
+    "masked_fill_": lambda m, v: m.masked_fill_(torch.tensor([True, False, True]), v[0]),
+    "index_put_": lambda m, v: m.index_put_((torch.tensor([1]),), v[1:2]),
+    "scatter_": lambda m, v: m.scatter_(0, torch.tensor([0, 1, 2]), v),
+    "out=": lambda m, v: torch.add(v, 1.0, out=m),
+    "clamp_": lambda m, v: m.clamp_(min=v),
+    "torch.relu_": lambda m, v: (m.copy_(v), torch.relu_(m)),
+}
+
+
+@pytest.mark.parametrize("name", list(MUTATIONS))
+def test_mutating_plain_tensor_makes_it_tracked(name: str) -> None:
+    m = torch.zeros(3)
+    m_id = id(m)
+    MUTATIONS[name](m, tracked(torch.ones(3), B))
+    assert id(m) == m_id and isinstance(m, ProvenanceTensor)
+    assert get_provenance(m) == B
+    assert get_provenance(m * 2) == B  # later ops dispatch through the rules
+
+
+@pytest.mark.parametrize("name", list(MUTATIONS))
+def test_mutating_tracked_tensor_joins_old_and_new(name: str) -> None:
+    m = tracked(torch.zeros(3), A)
+    MUTATIONS[name](m, tracked(torch.ones(3), B))
+    assert get_provenance(m) == A | B
+
+
+def test_inplace_add_with_python_operator_rebinds_to_tracked() -> None:
+    m = torch.zeros(2)
+    alias = m
+    m += tracked(torch.ones(2), B)
+    assert m is alias and get_provenance(alias) == B
+
+
+def test_out_with_tuple_of_outputs_tracks_each() -> None:
+    values, indices = torch.empty(0), torch.empty(0, dtype=torch.long)
+    torch.max(tracked(torch.randn(2, 3), A), 1, out=(values, indices))
+    assert get_provenance(values) == A and get_provenance(indices) == A
+
+
+def test_setitem_with_tracked_index_joins_index_provenance() -> None:
+    m = torch.zeros(3)
+    m[tracked(torch.tensor([1]), C)] = 5.0
+    assert get_provenance(m) == C
+
+
+def test_mutating_a_view_taints_its_base() -> None:
+    base = torch.zeros(2, 3)
+    row = base[0]
+    row.copy_(tracked(torch.ones(3), B))
+    assert get_provenance(row) == B and get_provenance(base) == B
+
+
+def test_mutating_base_reaches_existing_tracked_views() -> None:
+    base = tracked(torch.zeros(4), A)
+    view = base[1:3]
+    base[1] = tracked(torch.tensor(7.0), B)
+    assert get_provenance(view) == A | B
+    assert get_provenance(view.sum()) == A | B
+
+
+def test_mutating_a_sibling_view_reaches_tracked_views() -> None:
+    base = tracked(torch.zeros(4), A)
+    left, whole = base[:2], base.view(2, 2)
+    left.fill_(tracked(torch.tensor(1.0), B))
+    assert get_provenance(base) == A | B
+    assert get_provenance(whole) == A | B
+
+
+def test_mutating_detached_alias_reaches_source() -> None:
+    t = tracked(torch.zeros(2), A) * 1
+    t.detach().add_(tracked(torch.ones(2), B))
+    t.data.mul_(tracked(torch.ones(2), C))
+    assert get_provenance(t) == A | B | C
+
+
+def test_mutating_tracked_alias_taints_the_plain_source() -> None:
+    x = torch.zeros(2)
+    t = tracked(x, A)
+    t.add_(tracked(torch.ones(2), B))
+    assert torch.equal(x, torch.ones(2))  # same storage
+    assert get_provenance(x) == A | B
+    assert type(detach_provenance(t)) is torch.Tensor
+
+
+def test_resizing_inplace_ops_refresh_the_cached_shape() -> None:
+    t = tracked(torch.zeros(2, 3), A)
+    assert t.shape == (2, 3)
+    t.unsqueeze_(0)
+    assert t.shape == torch.Size([1, 2, 3]) and t.size() == torch.Size([1, 2, 3])
+    t.squeeze_(0)
+    t.t_()
+    assert t.shape == torch.Size([3, 2])
+    t.resize_(6)
+    assert t.shape == torch.Size([6])
+    t.data = torch.zeros(5)
+    assert t.shape == torch.Size([5]) and type(t.shape) is torch.Size
+    out = tracked(torch.empty(0), A)
+    _ = out.shape
+    torch.add(torch.ones(4), tracked(torch.ones(4), B), out=out)
+    assert out.shape == torch.Size([4]) and get_provenance(out) == A | B
+
+
+def test_mutating_a_parameter_with_tracked_values_raises() -> None:
+    param = torch.nn.Parameter(torch.zeros(2))
+    with torch.no_grad(), pytest.raises(ProvenanceError, match="Parameter"):
+        param.add_(tracked(torch.ones(2), B))
+
+
+def test_mutation_with_data_dependent_out_shape_is_dynamic() -> None:
+    out = torch.empty(0, dtype=torch.long)
+    torch.nonzero(tracked(torch.tensor([0.0, 1.0]), A), out=out)
+    assert isinstance(out, DynamicShapeProvenanceTensor)
+
+
+def test_unknown_inplace_op_taints_every_tensor_argument() -> None:
+    a, b = torch.zeros(2), tracked(torch.ones(2), B)
+
+    def mystery_(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        if torch.overrides.has_torch_function((x, y)):
+            return torch.overrides.handle_torch_function(mystery_, (x, y), x, y)
+        y.add_(x)
+        return x
+
+    mystery_(a, b)
+    assert get_provenance(a) == B and get_provenance(b) == B

@@ -1,0 +1,142 @@
+import pickle
+
+import pytest
+import torch
+
+import tracegraph
+import tracegraph.distributions as dist
+from tracegraph import poutine
+from tracegraph.errors import ShapeError, SiteError
+
+
+def test_sample_plain_torch_distribution_works_and_is_traced():
+    def model():
+        return tracegraph.sample("x", torch.distributions.Normal(0.0, 1.0))
+
+    tr = poutine.trace(model).get_trace()
+    assert tr.nodes["x"]["value"].shape == ()
+    expected = torch.distributions.Normal(0.0, 1.0).log_prob(tr.nodes["x"]["value"])
+    assert torch.allclose(tr.log_prob_sum(), expected)
+    # Without a handler it just draws.
+    assert model().shape == ()
+
+
+def test_sample_name_not_str_raises():
+    with pytest.raises(SiteError, match="name must be a str"):
+        tracegraph.sample(3, dist.Normal(0.0, 1.0))
+
+
+def test_sample_observed_wrong_shape_names_site():
+    def model():
+        tracegraph.sample("x", dist.Normal(torch.zeros(3), 1.0), obs=torch.zeros(4))
+
+    with pytest.raises(ShapeError, match="'x'.*\\(4,\\)"):
+        poutine.trace(model).get_trace()
+
+
+def test_sample_observed_wrong_event_shape_names_site():
+    def model():
+        d = dist.MultivariateNormal(torch.zeros(3), torch.eye(3))
+        tracegraph.sample("y", d, obs=torch.zeros(2))
+
+    with pytest.raises(ShapeError, match="'y'.*event shape"):
+        poutine.trace(model).get_trace()
+
+
+def test_obs_mask_splits_observed_and_latent_parts():
+    data = torch.tensor([1.0, 2.0, 3.0])
+    mask = torch.tensor([True, False, True])
+
+    def model():
+        with tracegraph.plate("data", 3):
+            return tracegraph.sample("x", dist.Normal(0.0, 1.0), obs=data, obs_mask=mask)
+
+    tr = poutine.trace(model).get_trace()
+    value = tr.nodes["_RETURN"]["value"]
+    assert torch.equal(value[mask], data[mask])
+    assert torch.equal(value[~mask], tr.nodes["x_unobserved"]["value"][~mask])
+    assert tr.nodes["x_observed"]["is_observed"]
+    assert not tr.nodes["x_unobserved"]["is_observed"]
+    lp = dist.Normal(0.0, 1.0).log_prob
+    expected = lp(data)[mask].sum() + lp(tr.nodes["x_unobserved"]["value"])[~mask].sum()
+    total = tr.log_prob_sum(lambda name, site: name in ("x_observed", "x_unobserved"))
+    assert torch.allclose(total, expected)
+
+
+def test_obs_mask_not_bool_raises():
+    with pytest.raises(SiteError, match="obs_mask must be a bool tensor"):
+        tracegraph.sample("x", dist.Normal(0.0, 1.0), obs=torch.zeros(2), obs_mask=torch.ones(2))
+
+
+def test_factor_adds_log_factor_to_log_prob_sum():
+    def model():
+        tracegraph.factor("f", torch.tensor(-2.5))
+
+    tr = poutine.trace(model).get_trace()
+    assert torch.allclose(tr.log_prob_sum(), torch.tensor(-2.5))
+    assert tr.nodes["f"]["is_observed"]
+
+
+def test_deterministic_records_value_without_log_prob():
+    def model():
+        z = tracegraph.sample("z", dist.Normal(0.0, 1.0))
+        return tracegraph.deterministic("w", 2 * z)
+
+    tr = poutine.trace(model).get_trace()
+    assert torch.equal(tr.nodes["w"]["value"], 2 * tr.nodes["z"]["value"])
+    lp_z = dist.Normal(0.0, 1.0).log_prob(tr.nodes["z"]["value"])
+    assert torch.allclose(tr.log_prob_sum(), lp_z)
+
+
+def test_param_lazy_init_called_once_and_constraint_kept():
+    calls = []
+
+    def init():
+        calls.append(1)
+        return torch.tensor(2.0)
+
+    a = tracegraph.param("s", init, constraint=dist.constraints.positive)
+    b = tracegraph.param("s", init, constraint=dist.constraints.positive)
+    assert len(calls) == 1
+    assert torch.equal(a, b)
+    assert float(a.unconstrained().detach()) == pytest.approx(torch.tensor(2.0).log().item())
+
+
+def test_module_registers_module_tensors_in_store():
+    lin = torch.nn.Linear(3, 2)
+    tracegraph.module("net", lin)
+    store = tracegraph.get_param_store()
+    assert store["net$$$weight"].unconstrained() is lin.weight
+
+
+def test_module_update_module_params_loads_stored_values():
+    lin = torch.nn.Linear(2, 1)
+    tracegraph.module("net", lin)
+    state = tracegraph.get_param_store().get_state()
+    fresh = torch.nn.Linear(2, 1)
+    tracegraph.get_param_store().set_state(state)
+    tracegraph.module("net", fresh, update_module_params=True)
+    assert torch.equal(fresh.weight.detach(), lin.weight.detach())
+    assert tracegraph.get_param_store()["net$$$weight"].unconstrained() is fresh.weight
+
+
+def test_module_non_module_raises():
+    with pytest.raises(SiteError, match="torch.nn.Module"):
+        tracegraph.module("net", object())
+
+
+def test_set_rng_seed_reproduces_samples():
+    tracegraph.set_rng_seed(3)
+    a = tracegraph.sample("x", dist.Normal(torch.zeros(4), 1.0))
+    tracegraph.set_rng_seed(3)
+    b = tracegraph.sample("x", dist.Normal(torch.zeros(4), 1.0))
+    assert torch.equal(a, b)
+
+
+def _picklable_model():
+    return tracegraph.sample("x", dist.Normal(0.0, 1.0))
+
+
+def test_trace_handler_pickles():
+    traced = pickle.loads(pickle.dumps(poutine.trace(_picklable_model)))
+    assert traced.get_trace().stochastic_nodes == ["x"]
