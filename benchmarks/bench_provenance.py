@@ -29,6 +29,9 @@ OPS = [
     ("index    a[0]", "a[0]"),
     ("matmul   m @ m (4x4)", "m @ m"),
     (".shape   a.shape", "a.shape"),
+    # not in the fast-method list: through PyTorch's __torch_function__ protocol
+    ("torch.add(a, b)", "torch.add(a, b)"),
+    ("a.sum(dim=0)", "a.sum(dim=0)"),
 ]
 
 
@@ -50,7 +53,7 @@ def measure(number: int, repeat: int) -> dict[str, dict[str, float]]:
     a0, b0, m0 = torch.randn(10), torch.randn(10), torch.randn(4, 4)
     variants = _variants()
     namespaces = {
-        name: {"a": make(a0, "a"), "b": make(b0, "b"), "m": make(m0, "m")}
+        name: {"a": make(a0, "a"), "b": make(b0, "b"), "m": make(m0, "m"), "torch": torch}
         for name, make in variants.items()
     }
     results: dict[str, dict[str, float]] = {}

@@ -29,7 +29,7 @@ cmd=${1:-}
 shift || true
 case "$cmd" in
     demo)
-        setup graph
+        setup demo
         exec "$VENV/bin/tracegraph" demo "$@"
         ;;
     test)

@@ -104,7 +104,7 @@ class _Force(Messenger):
                 f"plate subsampling (site '{msg['name']}') is not supported by exact "
                 "enumeration; use the full-size model as the reference"
             )
-        name = msg["name"]
+        name = str(msg["name"])
         if name not in self.values:
             raise _Undecided(name, msg["fn"])
         msg["value"] = self.values[name]
@@ -234,8 +234,8 @@ class _Posterior(Messenger):
     def _pyro_sample(self, msg: Message) -> None:
         if msg["is_observed"]:
             return
-        name, fn = msg["name"], msg["fn"]
-        if tuple(fn.batch_shape) or not isinstance(fn, (Bernoulli, Categorical)):
+        name, fn = str(msg["name"]), msg["fn"]
+        if not isinstance(fn, (Bernoulli, Categorical)) or tuple(fn.batch_shape):
             raise ValueError(f"site '{name}': only scalar Bernoulli/Categorical sites")
         weights = []
         for v in joint_support(fn):
@@ -253,7 +253,7 @@ class _Posterior(Messenger):
     def _pyro_post_sample(self, msg: Message) -> None:
         # The final value: an outer handler (replay, enumeration) may replace ours.
         if not msg["is_observed"]:
-            self.prefix[msg["name"]] = msg["value"]
+            self.prefix[str(msg["name"])] = msg["value"]
 
 
 # -- statistical comparison ---------------------------------------------------

@@ -121,7 +121,9 @@ def test_trace_elbo_second_derivative_matches_enumeration():
         (h,) = torch.autograd.grad(g, [u])
         rows.append(torch.stack([g.detach(), h]).reshape(-1))
     # Both derivatives are unbiased, each within 4 SE.
-    assert_unbiased(torch.stack(rows).double(), torch.stack([g_exact.detach(), h_exact]).reshape(-1))
+    assert_unbiased(
+        torch.stack(rows).double(), torch.stack([g_exact.detach(), h_exact]).reshape(-1)
+    )
 
 
 def test_trace_elbo_create_graph_leaves_first_derivative_unchanged():

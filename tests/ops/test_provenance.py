@@ -107,7 +107,7 @@ def test_detach_of_op_result_is_stable_plain_alias() -> None:
 def test_detach_of_op_result_keeps_gradient_flow() -> None:
     x = torch.randn(3, requires_grad=True)
     detach_provenance(tracked(x) * 3).sum().backward()
-    assert torch.equal(x.grad, torch.full((3,), 3.0))
+    assert x.grad is not None and torch.equal(x.grad, torch.full((3,), 3.0))
 
 
 def test_nested_containers_track_extract_detach() -> None:
@@ -171,7 +171,7 @@ def test_tracked_leaf_stays_a_leaf_with_the_leaf_gradient() -> None:
     t = tracked(x)
     assert t.is_leaf and t.grad_fn is None
     (t * t).sum().backward()
-    assert torch.equal(t.grad, 2 * x.detach())
+    assert t.grad is not None and torch.equal(t.grad, 2 * x.detach())
     assert t.grad is x.grad
 
 
@@ -179,10 +179,12 @@ def test_values_and_gradients_are_bitwise_equal() -> None:
     x = torch.randn(4, requires_grad=True)
     plain = torch.logsumexp(torch.sigmoid(x * 3.0) ** 2, 0) + x.exp().mean()
     plain.backward()
+    assert x.grad is not None
     grad_plain, x.grad = x.grad.clone(), None
     t = tracked(x)
     trk = torch.logsumexp(torch.sigmoid(t * 3.0) ** 2, 0) + t.exp().mean()
     trk.backward()
+    assert x.grad is not None
     assert torch.equal(plain, trk) and torch.equal(grad_plain, x.grad)
 
 
@@ -209,8 +211,17 @@ def test_deepcopy_and_pickle_keep_provenance() -> None:
 
 def test_conversions_and_copies_keep_provenance() -> None:
     t = tracked(torch.randn(3))
-    for out in (t.data, t.detach(), t.clone(), t.to(torch.float64), t.cpu(), t.float(),
-                t.contiguous(), torch.as_tensor(t), t.type(torch.float64)):
+    for out in (
+        t.data,
+        t.detach(),
+        t.clone(),
+        t.to(torch.float64),
+        t.cpu(),
+        t.float(),
+        t.contiguous(),
+        torch.as_tensor(t),
+        t.type(torch.float64),
+    ):
         assert get_provenance(out) == A
     assert t.float() is t and t.contiguous() is t  # no-op conversions return self
 
@@ -297,4 +308,4 @@ def test_rsample_carries_parameter_provenance_and_gradient() -> None:
     z = d.rsample()
     assert get_provenance(z) == A
     z.sum().backward()
-    assert torch.equal(loc.grad, torch.ones(2))
+    assert loc.grad is not None and torch.equal(loc.grad, torch.ones(2))

@@ -153,3 +153,43 @@ def test_unknown_inplace_op_taints_every_tensor_argument() -> None:
 
     mystery_(a, b)
     assert get_provenance(a) == B and get_provenance(b) == B
+
+
+@pytest.mark.parametrize(
+    "resize",
+    [
+        lambda t: t.transpose_(0, 1),
+        lambda t: t.swapdims_(0, 1),
+        lambda t: t.as_strided_((3,), (1,)),
+        lambda t: t.set_(torch.zeros(4, 1)),
+        lambda t: t.resize_as_(torch.zeros(1, 6)),
+        lambda t: t.squeeze_().unsqueeze_(-1),
+    ],
+)
+def test_every_resizing_inplace_op_keeps_shape_exact(resize) -> None:
+    plain, t = torch.zeros(2, 3), tracked(torch.zeros(2, 3), A)
+    _ = t.shape  # fill the cache
+    resize(plain)
+    resize(t)
+    assert t.shape == plain.shape and t.size() == plain.size()
+    assert type(t.shape) is torch.Size and t.stride() == plain.stride()
+
+
+def test_tracked_results_and_detached_aliases_are_garbage_collected() -> None:
+    import gc
+    import weakref
+
+    x = torch.randn(3, requires_grad=True)
+    y = tracked(x) * 2
+    alias_ref = weakref.ref(detach_provenance(y))
+    view_ref = weakref.ref(y[0])
+    y_ref = weakref.ref(y)
+    del y
+    gc.collect()
+    assert alias_ref() is None and view_ref() is None and y_ref() is None
+
+
+def test_set_from_tracked_source_joins_provenance() -> None:
+    t = tracked(torch.zeros(2), A)
+    t.set_(tracked(torch.ones(3), B))
+    assert get_provenance(t) == A | B and t.shape == torch.Size([3])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -35,6 +37,11 @@ def tracked(x: torch.Tensor, prov: frozenset = A) -> torch.Tensor:
     return track_provenance(x, prov)
 
 
+def accessor(name: str) -> Any:
+    """``torch.Tensor.<name>.__get__``, the op PyTorch dispatches for a property read."""
+    return getattr(torch.Tensor, name).__get__
+
+
 def test_every_table_name_resolves_in_pinned_torch() -> None:
     rows = provenance_table.entries()
     resolved = {name for _, _, name, func in rows if func is not None}
@@ -50,8 +57,8 @@ def test_categories_map_to_expected_rules() -> None:
         torch.Tensor.view: view_rule,
         torch.Tensor.add_: mutation_rule,
         torch.Tensor.__setitem__: mutation_rule,
-        torch.Tensor.dtype.__get__: metadata_rule,
-        torch.Tensor.shape.__get__: shape_metadata_rule,
+        accessor("dtype"): metadata_rule,
+        accessor("shape"): shape_metadata_rule,
         torch.Tensor.__bool__: control_flow_rule,
         torch.Tensor.__repr__: display_rule,
         torch.nonzero: dynamic_shape_rule,
@@ -65,29 +72,106 @@ def typical_model_ops(x: torch.Tensor, p: torch.Tensor, k: torch.Tensor) -> list
     """Ops that models, distributions and ELBOs use; x: (3, 4) floats, k: (3,) ints."""
     m = x @ x.T + torch.eye(3)
     return [
-        x + 1, 1 - x, x * 2, 2 / (x.abs() + 1), x - p, x**2, -x, x.exp(), x.log1p().abs(),
-        torch.sigmoid(x), torch.tanh(x), x.sqrt().nan_to_num(), torch.xlogy(p, p),
-        torch.lgamma(p), torch.digamma(p), x.clamp(min=0.1), x.clamp(-1, 1),
-        x.sum(), x.sum(-1), x.sum(dim=0, keepdim=True), x.mean(-1), x.prod(), x.max(),
-        x.min(-1).values, x.logsumexp(-1), x.cumsum(0), x.std(), x.var(-1), x.argmax(-1),
-        x.expand(2, 3, 4), x.reshape(12), x.view(4, 3), x.unsqueeze(0).squeeze(0),
-        x.permute(1, 0), x.transpose(0, 1), x.flatten(), x[0], x[:, 1], x[..., None],
-        x[:, k], x.gather(-1, k.unsqueeze(-1)), torch.take_along_dim(x, k.unsqueeze(-1), -1),
-        x.index_select(1, k), torch.stack([x, x]), torch.cat([x, x], -1),
-        *torch.broadcast_tensors(x, p), torch.where(x > 0, x, p), x > 0, x == p, x <= 0,
-        (x > 0) & (x < 1), ~(x > 0), F.one_hot(k, 4), F.one_hot(k), F.softplus(x),
-        F.logsigmoid(x), F.log_softmax(x, -1), F.softmax(x, dim=-1), F.relu(x),
+        x + 1,
+        1 - x,
+        x * 2,
+        2 / (x.abs() + 1),
+        x - p,
+        x**2,
+        -x,
+        x.exp(),
+        x.log1p().abs(),
+        torch.sigmoid(x),
+        torch.tanh(x),
+        x.sqrt().nan_to_num(),
+        torch.xlogy(p, p),
+        torch.lgamma(p),
+        torch.digamma(p),
+        x.clamp(min=0.1),
+        x.clamp(-1, 1),
+        x.sum(),
+        x.sum(-1),
+        x.sum(dim=0, keepdim=True),
+        x.mean(-1),
+        x.prod(),
+        x.max(),
+        x.min(-1).values,
+        x.logsumexp(-1),
+        x.cumsum(0),
+        x.std(),
+        x.var(-1),
+        x.argmax(-1),
+        x.expand(2, 3, 4),
+        x.reshape(12),
+        x.view(4, 3),
+        x.unsqueeze(0).squeeze(0),
+        x.permute(1, 0),
+        x.transpose(0, 1),
+        x.flatten(),
+        x[0],
+        x[:, 1],
+        x[..., None],
+        x[:, k],
+        x.gather(-1, k.unsqueeze(-1)),
+        torch.take_along_dim(x, k.unsqueeze(-1), -1),
+        x.index_select(1, k),
+        torch.stack([x, x]),
+        torch.cat([x, x], -1),
+        *torch.broadcast_tensors(x, p),
+        torch.where(x > 0, x, p),
+        x > 0,
+        x == p,
+        x <= 0,
+        (x > 0) & (x < 1),
+        ~(x > 0),
+        F.one_hot(k, 4),
+        F.one_hot(k),
+        F.softplus(x),
+        F.logsigmoid(x),
+        F.log_softmax(x, -1),
+        F.softmax(x, dim=-1),
+        F.relu(x),
         F.binary_cross_entropy_with_logits(x, p.expand(3, 4), reduction="none"),
-        torch.linalg.cholesky(m), torch.cholesky_solve(x, torch.linalg.cholesky(m)),
-        torch.logdet(m), torch.linalg.solve(m, x), torch.linalg.solve_triangular(m, x, upper=False),
-        x.matmul(x.T), torch.einsum("ij,kj->ik", x, x), x.float(), x.double(), x.long(),
-        x.to(torch.float64), x.detach(), x.clone(), x.new_zeros(2), torch.zeros_like(x),
-        x.masked_fill(x > 0, 0.0), x.flip(0), x.roll(1, 0), x.tril(), x.diagonal(),
-        torch.special.expit(x), torch.special.gammaln(p), torch.logaddexp(x, p),
-        x.sort(-1).values, x.topk(2).indices, x.cumprod(0), torch.atan2(x, p), x.sign(),
-        x.floor(), x.round(), x.reciprocal(), x.rsqrt(), torch.logit(p), x.erf(),
-        torch.outer(p, p), x.unbind(0)[1], x.split(2)[0], x.chunk(2, -1)[1],
-        torch.distributions.utils.clamp_probs(p), torch.distributions.utils.probs_to_logits(p),
+        torch.linalg.cholesky(m),
+        torch.cholesky_solve(x, torch.linalg.cholesky(m)),
+        torch.logdet(m),
+        torch.linalg.solve(m, x),
+        torch.linalg.solve_triangular(m, x, upper=False),
+        x.matmul(x.T),
+        torch.einsum("ij,kj->ik", x, x),
+        x.float(),
+        x.double(),
+        x.long(),
+        x.to(torch.float64),
+        x.detach(),
+        x.clone(),
+        x.new_zeros(2),
+        torch.zeros_like(x),
+        x.masked_fill(x > 0, 0.0),
+        x.flip(0),
+        x.roll(1, 0),
+        x.tril(),
+        x.diagonal(),
+        torch.special.expit(x),
+        torch.special.gammaln(p),
+        torch.logaddexp(x, p),
+        x.sort(-1).values,
+        x.topk(2).indices,
+        x.cumprod(0),
+        torch.atan2(x, p),
+        x.sign(),
+        x.floor(),
+        x.round(),
+        x.reciprocal(),
+        x.rsqrt(),
+        torch.logit(p),
+        x.erf(),
+        torch.outer(p, p),
+        x.unbind(0)[1],
+        x.split(2)[0],
+        x.chunk(2, -1)[1],
+        torch.distributions.utils.clamp_probs(p),
+        torch.distributions.utils.probs_to_logits(p),
     ]
 
 
@@ -123,10 +207,10 @@ def test_strict_mode_names_the_unlisted_op() -> None:
 
 def test_strict_error_is_a_runtime_error_naming_property_accessors() -> None:
     t = tracked(torch.ones(2))
-    getter = torch.Tensor.is_leaf.__get__
+    getter = accessor("is_leaf")
     saved = rule_for(getter)
     try:
-        from tracegraph.ops.provenance_tensor import _RULES
+        from tracegraph.ops.provenance_registry import _RULES
 
         del _RULES[getter]
         with strict(), pytest.raises(RuntimeError, match=r"torch\.Tensor\.is_leaf\.__get__"):

@@ -59,7 +59,7 @@ def check_baseline_config(name: str, config: Any) -> dict[str, Any]:
     kinds = [
         k
         for k in ("use_decaying_avg_baseline", "nn_baseline", "baseline_value", "use_leave_one_out")
-        if config.get(k) not in (None, False)
+        if config.get(k) is not None and config.get(k) is not False
     ]
     if len(kinds) > 1:
         raise SiteError(f"site '{name}': choose one baseline kind, got {kinds} together")
@@ -110,7 +110,11 @@ class DecayingAverage:
         state = self._state.get(name)
         if state is None:
             return torch.zeros_like(like)
-        return state
+        if _broadcasts_to(state.shape, like.shape):
+            return state
+        # The plate changed size: its elements no longer line up with the stored
+        # ones.  The mean of the past costs is still independent of this draw.
+        return state.mean().expand(like.shape)
 
     def update(
         self, name: str, cost: torch.Tensor, beta: float, pooled_dims: tuple[int, ...]
@@ -120,9 +124,18 @@ class DecayingAverage:
         if dims:
             cost = cost.mean(dims, keepdim=True)
         old = self._state.get(name)
-        if old is None or old.shape != cost.shape:
+        if old is None:
             old = torch.zeros_like(cost)
+        elif not _broadcasts_to(old.shape, cost.shape):
+            old = old.mean().expand(cost.shape)
         self._state[name] = beta * old + (1.0 - beta) * cost
 
     def clear(self) -> None:
         self._state.clear()
+
+
+def _broadcasts_to(shape: torch.Size, target: torch.Size) -> bool:
+    try:
+        return torch.broadcast_shapes(shape, target) == target
+    except RuntimeError:
+        return False

@@ -15,9 +15,13 @@ times its downstream cost (Schulman et al. 2015), and unlike the usual
 
 ``deps(c)`` is the only difference between the estimators: every
 non-reparameterized site (Trace_ELBO) or the sites in the cost's provenance
-(TraceGraph_ELBO).  Costs with the same dependencies and plates are summed before
-the product, so the work grows with the number of distinct dependency patterns,
-not with sites times costs.
+(TraceGraph_ELBO).  Inside a shared plate the product is per element only along
+the plates where :class:`~tracegraph.infer.downstream.PlateRule` says the site's
+influence stays element-wise; along the others the score is summed over the plate.
+
+Costs with the same dependencies and plates are summed before the product, so the
+work grows with the number of distinct dependency patterns, not with sites times
+costs.
 
 Baseline terms ``sum_i (1 - box(log q_i)) * b_i`` have value 0 and subtract
 ``b_i * grad log q_i`` (Mnih & Gregor 2014).
@@ -31,11 +35,30 @@ from typing import Any
 
 import torch
 
-from tracegraph.infer.downstream import plate_dims, reduce_to_dims, to_plate_form
+from tracegraph.infer.downstream import (
+    NeedsProvenance,
+    PlateRule,
+    plate_dims,
+    reduce_to_dims,
+    to_plate_form,
+)
 from tracegraph.ops.provenance import detach_provenance, get_provenance
 from tracegraph.poutine.trace_struct import Trace
 
-__all__ = ["CostGroup", "ParticleTerms", "collect_terms", "magic_box"]
+__all__ = [
+    "CostGroup",
+    "DepsFn",
+    "ParticleTerms",
+    "collect_terms",
+    "magic_box",
+    "tracked_deps",
+    "untracked_deps",
+]
+
+#: ``deps(log_prob, site, role) -> (full, control)``: every tagged site the cost
+#: depends on (its provenance and the control flow before it) and the control-flow
+#: part alone; ``None`` when the run was not tracked.  ``role`` is "model" or "guide".
+DepsFn = Callable[[Any, Any, str], "tuple[frozenset[str], frozenset[str]] | None"]
 
 
 def magic_box(x: torch.Tensor) -> torch.Tensor:
@@ -50,11 +73,20 @@ def magic_box(x: torch.Tensor) -> torch.Tensor:
 
 @dataclass
 class CostGroup:
-    """Summed cost terms sharing a dependency set and a plate set."""
+    """Summed cost terms sharing a dependency set, a plate set and the plates along
+    which each dependency is element-wise (``elementwise[i]``; absent: all shared)."""
 
     deps: frozenset[str]
     plates: dict[int, str]
     cost: torch.Tensor
+    elementwise: dict[str, frozenset[str]] = field(default_factory=dict)
+
+    def target(self, site: str) -> dict[int, str]:
+        """The plates of this group along which ``site``'s score stays per element."""
+        keep = self.elementwise.get(site)
+        if keep is None:
+            return self.plates
+        return {d: n for d, n in self.plates.items() if n in keep}
 
 
 @dataclass
@@ -71,7 +103,7 @@ class ParticleTerms:
     )
 
     def score_at(self, site: str, plates: dict[int, str]) -> torch.Tensor:
-        """``log q_site`` reduced to the given plates (memoized)."""
+        """``log q_site`` summed over its plates that are not in ``plates`` (memoized)."""
         key = (site, tuple(sorted(plates.items())))
         out = self._tau_cache.get(key)
         if out is None:
@@ -88,93 +120,144 @@ class ParticleTerms:
                 continue
             tau = None
             for site in g.deps:
-                s = self.score_at(site, g.plates)
+                s = self.score_at(site, g.target(site))
                 tau = s if tau is None else tau + s
             assert tau is not None
             total = total + (g.cost * magic_box(tau)).sum()
         return total
 
     def downstream_cost(self, site: str) -> torch.Tensor:
-        """The detached sum of the cost terms that depend on ``site``, reduced to its
-        plates (shape of its plate-form log-density)."""
+        """The detached sum of the cost terms that depend on ``site``, each reduced to
+        the plates along which it is charged per element (shape of the site's
+        plate-form log-density)."""
         plates = self.score_plates[site]
         out = torch.zeros_like(self.scores[site]).detach()
         for g in self.groups:
             if site in g.deps:
-                out = out + reduce_to_dims(g.cost.detach(), g.plates, plates)
+                keep = g.target(site)
+                target = {d: n for d, n in plates.items() if keep.get(d) == n}
+                out = out + reduce_to_dims(g.cost.detach(), g.plates, target)
         return out
+
+
+def tracked_deps(log_prob: Any, site: Any, role: str) -> tuple[frozenset[str], frozenset[str]]:
+    """Dependencies of a cost in a tracked run: the provenance of its log-prob plus
+    the sites whose values decided control flow before its site."""
+    control: frozenset[str] = site.get("control_provenance") or frozenset()
+    full: frozenset[str] = get_provenance(log_prob)
+    if control:
+        full = full | control
+    return full, control
+
+
+def untracked_deps(log_prob: Any, site: Any, role: str) -> None:
+    """An untracked run knows no dependencies."""
+    return None
+
+
+def _is_latent(site: Any) -> bool:
+    return (
+        site["type"] == "sample"
+        and not site["is_observed"]
+        and not site["infer"].get("_subsample", False)
+    )
 
 
 def collect_terms(
     model_trace: Trace,
     guide_trace: Trace,
-    deps_of: Callable[[torch.Tensor, Any, frozenset[str], str], frozenset[str]],
+    deps_fn: DepsFn,
+    rao_blackwellize: bool,
+    complete: bool = True,
 ) -> ParticleTerms:
     """Compute every cost term of one particle and group them.
 
-    :param deps_of: ``deps_of(log_prob, site, nonreparam_sites, role)`` -> the
-        non-reparameterized guide sites the cost depends on; ``role`` is
-        ``"model"`` or ``"guide"``.
+    :param deps_fn: dependency information of the run (see :data:`DepsFn`).
+    :param rao_blackwellize: charge each non-reparameterized site only with the
+        costs that depend on it (TraceGraph_ELBO); otherwise with every cost.
+    :param complete: whether the run tagged every latent site (not only the
+        non-reparameterized ones), which the plate rule needs to see paths through
+        reparameterized sites.
+    :raises NeedsProvenance: when a non-reparameterized site shares a plate with a
+        cost and the run lacks the dependency information the plate rule needs.
     """
     model_trace.compute_log_prob()
     guide_trace.compute_score_parts()
-    nonreparam: set[str] = set()
     scores: dict[str, torch.Tensor] = {}
     score_plates: dict[str, dict[int, str]] = {}
+    info: dict[str, tuple[frozenset[str], frozenset[str], frozenset[str]]] = {}
+    has_reparam = False
+    any_plated_score = False
     for name, site in guide_trace.nodes.items():
-        if site["type"] != "sample" or site["is_observed"] or site["infer"].get("_subsample"):
+        if not _is_latent(site):
             continue
-        if not getattr(site["fn"], "has_rsample", False):
-            nonreparam.add(name)
-            plates = plate_dims(site["cond_indep_stack"])
+        plates = plate_dims(site["cond_indep_stack"])
+        if getattr(site["fn"], "has_rsample", False):
+            has_reparam = True
+        else:
             score = detach_provenance(site["score_parts"].score_function)
             scores[name] = to_plate_form(torch.as_tensor(score), plates)
             score_plates[name] = plates
-    frozen = frozenset(nonreparam)
+            any_plated_score = any_plated_score or bool(plates)
+    nonreparam = frozenset(scores)
 
-    groups: dict[tuple[frozenset[str], tuple[tuple[int, str], ...]], CostGroup] = {}
+    rule: PlateRule | None = None
+    if any_plated_score:
+        for name, site in guide_trace.nodes.items():
+            if not _is_latent(site):
+                continue
+            deps = deps_fn(site["log_prob"], site, "guide")
+            if deps is None or (has_reparam and not complete):
+                raise NeedsProvenance
+            full, control = deps
+            names = frozenset(plate_dims(site["cond_indep_stack"]).values())
+            info[name] = (names, full - {name}, control)
+        rule = PlateRule(info)
+
+    groups: dict[tuple[Any, ...], CostGroup] = {}
     elbo: torch.Tensor | float = 0.0
 
-    def add(log_prob: Any, site: Any, sign: float) -> None:
+    def add(log_prob: Any, site: Any, sign: float, role: str) -> None:
         nonlocal elbo
-        deps = deps_of(log_prob, site, frozen, "model" if sign > 0 else "guide")
+        found = deps_fn(log_prob, site, role)
+        if rao_blackwellize:
+            assert found is not None, "Rao-Blackwellization needs a tracked run"
+            deps = found[0] & nonreparam
+        else:
+            deps = nonreparam
         plates = plate_dims(site["cond_indep_stack"])
         cost = to_plate_form(torch.as_tensor(detach_provenance(log_prob)), plates)
         if sign < 0:
             cost = -cost
         elbo = elbo + cost.sum()
-        key = (deps, tuple(sorted(plates.items())))
+        elementwise: dict[str, frozenset[str]] = {}
+        if rule is not None and plates:
+            if found is None:
+                raise NeedsProvenance
+            full, control = found
+            names = frozenset(plates.values())
+            for i in deps:
+                shared = rule.plates(i) & names
+                if shared:
+                    keep = rule.elementwise(i, full, control, shared)
+                    if keep != shared:
+                        elementwise[i] = keep
+        key = (
+            deps,
+            tuple(sorted(plates.items())),
+            tuple(sorted((i, tuple(sorted(k))) for i, k in elementwise.items())),
+        )
         group = groups.get(key)
         if group is None:
-            groups[key] = CostGroup(deps, plates, cost)
+            groups[key] = CostGroup(deps, plates, cost, elementwise)
         else:
             group.cost = group.cost + cost
 
-    for _, site in model_trace.nodes.items():
+    for site in model_trace.nodes.values():
         if site["type"] == "sample" and not site["infer"].get("_subsample"):
-            add(site["log_prob"], site, 1.0)
+            add(site["log_prob"], site, 1.0, "model")
     for site in guide_trace.nodes.values():
-        if site["type"] != "sample" or site["is_observed"] or site["infer"].get("_subsample"):
-            continue
-        add(site["log_prob"], site, -1.0)
+        if _is_latent(site):
+            add(site["log_prob"], site, -1.0, "guide")
     elbo_t = torch.as_tensor(elbo)
     return ParticleTerms(elbo_t, list(groups.values()), scores, score_plates)
-
-
-def provenance_deps(
-    log_prob: Any, site: Any, nonreparam: frozenset[str], role: str = "model"
-) -> frozenset[str]:
-    """TraceGraph's rule: the non-reparameterized sites in the cost's provenance,
-    including those whose values decided Python control flow before the site."""
-    deps = get_provenance(log_prob)
-    control = site.get("control_provenance")
-    if control:
-        deps = deps | control
-    return deps & nonreparam
-
-
-def all_deps(
-    log_prob: Any, site: Any, nonreparam: frozenset[str], role: str = "model"
-) -> frozenset[str]:
-    """Trace_ELBO's rule: every cost depends on every non-reparameterized site."""
-    return nonreparam

@@ -68,3 +68,76 @@ def reduce_to_dims(
     if reduce:
         x = x.sum(reduce, keepdim=True)
     return x
+
+
+class NeedsProvenance(Exception):
+    """Internal: the plate rule needs dependency information this run lacks."""
+
+
+class PlateRule:
+    """Along which shared plates a site's score may multiply a cost per element.
+
+    Per-element Rao-Blackwellization inside a vectorized plate ``f`` drops, for
+    element ``e`` of a non-reparameterized site ``i``, every cost element ``e' != e``.
+    That is valid only if ``i[e]`` cannot reach those elements.  Within one site's
+    computation the plate's independence statement guarantees it; a path through
+    another site ``k`` keeps it only if ``k`` is itself inside ``f`` (its element
+    ``e`` sees only element ``e`` of ``i``).  A path through a site outside ``f``
+    (it mixes the elements) or through Python control flow (a global decision)
+    does not, and then the cost is summed over ``f`` before it multiplies ``i``'s
+    score.  See ``docs/design/plate-soundness.md``.
+
+    :param info: for every guide latent site ``k``: ``(plates(k), ancestors(k),
+        control(k))`` — its vectorized plate names, the sites its log-density
+        depends on (itself excluded), and the sites that decided control flow
+        before it.
+
+    >>> rule = PlateRule({
+    ...     "z1": (frozenset({"units1"}), frozenset(), frozenset()),
+    ...     "z2": (frozenset({"units2"}), frozenset({"z1"}), frozenset()),
+    ... })
+    >>> sorted(rule.elementwise("z1", frozenset({"z1", "z2"}), frozenset(), frozenset({"units1"})))
+    []
+    >>> sorted(rule.elementwise("z1", frozenset({"z1"}), frozenset(), frozenset({"units1"})))
+    ['units1']
+    """
+
+    def __init__(
+        self, info: Mapping[str, tuple[frozenset[str], frozenset[str], frozenset[str]]]
+    ) -> None:
+        self.info = info
+
+    def plates(self, site: str) -> frozenset[str]:
+        return self.info[site][0]
+
+    def elementwise(
+        self,
+        i: str,
+        cost_deps: frozenset[str],
+        cost_control: frozenset[str],
+        shared: frozenset[str],
+    ) -> frozenset[str]:
+        """The plates of ``shared`` along which ``i``'s influence on the cost stays
+        element-wise.
+
+        :param cost_deps: every site the cost depends on (provenance and control).
+        :param cost_control: the sites that decided control flow before the cost.
+        """
+        if i in cost_control:
+            return frozenset()
+        keep = shared
+        for k in cost_deps:
+            if k == i:
+                continue
+            entry = self.info.get(k)
+            if entry is None:
+                continue
+            plates, ancestors, control = entry
+            if i not in ancestors:
+                continue
+            if i in control:
+                return frozenset()
+            keep = keep & plates
+            if not keep:
+                break
+        return keep

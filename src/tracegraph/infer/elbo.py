@@ -9,19 +9,30 @@ the negative ELBO estimate and whose gradient is the estimator's gradient;
 from __future__ import annotations
 
 import math
+import random
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import numpy as np
 import torch
 
 from tracegraph.distributions.util import is_validation_enabled
 from tracegraph.errors import PlateError, ShapeError, SiteError
+from tracegraph.infer.dice import ParticleTerms, collect_terms, tracked_deps, untracked_deps
+from tracegraph.infer.downstream import NeedsProvenance
 from tracegraph.params import get_param_store
 from tracegraph.poutine import handlers
+from tracegraph.poutine.provenance_messenger import TrackProvenanceMessenger
 from tracegraph.poutine.trace_struct import Trace
 from tracegraph.primitives import plate
 
-__all__ = ["ELBO", "ELBOModule", "check_model_guide_match", "guess_max_plate_nesting"]
+__all__ = [
+    "ELBO",
+    "ELBOModule",
+    "RngState",
+    "check_model_guide_match",
+    "guess_max_plate_nesting",
+]
 
 _PARTICLE_PLATE = "num_particles_vectorized"
 
@@ -115,6 +126,25 @@ def check_model_guide_match(model_trace: Trace, guide_trace: Trace) -> None:
             )
 
 
+class RngState:
+    """The state of every random number generator a model may draw from, to run
+    it again with the same draws.
+
+    >>> state = RngState(); a = torch.rand(2); state.restore(); bool((a == torch.rand(2)).all())
+    True
+    """
+
+    def __init__(self) -> None:
+        self.torch = torch.get_rng_state()
+        self.python = random.getstate()
+        self.numpy = np.random.get_state()
+
+    def restore(self) -> None:
+        torch.set_rng_state(self.torch)
+        random.setstate(self.python)
+        np.random.set_state(self.numpy)
+
+
 class ELBO:
     """Base class of evidence lower bound objectives.
 
@@ -146,20 +176,42 @@ class ELBO:
         self.ignore_jit_warnings = ignore_jit_warnings
         self.jit_options = jit_options
 
-    # -- traces -------------------------------------------------------------
-    def _guide_trace(self, guide: Callable[..., Any], args: Any, kwargs: Any) -> Trace:
-        return handlers.trace(guide).get_trace(*args, **kwargs)
+    # -- traces ---------------------------------------------------------------
+    #: How a run is tracked: ``None`` (not at all), ``"nonreparam"`` (tag the
+    #: non-reparameterized latent sites) or ``"latent"`` (tag every latent site,
+    #: which the plate rule needs when reparameterized sites sit between a score
+    #: and a cost).  Subclasses set the starting mode; it is raised when needed.
+    _tag: str | None = None
+
+    def _guide_trace(
+        self, guide: Callable[..., Any], args: Any, kwargs: Any, tag: str | None
+    ) -> Trace:
+        if tag is None:
+            return handlers.trace(guide).get_trace(*args, **kwargs)
+        with TrackProvenanceMessenger(tag):
+            return handlers.trace(guide).get_trace(*args, **kwargs)
 
     def _model_trace(
-        self, model: Callable[..., Any], guide_trace: Trace, args: Any, kwargs: Any
+        self, model: Callable[..., Any], guide_trace: Trace, args: Any, kwargs: Any, tag: str | None
     ) -> Trace:
-        return handlers.trace(handlers.replay(model, trace=guide_trace)).get_trace(*args, **kwargs)
+        replayed = handlers.replay(model, trace=guide_trace)
+        if tag is None:
+            return handlers.trace(replayed).get_trace(*args, **kwargs)
+        # The replayed values already carry the guide's tags; only control flow
+        # needs recording here.
+        with TrackProvenanceMessenger(None):
+            return handlers.trace(replayed).get_trace(*args, **kwargs)
 
     def _get_trace(
-        self, model: Callable[..., Any], guide: Callable[..., Any], args: Any, kwargs: Any
+        self,
+        model: Callable[..., Any],
+        guide: Callable[..., Any],
+        args: Any,
+        kwargs: Any,
+        tag: str | None = None,
     ) -> tuple[Trace, Trace]:
-        guide_trace = self._guide_trace(guide, args, kwargs)
-        model_trace = self._model_trace(model, guide_trace, args, kwargs)
+        guide_trace = self._guide_trace(guide, args, kwargs, tag)
+        model_trace = self._model_trace(model, guide_trace, args, kwargs, tag)
         if is_validation_enabled():
             check_model_guide_match(model_trace, guide_trace)
         return model_trace, guide_trace
@@ -182,17 +234,58 @@ class ELBO:
 
         return wrapped
 
+    def _programs(
+        self, model: Callable[..., Any], guide: Callable[..., Any], args: Any, kwargs: Any
+    ) -> tuple[Callable[..., Any], Callable[..., Any], int]:
+        """The model and guide one run executes, and how many runs make a step."""
+        if self.vectorize_particles:
+            if self.max_plate_nesting == math.inf:
+                self._guess_max_plate_nesting(model, guide, args, kwargs)
+            return self._vectorized(model), self._vectorized(guide), 1
+        return model, guide, self.num_particles
+
     def _get_traces(
         self, model: Callable[..., Any], guide: Callable[..., Any], args: Any, kwargs: Any
     ) -> Iterator[tuple[Trace, Trace]]:
         """Yield ``(model_trace, guide_trace)`` per particle (one pair when vectorized)."""
-        if self.vectorize_particles:
-            if self.max_plate_nesting == math.inf:
-                self._guess_max_plate_nesting(model, guide, args, kwargs)
-            yield self._get_trace(self._vectorized(model), self._vectorized(guide), args, kwargs)
-        else:
-            for _ in range(self.num_particles):
-                yield self._get_trace(model, guide, args, kwargs)
+        m, g, runs = self._programs(model, guide, args, kwargs)
+        for _ in range(runs):
+            yield self._get_trace(m, g, args, kwargs, self._tag)
+
+    def _particle_terms(
+        self,
+        model: Callable[..., Any],
+        guide: Callable[..., Any],
+        args: Any,
+        kwargs: Any,
+        rao_blackwellize: bool,
+    ) -> list[tuple[ParticleTerms, Trace]]:
+        """The cost terms of every run of one step."""
+        m, g, runs = self._programs(model, guide, args, kwargs)
+        return [self._one_run(m, g, args, kwargs, rao_blackwellize) for _ in range(runs)]
+
+    def _one_run(
+        self, model: Any, guide: Any, args: Any, kwargs: Any, rao_blackwellize: bool
+    ) -> tuple[ParticleTerms, Trace]:
+        # A run may have to be redone with more tracking; it must then draw the
+        # same random numbers, or the step would depend on when tracking changed.
+        rng = None if self._tag == "latent" else RngState()
+        while True:
+            tag = self._tag
+            model_trace, guide_trace = self._get_trace(model, guide, args, kwargs, tag)
+            deps_fn = untracked_deps if tag is None else tracked_deps
+            try:
+                terms = collect_terms(
+                    model_trace, guide_trace, deps_fn, rao_blackwellize, complete=tag == "latent"
+                )
+            except NeedsProvenance:
+                # A non-reparameterized site shares a plate with a cost: the plate
+                # rule needs every latent tagged.  Run again, and from now on.
+                assert tag != "latent" and rng is not None
+                self._tag = "latent"
+                rng.restore()
+                continue
+            return terms, guide_trace
 
     # -- objectives -----------------------------------------------------------
     def differentiable_loss(

@@ -10,7 +10,7 @@ score-function gradients (costs reduced to each site's plates) for the rest.
 ...     loc = tracegraph.param("loc", torch.tensor(0.0))
 ...     tracegraph.sample("z", dist.Normal(loc, 1.0))
 >>> loss = Trace_ELBO().differentiable_loss(model, guide)
->>> abs(float(loss)) < 1e-5  # guide equals the prior: the ELBO is 0
+>>> abs(loss.item()) < 1e-5  # guide equals the prior: the ELBO is 0
 True
 """
 
@@ -21,15 +21,20 @@ from typing import Any
 
 import torch
 
-from tracegraph.infer.dice import all_deps, collect_terms
 from tracegraph.infer.elbo import ELBO
 
 __all__ = ["Trace_ELBO"]
 
 
 class Trace_ELBO(ELBO):
-    """The ELBO estimator without dependency tracking: a non-reparameterized
-    site's score multiplies every cost term (per element inside shared plates).
+    """The ELBO estimator without Rao-Blackwellization: a non-reparameterized
+    site's score multiplies every cost term.
+
+    Inside a plate shared by the site and a cost the product is per element only
+    where that is unbiased (see :class:`~tracegraph.infer.downstream.PlateRule`);
+    deciding it needs the dependency graph, so runs of models with
+    non-reparameterized sites inside plates are tracked (decided on the first
+    step), and other models run untracked.
 
     See :class:`~tracegraph.infer.elbo.ELBO` for the arguments.
     """
@@ -42,8 +47,7 @@ class Trace_ELBO(ELBO):
         :returns: a scalar tensor.
         """
         total: torch.Tensor | float = 0.0
-        for model_trace, guide_trace in self._get_traces(model, guide, args, kwargs):
-            terms = collect_terms(model_trace, guide_trace, all_deps)
+        for terms, _ in self._particle_terms(model, guide, args, kwargs, rao_blackwellize=False):
             total = total + terms.surrogate()
         # Vectorized or not, the sum runs over num_particles particles.
         return -torch.as_tensor(total) / self.num_particles

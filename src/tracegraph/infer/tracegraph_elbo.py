@@ -15,22 +15,24 @@ second derivatives are the estimator's.
 >>> def guide():
 ...     p = tracegraph.param("p", torch.tensor(0.5), constraint=dist.constraints.unit_interval)
 ...     tracegraph.sample("z", dist.Bernoulli(p))
->>> abs(float(TraceGraph_ELBO().differentiable_loss(model, guide))) < 1e-6
+>>> abs(TraceGraph_ELBO().differentiable_loss(model, guide).item()) < 1e-6
 True
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 
 from tracegraph.errors import SiteError
 from tracegraph.infer.baselines import DecayingAverage, check_baseline_config
-from tracegraph.infer.dice import ParticleTerms, collect_terms, magic_box, provenance_deps
-from tracegraph.infer.elbo import ELBO
-from tracegraph.poutine import handlers
+from tracegraph.infer.dice import ParticleTerms, collect_terms, magic_box, tracked_deps
+from tracegraph.infer.downstream import NeedsProvenance
+from tracegraph.infer.elbo import ELBO, RngState
+from tracegraph.ops.provenance import detach_provenance
 from tracegraph.poutine.provenance_messenger import TrackProvenanceMessenger
 from tracegraph.poutine.trace_struct import Trace
 
@@ -70,27 +72,14 @@ class TraceGraph_ELBO(ELBO):
         self.leave_one_out = leave_one_out
         self._decaying = DecayingAverage()
 
-    def _guide_trace(self, guide: Callable[..., Any], args: Any, kwargs: Any) -> Trace:
-        with TrackNonReparam():
-            return handlers.trace(guide).get_trace(*args, **kwargs)
-
-    def _model_trace(
-        self, model: Callable[..., Any], guide_trace: Trace, args: Any, kwargs: Any
-    ) -> Trace:
-        # The replayed values already carry the guide's tags; only control flow
-        # needs recording here.
-        with TrackProvenanceMessenger(tag=None):
-            return handlers.trace(handlers.replay(model, trace=guide_trace)).get_trace(
-                *args, **kwargs
-            )
+    # Tag non-reparameterized sites; the base class raises this to every latent
+    # site when the plate rule needs to see paths through reparameterized ones.
+    _tag = "nonreparam"
 
     def _terms(
         self, model: Any, guide: Any, args: Any, kwargs: Any
     ) -> list[tuple[ParticleTerms, Trace]]:
-        return [
-            (collect_terms(m, g, provenance_deps), g)
-            for m, g in self._get_traces(model, guide, args, kwargs)
-        ]
+        return self._particle_terms(model, guide, args, kwargs, rao_blackwellize=True)
 
     def differentiable_loss(
         self, model: Callable[..., Any], guide: Callable[..., Any], *args: Any, **kwargs: Any
@@ -191,8 +180,10 @@ class TraceGraph_ELBO(ELBO):
                 term = term + ((1.0 - magic_box(p.scores[name])) * b).sum()
                 costs.append((p.downstream_cost(name), pooled))
             # Update only after use: the baseline must not see this step's draw.
-            for d, pooled in costs:
-                self._decaying.update(name, d, beta, pooled)
+            # loss() (no gradient: an evaluation, not a step) leaves it alone.
+            if torch.is_grad_enabled():
+                for d, pooled in costs:
+                    self._decaying.update(name, d, beta, pooled)
             return term, None
         for p, _ in present:
             if config.get("nn_baseline") is not None:
@@ -209,11 +200,13 @@ class TraceGraph_ELBO(ELBO):
 
 
 def _check_baseline_shape(name: str, b: torch.Tensor, d: torch.Tensor) -> None:
+    # The baseline may carry extra size-1 dims (a (1,) network output for a scalar
+    # site) but must not add elements.
     try:
         shape = torch.broadcast_shapes(b.shape, d.shape)
     except RuntimeError:
         shape = None
-    if shape is None or shape != d.shape:
+    if shape is None or shape.numel() != d.numel():
         raise SiteError(
             f"site '{name}': the baseline has shape {tuple(b.shape)}, which does not "
             f"broadcast to the site's downstream cost shape {tuple(d.shape)}"
@@ -233,64 +226,102 @@ def _pooled_dims(site: Any, elbo: ELBO) -> tuple[int, ...]:
 
 class JitTraceGraph_ELBO(TraceGraph_ELBO):
     """TraceGraph_ELBO for models of static structure: the dependency sets found by
-    tracking provenance are cached per model structure, and steps whose structure
-    is already known run model and guide untracked.
+    tracking provenance are cached, and steps that hit the cache run model and
+    guide untracked.
 
-    A *structure* is the sequence of sample sites with their observed flags,
-    distribution classes and value shapes; a step whose structure is new is run
-    again with tracking, so a model whose sites change (control flow) stays
-    correct.  The cache assumes that the same structure means the same data flow,
-    as any trace-based compiler does.
+    The cache key is the *structure* (the sequence of sample sites with their
+    observed flags, distribution classes and value shapes) plus the values of the
+    sites that decided Python control flow in the tracked run of that structure,
+    so two branches with the same sites but different data flow get their own
+    dependency sets.  A step with a new key runs again with tracking.  What the
+    key cannot see is control flow decided by something other than a site's value
+    (a parameter, a global), as for any trace-based compiler: a model whose data
+    flow changes that way must use :class:`TraceGraph_ELBO`.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._deps_cache: dict[tuple[Any, ...], dict[tuple[str, str], frozenset[str]]] = {}
-        self._track = True
+        self._deps_cache: dict[tuple[Any, ...], _JitEntry] = {}
 
-    def _guide_trace(self, guide: Callable[..., Any], args: Any, kwargs: Any) -> Trace:
-        if self._track:
-            return super()._guide_trace(guide, args, kwargs)
-        return ELBO._guide_trace(self, guide, args, kwargs)
+    def _one_run(
+        self, model: Any, guide: Any, args: Any, kwargs: Any, rao_blackwellize: bool
+    ) -> tuple[ParticleTerms, Trace]:
+        rng = RngState()
+        m, g = self._get_trace(model, guide, args, kwargs, None)
+        entry = self._deps_cache.get(_structure_key(m, g))
+        found = None if entry is None else entry.tables.get(_values_key(g, entry.control_sites))
+        if found is not None:
+            table, complete = found
 
-    def _model_trace(
-        self, model: Callable[..., Any], guide_trace: Trace, args: Any, kwargs: Any
-    ) -> Trace:
-        if self._track:
-            return super()._model_trace(model, guide_trace, args, kwargs)
-        return ELBO._model_trace(self, model, guide_trace, args, kwargs)
+            def deps_fn(log_prob: Any, site: Any, role: str) -> Any:
+                return table[(role, site["name"])]
+
+            try:
+                return collect_terms(m, g, deps_fn, rao_blackwellize, complete), g
+            except NeedsProvenance:
+                pass  # the cached table lacks reparameterized tags: track again
+        # A new key: find its dependencies with provenance tracking, on the same
+        # random draws.
+        rng.restore()
+        terms, g = super()._one_run(model, guide, args, kwargs, rao_blackwellize)
+        m = g.model_trace  # type: ignore[attr-defined]
+        control = _control_sites(m, g)
+        structure = _structure_key(m, g)
+        entry = self._deps_cache.get(structure)
+        if entry is None or entry.control_sites != control:
+            # Another branch of this structure may have found more deciding sites:
+            # key on all of them from now on.
+            merged = (
+                control if entry is None else tuple(sorted(set(control) | set(entry.control_sites)))
+            )
+            entry = _JitEntry(merged, {})
+            self._deps_cache[structure] = entry
+        entry.tables[_values_key(g, entry.control_sites)] = (
+            _deps_table(m, g),
+            self._tag == "latent",
+        )
+        return terms, g
 
     def _get_trace(
-        self, model: Callable[..., Any], guide: Callable[..., Any], args: Any, kwargs: Any
+        self,
+        model: Callable[..., Any],
+        guide: Callable[..., Any],
+        args: Any,
+        kwargs: Any,
+        tag: str | None = None,
     ) -> tuple[Trace, Trace]:
-        self._track = False
-        try:
-            m, g = super()._get_trace(model, guide, args, kwargs)
-        finally:
-            self._track = True
-        table = self._deps_cache.get(_structure_key(m, g))
-        if table is None:
-            # A new structure: find its dependencies with provenance tracking.
-            m, g = super()._get_trace(model, guide, args, kwargs)
-            table = _deps_table(m, g)
-            self._deps_cache[_structure_key(m, g)] = table
-        g.deps_table = table  # type: ignore[attr-defined]
+        m, g = super()._get_trace(model, guide, args, kwargs, tag)
+        g.model_trace = m  # type: ignore[attr-defined]
         return m, g
 
-    def _terms(
-        self, model: Any, guide: Any, args: Any, kwargs: Any
-    ) -> list[tuple[ParticleTerms, Trace]]:
-        out = []
-        for m, g in self._get_traces(model, guide, args, kwargs):
-            table = g.deps_table  # type: ignore[attr-defined]
 
-            def deps_of(
-                log_prob: Any, site: Any, nonreparam: frozenset[str], role: str, table=table
-            ) -> frozenset[str]:
-                return table[(role, site["name"])] & nonreparam
+@dataclass
+class _JitEntry:
+    control_sites: tuple[str, ...]
+    tables: dict[tuple[Any, ...], tuple[_DepsTable, bool]]
 
-            out.append((collect_terms(m, g, deps_of), g))
-        return out
+
+def _control_sites(model_trace: Trace, guide_trace: Trace) -> tuple[str, ...]:
+    names: set[str] = set()
+    for tr in (model_trace, guide_trace):
+        for site in tr.nodes.values():
+            names.update(site.get("control_provenance") or ())
+    return tuple(sorted(names))
+
+
+def _values_key(guide_trace: Trace, sites: tuple[str, ...]) -> tuple[Any, ...]:
+    key = []
+    for name in sites:
+        site = guide_trace.nodes.get(name)
+        value = None if site is None else site["value"]
+        if isinstance(value, torch.Tensor):
+            key.append(tuple(detach_provenance(value).detach().reshape(-1).tolist()))
+        else:
+            key.append(value)
+    return tuple(key)
+
+
+_DepsTable = dict[tuple[str, str], tuple[frozenset[str], frozenset[str]]]
 
 
 def _structure_key(model_trace: Trace, guide_trace: Trace) -> tuple[Any, ...]:
@@ -309,14 +340,12 @@ def _structure_key(model_trace: Trace, guide_trace: Trace) -> tuple[Any, ...]:
     return key(model_trace), key(guide_trace)
 
 
-def _deps_table(model_trace: Trace, guide_trace: Trace) -> dict[tuple[str, str], frozenset[str]]:
-    """Dependencies of every cost term of a tracked particle, keyed by (role, name)."""
-    model_trace.compute_log_prob()
-    guide_trace.compute_score_parts()
-    table: dict[tuple[str, str], frozenset[str]] = {}
-    everything = frozenset(guide_trace.nodes)
+def _deps_table(model_trace: Trace, guide_trace: Trace) -> _DepsTable:
+    """``(full, control)`` dependencies of every cost of a tracked run, keyed by
+    ``(role, site name)``; the traces' log-probs are already computed."""
+    table: _DepsTable = {}
     for role, tr in (("model", model_trace), ("guide", guide_trace)):
         for name, site in tr.nodes.items():
-            if site["type"] == "sample":
-                table[(role, name)] = provenance_deps(site["log_prob"], site, everything)
+            if site["type"] == "sample" and "log_prob" in site:
+                table[(role, name)] = tracked_deps(site["log_prob"], site, role)
     return table

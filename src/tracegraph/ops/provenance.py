@@ -70,16 +70,14 @@ from tracegraph.ops.control_flow import (
     set_strict,
     strict,
 )
+from tracegraph.ops.provenance_propagation import _collect
+from tracegraph.ops.provenance_registry import is_registered, register_rule, rule_for
 from tracegraph.ops.provenance_tensor import (
     DynamicShapeProvenanceTensor,
     ProvenanceTensor,
-    _collect,
     _plain_of,
     _provenance_of,
     _wrap,
-    is_registered,
-    register_rule,
-    rule_for,
 )
 
 __all__ = [

@@ -44,23 +44,23 @@ import torch.distributions as dist
 from torch.distributions import constraints
 
 from tracegraph.ops.control_flow import record_control_flow, register_assertion
+from tracegraph.ops.provenance_propagation import (
+    _collect,
+    mutation_all_rule,
+    mutation_rule,
+    union_rule,
+    view_rule,
+)
+from tracegraph.ops.provenance_registry import Rule, register_rule, rule_for
 from tracegraph.ops.provenance_table import entries, inplace_positions
 from tracegraph.ops.provenance_tensor import (
     DynamicShapeProvenanceTensor,
     ProvenanceTensor,
-    Rule,
     _call,
-    _collect,
     _link_root,
     _plain_of,
     _provenance_of,
     _wrap,
-    mutation_all_rule,
-    mutation_rule,
-    register_rule,
-    rule_for,
-    union_rule,
-    view_rule,
 )
 
 __all__ = [
@@ -84,9 +84,15 @@ __all__ = [
 ]
 
 Tensor = torch.Tensor
-_DTYPE_GET = Tensor.dtype.__get__
-_GRAD_FN_GET = Tensor.grad_fn.__get__
-_REQUIRES_GRAD_GET = Tensor.requires_grad.__get__
+
+
+def _getter(name: str) -> Any:
+    return getattr(Tensor, name).__get__
+
+
+_DTYPE_GET = _getter("dtype")
+_GRAD_FN_GET = _getter("grad_fn")
+_REQUIRES_GRAD_GET = _getter("requires_grad")
 _MASK_DTYPES = (torch.bool, torch.uint8)
 
 
@@ -188,16 +194,14 @@ def display_rule(func: Any, types: tuple, args: tuple, kwargs: dict | None, cls:
     return f"{text[:-1]}, {', '.join(extra)})"
 
 
-def dynamic_shape_rule(
-    func: Any, types: tuple, args: tuple, kwargs: dict | None, cls: type
-) -> Any:
+def dynamic_shape_rule(func: Any, types: tuple, args: tuple, kwargs: dict | None, cls: type) -> Any:
     """Union, and mark outputs whose shape depends on tracked values.
 
     >>> t = ProvenanceTensor(torch.tensor([0.0, 3.0]), {"a"})
     >>> type(t.nonzero()).__name__
     'DynamicShapeProvenanceTensor'
     """
-    return view_rule(func, types, args, kwargs, cls._dynamic_shape_class)
+    return view_rule(func, types, args, kwargs, DynamicShapeProvenanceTensor)
 
 
 def _shape_depends_on(index: Any) -> bool:
@@ -229,7 +233,7 @@ def getitem_rule(func: Any, types: tuple, args: tuple, kwargs: dict | None, cls:
             _link_root(out, source)
         return out
     if len(args) > 1 and _shape_depends_on(args[1]):
-        cls = cls._dynamic_shape_class
+        cls = DynamicShapeProvenanceTensor
     return view_rule(func, types, args, kwargs, cls)
 
 
@@ -241,7 +245,7 @@ def where_rule(func: Any, types: tuple, args: tuple, kwargs: dict | None, cls: t
     tensor([1., 0.], provenance={'c'})
     """
     if len(args) + len(kwargs or ()) == 1:
-        cls = cls._dynamic_shape_class
+        cls = DynamicShapeProvenanceTensor
     return view_rule(func, types, args, kwargs, cls)
 
 
@@ -254,7 +258,7 @@ def one_hot_rule(func: Any, types: tuple, args: tuple, kwargs: dict | None, cls:
     """
     num_classes = args[1] if len(args) > 1 else (kwargs or {}).get("num_classes", -1)
     if type(num_classes) is not int or num_classes < 0:
-        cls = cls._dynamic_shape_class
+        cls = DynamicShapeProvenanceTensor
     return union_rule(func, types, args, kwargs, cls)
 
 
@@ -358,4 +362,3 @@ def _install() -> None:
 
 
 _install()
-

@@ -74,7 +74,9 @@ _DYNAMIC_SHAPE = """
 nonzero argwhere masked_select unique unique_consecutive bincount repeat_interleave
 """
 # Outputs whose size comes from tensor *values* when a tracked tensor is passed.
-_CREATION_FROM_VALUES = "arange range linspace logspace zeros ones empty rand randn randint randperm eye"
+_CREATION_FROM_VALUES = (
+    "arange range linspace logspace zeros ones empty rand randn randint randperm eye"
+)
 _CONTROL_FLOW = "equal allclose is_nonzero"
 _METADATA = """
 dim ndimension is_floating_point is_complex is_signed is_conj is_neg is_inference
@@ -149,7 +151,13 @@ TABLE: list[tuple[str, Any, str]] = [
     ("union", torch, _ELEMENTWISE + _REDUCTIONS),
     ("union", T, _ELEMENTWISE + _REDUCTIONS + _DUNDER_UNION),
     ("view", torch, _VIEWS),
-    ("view", T, _VIEWS + _CONVERSIONS + " T.__get__ mT.__get__ H.__get__ mH.__get__ real.__get__ imag.__get__"),
+    (
+        "view",
+        T,
+        _VIEWS
+        + _CONVERSIONS
+        + " T.__get__ mT.__get__ H.__get__ mH.__get__ real.__get__ imag.__get__",
+    ),
     ("alias", T, "detach data.__get__"),
     ("alias", torch, "detach"),
     ("dynamic_shape", torch, _DYNAMIC_SHAPE + _CREATION_FROM_VALUES),

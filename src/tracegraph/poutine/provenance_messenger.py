@@ -4,7 +4,9 @@ the trace.
 :class:`TrackProvenanceMessenger` does two things while a program runs:
 
 * it *tags* the value of each chosen latent site with ``{name}``, so every value
-  computed from it carries that name (:mod:`tracegraph.ops.provenance`);
+  computed from it carries that name (:mod:`tracegraph.ops.provenance`), and
+  adds to every latent value the control-flow provenance recorded at its site
+  (the value was drawn from a distribution those sites chose);
 * it opens a control-flow scope and stores, on every sample site, the provenance
   that had leaked into Python control flow (``bool(t)``, ``t.item()``, indexing
   with a tensor, ...) before the site ran, under ``msg["control_provenance"]``.
@@ -111,11 +113,18 @@ class TrackProvenanceMessenger(Messenger):
             msg["control_provenance"] = previous | leaked  # type: ignore[typeddict-unknown-key]
 
     def _pyro_post_sample(self, msg: Message) -> None:
+        if not _is_latent(msg):
+            return
+        # A latent value drawn after control flow was decided depends on the sites
+        # that decided it (they chose its distribution), tagged or not.
+        extra: frozenset[str] = msg.get("control_provenance") or frozenset()
         if self._tag is not None and self._tag(msg):
+            extra = extra | {msg["name"]}
+        if extra:
             # Union, not replace: a value drawn from a distribution whose parameters
             # came from other sites depends on those sites too.
             value = msg["value"]
-            msg["value"] = track_provenance(value, get_provenance(value) | {msg["name"]})
+            msg["value"] = track_provenance(value, get_provenance(value) | extra)
 
 
 def site_dependencies(site: Any, log_prob: Any = None) -> frozenset[str]:

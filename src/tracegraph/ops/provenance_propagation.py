@@ -1,0 +1,292 @@
+"""How provenance flows: the default rules and what every rule builds on.
+
+:func:`union_rule` (the default), :func:`view_rule`, :func:`mutation_rule` and
+:func:`mutation_all_rule`, plus the helpers that collect provenance from an
+op's arguments, attach it to the results and join it into tensors written in
+place (and into the tensor owning their storage).
+
+>>> a = ProvenanceTensor(torch.ones(2), {"a"})
+>>> sorted(union_rule(torch.mul, (), (a, 3.0), None, ProvenanceTensor)._provenance)
+['a']
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import torch
+
+from tracegraph.errors import ProvenanceError
+from tracegraph.ops.control_flow import record_control_flow
+from tracegraph.ops.provenance_registry import Rule, _op_name, set_default_rules
+from tracegraph.ops.provenance_tensor import (
+    DynamicShapeProvenanceTensor,
+    ProvenanceTensor,
+    _call,
+    _call_disabled,
+    _link_root,
+    _provenance_of,
+    _wrap,
+)
+
+__all__ = ["union_rule", "view_rule", "mutation_rule", "mutation_all_rule"]
+
+Tensor = torch.Tensor
+_EMPTY: frozenset = frozenset()
+_BASE_GET: Any = Tensor._base.__get__  # type: ignore[union-attr]
+_NESTED = frozenset({list, tuple, slice})
+# Non-tensor results that say nothing about tensor *values*.
+_METADATA_TYPES = (str, torch.dtype, torch.device, torch.layout, torch.memory_format)
+
+
+def _collect(x: Any, acc: frozenset = _EMPTY) -> frozenset:
+    # Union of ``acc`` and the provenance of tracked tensors anywhere in ``x``.
+    if isinstance(x, ProvenanceTensor):
+        prov = _provenance_of(x)
+        if prov is not acc and not prov <= acc:
+            acc = acc | prov if acc else prov
+    elif isinstance(x, (list, tuple, set, frozenset)) and not isinstance(x, torch.Size):
+        for item in x:
+            acc = _collect(item, acc)
+    elif isinstance(x, dict):
+        for item in x.values():
+            acc = _collect(item, acc)
+    elif isinstance(x, slice):
+        acc = _collect((x.start, x.stop, x.step), acc)
+    return acc
+
+
+def _tensors_in(x: Any) -> Iterator[Tensor]:
+    if isinstance(x, Tensor):
+        yield x
+    elif isinstance(x, (list, tuple)) and not isinstance(x, torch.Size):
+        for item in x:
+            yield from _tensors_in(item)
+    elif isinstance(x, dict):
+        for item in x.values():
+            yield from _tensors_in(item)
+
+
+def _attach(out: Any, prov: frozenset, cls: type, inputs: Any, link: bool = True) -> Any:
+    # Attach ``prov`` to every tensor in ``out``.  A result that *is* an input
+    # is kept if it already carries ``prov``, else replaced by an alias.
+    # Non-tensor data (numbers, lists, arrays) leaves the tensor world: its
+    # provenance is recorded as control flow.
+    if isinstance(out, Tensor):
+        if any(out is x for x in _tensors_in(inputs)):
+            if isinstance(out, ProvenanceTensor) and prov <= _provenance_of(out):
+                return out
+            return _wrap(out, prov, cls)
+        if type(out) is Tensor:
+            base = out._base if link else None
+            out.__class__ = cls
+            out._provenance = prov  # type: ignore[attr-defined]
+            if base is not None:
+                _link_root(out, base)  # type: ignore[arg-type]
+            return out
+        if isinstance(out, ProvenanceTensor):  # a fresh tracked object (deepcopy)
+            out._provenance = _provenance_of(out) | prov
+            return out
+        record_control_flow(prov)  # a foreign tensor subclass cannot carry it
+        return out
+    if out is None or out is NotImplemented or isinstance(out, _METADATA_TYPES):
+        return out
+    if isinstance(out, torch.Size):
+        if issubclass(cls, DynamicShapeProvenanceTensor):
+            record_control_flow(prov)
+        return out
+    if isinstance(out, (tuple, list)):
+        items = [_attach(item, prov, cls, inputs, link) for item in out]
+        if all(new is old for new, old in zip(items, out)):
+            return out  # tracked in place: keeps list identity and namedtuple types
+        if isinstance(out, list):
+            out[:] = items
+            return out
+        return type(out)(*items) if hasattr(out, "_fields") else type(out)(items)
+    record_control_flow(prov)
+    return out
+
+
+def _propagate_kwargs(func: Any, args: tuple, kwargs: dict, cls: type, link: bool) -> Any:
+    if "out" in kwargs:
+        return mutation_rule(func, (), args, kwargs, cls)
+    prov = _EMPTY
+    nested = False
+    for group in (args, kwargs.values()):
+        for a in group:
+            if isinstance(a, ProvenanceTensor):
+                p = _provenance_of(a)
+                if p is not prov:
+                    prov = prov | p if prov else p
+            elif isinstance(a, (list, tuple, dict, slice)):
+                prov = _collect(a, prov)
+                nested = True
+    out = _call_disabled(func, (), args, kwargs)
+    if type(out) is not Tensor or nested or any(out is a for a in args):
+        return _attach(out, prov, cls, (args, kwargs), link)
+    if any(out is a for a in kwargs.values()):
+        return _attach(out, prov, cls, (args, kwargs), link)
+    base = out._base if link else None
+    out.__class__ = cls
+    out._provenance = prov  # type: ignore[attr-defined]
+    if base is not None:
+        _link_root(out, base)  # type: ignore[arg-type]
+    return out
+
+
+def _propagating_rule(link: bool, name: str, doc: str) -> Rule:
+    # One body for union_rule and view_rule, specialised by a closure so the
+    # hot path pays no extra call.
+    def rule(func: Any, types: tuple, args: tuple, kwargs: dict | None, cls: type) -> Any:
+        if kwargs:
+            return _propagate_kwargs(func, args, kwargs, cls, link)
+        # Fast path: no kwargs, usually only tensors and scalars as arguments.
+        prov = _EMPTY
+        nested = False
+        for a in args:
+            if isinstance(a, ProvenanceTensor):
+                p = a._provenance
+                root = a._prov_root
+                if root is not None and isinstance(root, ProvenanceTensor):
+                    p = _provenance_of(a)
+                if p is not prov:
+                    prov = prov | p if prov else p
+            elif type(a) in _NESTED:
+                prov = _collect(a, prov)
+                nested = True
+        out = _call_disabled(func, (), args)
+        if type(out) is not Tensor or nested:
+            return _attach(out, prov, cls, args, link)
+        for a in args:
+            if out is a:
+                return _wrap(out, prov, cls)
+        base = out._base if link else None  # read while ``out`` is plain: no dispatch
+        out.__class__ = cls
+        out._provenance = prov  # type: ignore[attr-defined]
+        if base is not None:
+            _link_root(out, base)  # type: ignore[arg-type]
+        return out
+
+    rule.__name__ = rule.__qualname__ = name
+    rule.__doc__ = doc
+    return rule
+
+
+union_rule = _propagating_rule(
+    False,
+    "union_rule",
+    """The default: every output gets the union of all tensor inputs' provenance.
+
+    For ops that never return views (arithmetic, math, reductions, linear
+    algebra).  ``out=`` makes the call a mutation (:func:`mutation_rule`).
+
+    >>> a = ProvenanceTensor(torch.ones(2), {"a"})
+    >>> b = ProvenanceTensor(torch.ones(2), {"b"})
+    >>> sorted(union_rule(torch.add, (), (a, b), None, ProvenanceTensor)._provenance)
+    ['a', 'b']
+    """,
+)
+view_rule = _propagating_rule(
+    True,
+    "view_rule",
+    """The union rule for ops whose outputs may be views of an input.
+
+    A view also remembers the tensor owning its storage, so a later in-place
+    change of that owner, or of another view of it, joins the view's provenance.
+
+    >>> a = ProvenanceTensor(torch.zeros(2), {"a"})
+    >>> v = a[0]
+    >>> _ = a.add_(ProvenanceTensor(torch.ones(2), {"b"}))
+    >>> v
+    tensor(1., provenance={'a', 'b'})
+    """,
+)
+
+
+def _taint_one(t: Tensor, prov: frozenset, cls: type, func: Any) -> None:
+    if isinstance(t, ProvenanceTensor):
+        old = _provenance_of(t)
+        if not prov <= old:
+            t._provenance = old | prov
+        t._prov_shape = None  # resize_, unsqueeze_, set_, out= may change the shape
+        if issubclass(cls, DynamicShapeProvenanceTensor) and type(t) is not cls:
+            t.__class__ = cls
+    elif type(t) is Tensor:
+        t.__class__ = cls
+        t._provenance = prov  # type: ignore[attr-defined]
+    else:
+        raise ProvenanceError(
+            f"{_op_name(func)} writes values with provenance {sorted(map(str, prov))} "
+            f"into a {type(t).__name__}, which cannot carry provenance; call "
+            f"detach_provenance() on the values first if dropping it is intended"
+        )
+
+
+def _taint(m: Tensor, prov: frozenset, cls: type, func: Any) -> None:
+    # Join ``prov`` into a mutated tensor and into the owner of its storage.
+    if not prov:
+        return
+    was_plain = type(m) is Tensor
+    base = _call_disabled(_BASE_GET, (), (m,))
+    _taint_one(m, prov, cls, func)
+    if was_plain and base is not None:
+        _link_root(m, base)  # type: ignore[arg-type]
+    root = m._prov_root if isinstance(m, ProvenanceTensor) else None
+    if root is None and base is not None:
+        root = base._prov_root if isinstance(base, ProvenanceTensor) else None
+        root = base if root is None else root
+    if root is not None and root is not m:
+        _taint_one(root, prov, cls, func)
+
+
+def _mutate(func: Any, args: tuple, kwargs: dict | None, cls: type, targets: list) -> Any:
+    prov = _collect(args)
+    if kwargs:
+        prov = _collect(kwargs, prov)
+    out = _call(func, args, kwargs)
+    for m in targets:
+        _taint(m, prov, cls, func)
+    if out is None or any(out is m for m in targets):
+        return out
+    return _attach(out, prov, cls, (args, kwargs))
+
+
+def mutation_rule(func: Any, types: tuple, args: tuple, kwargs: dict | None, cls: type) -> Any:
+    """In-place ops, ``out=``, ``__setitem__`` and setters.
+
+    The mutated tensor (the first argument, or every tensor in ``out=``) gets
+    its old provenance joined with all inputs'; so does the tensor owning its
+    storage (a view's base).  A plain mutated tensor becomes tracked.
+
+    :raises ProvenanceError: if the mutated tensor is another subclass (such
+        as ``nn.Parameter``) that cannot carry provenance.
+
+    >>> x = torch.zeros(2)
+    >>> x[0] = ProvenanceTensor(torch.tensor(1.0), {"z"})
+    >>> x
+    tensor([1., 0.], provenance={'z'})
+    """
+    if kwargs and "out" in kwargs:
+        targets = list(_tensors_in(kwargs["out"]))
+    elif args:
+        targets = list(_tensors_in(args[0]))  # a list for torch._foreach_*_
+    else:
+        targets = list(_tensors_in([(kwargs or {}).get("input"), (kwargs or {}).get("self")]))
+    return _mutate(func, args, kwargs, cls, targets)
+
+
+def mutation_all_rule(func: Any, types: tuple, args: tuple, kwargs: dict | None, cls: type) -> Any:
+    """An unknown in-place op: every tensor argument may have been written.
+
+    The default for unlisted ops named like in-place ops (``name_``).
+
+    >>> a, b = torch.zeros(1), ProvenanceTensor(torch.ones(1), {"b"})
+    >>> _ = mutation_all_rule(torch.Tensor.add_, (), (a, b), None, ProvenanceTensor)
+    >>> a._provenance
+    frozenset({'b'})
+    """
+    return _mutate(func, args, kwargs, cls, list(_tensors_in((args, kwargs))))
+
+
+set_default_rules(functional=view_rule, mutating=mutation_all_rule)

@@ -1,0 +1,228 @@
+"""The ELBO base class: model/guide checks under validation, particles, plate
+nesting and the ``nn.Module`` view.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from enumeration import MIXED, guide_params
+
+import tracegraph
+import tracegraph.distributions as dist
+from tracegraph.errors import PlateError, ShapeError, SiteError
+from tracegraph.infer import ELBO, JitTraceGraph_ELBO, Trace_ELBO, TraceGraph_ELBO
+
+ESTIMATORS = [Trace_ELBO, TraceGraph_ELBO, JitTraceGraph_ELBO]
+
+
+def _observe():
+    tracegraph.sample("x", dist.Normal(0.0, 1.0), obs=torch.tensor(0.5))
+
+
+# -- model/guide checks ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("estimator", ESTIMATORS)
+def test_elbo_latent_site_missing_from_guide_raises(estimator):
+    def model():
+        tracegraph.sample("z", dist.Normal(0.0, 1.0))
+        tracegraph.sample("forgotten", dist.Bernoulli(0.5))
+        _observe()
+
+    def guide():
+        tracegraph.sample("z", dist.Normal(0.0, 1.0))
+
+    with pytest.raises(SiteError, match="forgotten") as info:
+        estimator().differentiable_loss(model, guide)
+    assert info.match("not in the guide")
+
+
+@pytest.mark.parametrize("estimator", ESTIMATORS)
+def test_elbo_guide_site_missing_from_model_raises(estimator):
+    def model():
+        tracegraph.sample("z", dist.Normal(0.0, 1.0))
+
+    def guide():
+        tracegraph.sample("z", dist.Normal(0.0, 1.0))
+        tracegraph.sample("typo_z", dist.Normal(0.0, 1.0))
+
+    with pytest.raises(SiteError, match="typo_z") as info:
+        estimator().differentiable_loss(model, guide)
+    assert info.match("missing from the model")
+
+
+@pytest.mark.parametrize("estimator", ESTIMATORS)
+def test_elbo_guide_samples_observed_site_raises(estimator):
+    def model():
+        tracegraph.sample("x", dist.Normal(0.0, 1.0), obs=torch.tensor(0.5))
+
+    def guide():
+        tracegraph.sample("x", dist.Normal(0.0, 1.0))
+
+    with pytest.raises(SiteError, match="'x'.*observed"):
+        estimator().differentiable_loss(model, guide)
+
+
+@pytest.mark.parametrize("estimator", ESTIMATORS)
+def test_elbo_event_dims_disagree_raises_with_both_shapes(estimator):
+    def model():
+        tracegraph.sample("loc", dist.Normal(torch.zeros(3), 1.0).to_event(1))
+
+    def guide():
+        tracegraph.sample("loc", dist.Normal(torch.zeros(3), 1.0))
+
+    with pytest.raises(ShapeError, match="'loc'") as info:
+        estimator().differentiable_loss(model, guide)
+    message = str(info.value)
+    assert "event_dim 1" in message and "event_dim 0" in message
+    assert "(3,)" in message and "()" in message
+
+
+@pytest.mark.parametrize("estimator", ESTIMATORS)
+def test_elbo_plate_in_guide_only_raises_plate_error(estimator):
+    def model():
+        with tracegraph.plate("data", 2):
+            tracegraph.sample("z", dist.Normal(0.0, 1.0))
+
+    def guide():
+        with tracegraph.plate("data", 2):
+            with tracegraph.plate("extra", 1, dim=-2):
+                tracegraph.sample("z", dist.Normal(0.0, 1.0))
+
+    with pytest.raises(PlateError, match="'z'.*extra"):
+        estimator().differentiable_loss(model, guide)
+
+
+def test_elbo_checks_skipped_without_validation():
+    def model():
+        tracegraph.sample("z", dist.Normal(0.0, 1.0))
+
+    def guide():
+        tracegraph.sample("z", dist.Normal(0.0, 1.0))
+        tracegraph.sample("unused", dist.Normal(0.0, 1.0))
+
+    with tracegraph.validation_enabled(False):
+        loss = Trace_ELBO().differentiable_loss(model, guide)
+    assert torch.isfinite(loss)
+
+
+# -- particles and plate nesting ------------------------------------------------------
+
+
+def test_elbo_num_particles_must_be_positive_int():
+    for bad in (0, -1, 2.0):
+        with pytest.raises(ValueError, match="num_particles"):
+            Trace_ELBO(num_particles=bad)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("estimator", ESTIMATORS)
+@pytest.mark.parametrize("depth", [0, 1, 2])
+def test_elbo_max_plate_nesting_guessed_from_one_run(estimator, depth):
+    def program():
+        with tracegraph.plate_stack("p", [2] * depth) if depth else _nothing():
+            tracegraph.sample("z", dist.Normal(0.0, 1.0))
+
+    elbo = estimator(num_particles=3, vectorize_particles=True)
+    elbo.differentiable_loss(program, program)
+    assert elbo.max_plate_nesting == depth
+
+
+def test_elbo_max_plate_nesting_ignores_sequential_plates():
+    def program():
+        for i in tracegraph.plate("seq", 2):
+            with tracegraph.plate(f"inner_{i}", 3):
+                tracegraph.sample(f"z_{i}", dist.Normal(0.0, 1.0))
+
+    elbo = Trace_ELBO(num_particles=2, vectorize_particles=True)
+    elbo.differentiable_loss(program, program)
+    assert elbo.max_plate_nesting == 1
+
+
+def test_elbo_explicit_max_plate_nesting_is_kept():
+    shapes = []
+
+    def guide():
+        with tracegraph.plate("data", 2):
+            shapes.append(tracegraph.sample("z", dist.Normal(0.0, 1.0)).shape)
+
+    def model():
+        with tracegraph.plate("data", 2):
+            tracegraph.sample("z", dist.Normal(0.0, 1.0))
+
+    elbo = Trace_ELBO(num_particles=4, vectorize_particles=True, max_plate_nesting=3)
+    elbo.differentiable_loss(model, guide)
+    assert elbo.max_plate_nesting == 3
+    # The particle dim is left of all max_plate_nesting dims.
+    assert shapes == [torch.Size([4, 1, 1, 2])]
+
+
+@pytest.mark.parametrize("estimator", ESTIMATORS)
+def test_elbo_vectorized_particles_get_leading_dim(estimator):
+    shapes: dict[str, torch.Size] = {}
+
+    def guide(data):
+        g = tracegraph.sample("g", dist.Bernoulli(0.5))
+        with tracegraph.plate("data", len(data)):
+            z = tracegraph.sample("z", dist.Normal(0.0, 1.0))
+        shapes.update(g=g.shape, z=z.shape)
+
+    def model(data):
+        tracegraph.sample("g", dist.Bernoulli(0.5))
+        with tracegraph.plate("data", len(data)):
+            z = tracegraph.sample("z", dist.Normal(0.0, 1.0))
+            tracegraph.sample("x", dist.Normal(z, 1.0), obs=data)
+        shapes.update(model_z=z.shape)
+
+    loss = estimator(num_particles=5, vectorize_particles=True).differentiable_loss(
+        model, guide, torch.zeros(3)
+    )
+    assert loss.shape == torch.Size([])
+    assert shapes == {"g": (5, 1), "z": (5, 3), "model_z": (5, 3)}
+
+
+@pytest.mark.parametrize("estimator", ESTIMATORS)
+def test_elbo_loop_particles_run_guide_once_each(estimator):
+    runs = []
+
+    def guide():
+        runs.append(1)
+        tracegraph.sample("z", dist.Bernoulli(0.5))
+
+    def model():
+        tracegraph.sample("z", dist.Bernoulli(0.5))
+
+    estimator(num_particles=4).differentiable_loss(model, guide)
+    # Jit's first step of a new structure runs once more, with tracking.
+    assert len(runs) == (5 if estimator is JitTraceGraph_ELBO else 4)
+
+
+# -- the nn.Module view and the abstract base ----------------------------------------
+
+
+@pytest.mark.parametrize("estimator", ESTIMATORS)
+def test_elbo_call_returns_module_whose_forward_is_differentiable_loss(estimator):
+    elbo = estimator(num_particles=2)
+    module = elbo(MIXED.model, MIXED.guide)
+    assert isinstance(module, torch.nn.Module)
+    module(*MIXED.args)  # creates the params; Jit learns the structure
+    tracegraph.set_rng_seed(3)
+    loss = module(*MIXED.args)
+    tracegraph.set_rng_seed(3)
+    expected = elbo.differentiable_loss(MIXED.model, MIXED.guide, *MIXED.args)
+    assert torch.equal(loss.detach(), expected.detach())
+    params = {id(p) for p in module.parameters()}
+    assert params == {id(p) for p in guide_params(MIXED.guide, *MIXED.args).values()}
+
+
+def test_elbo_base_differentiable_loss_is_abstract():
+    with pytest.raises(NotImplementedError):
+        ELBO().differentiable_loss(lambda: None, lambda: None)
+
+
+class _nothing:
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc):
+        return None
