@@ -159,7 +159,7 @@ def measure(steps: int, warmup: int) -> dict[str, dict[str, float]]:
 
             runners[label] = step
         times: dict[str, list[float]] = {label: [] for label in runners}
-        for label, step in runners.items():
+        for step in runners.values():
             torch.manual_seed(0)
             for _ in range(warmup):
                 step()
@@ -180,7 +180,8 @@ def main(argv: list[str] | None = None) -> None:
     results = measure(args.steps, args.warmup)
     labels = list(next(iter(results.values())))
     print(
-        f"median ms per step (loss_and_grads), {args.steps} interleaved steps after {args.warmup} warm-up"
+        f"median ms per step (loss_and_grads), {args.steps} interleaved steps "
+        f"after {args.warmup} warm-up"
     )
     print(f"{'model':10}" + "".join(f"{label:>20}" for label in labels))
     for model_name, row in results.items():

@@ -506,13 +506,13 @@ def cf_inplace_model() -> None:
 
 def cf_guide_item_model() -> None:
     a = tracegraph.sample("a", dist.Bernoulli(0.5))
-    b = tracegraph.sample("b", dist.Bernoulli(0.9))
+    b = tracegraph.sample("b", dist.Bernoulli(0.97))
     _observe("x", a + 2.0 * b, 2.5)
 
 
 def cf_guide_item_guide() -> None:
     a = tracegraph.sample("a", dist.Bernoulli(_prob("qa", 0.3)))
-    qb = _prob("qb", [0.5, 0.02])
+    qb = _prob("qb", [0.5, 0.01])
     # The guide's own control flow: which param "b" uses depends on "a".
     tracegraph.sample("b", dist.Bernoulli(qb[1] if a.item() else qb[0]))
 

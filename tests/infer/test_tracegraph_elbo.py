@@ -513,7 +513,10 @@ def test_tracegraph_elbo_leave_one_out_needs_particles():
 def test_tracegraph_elbo_per_element_baseline_value_accepted():
     # A baseline per plate element, as a tensor (a common case).
     case = CASES["plate"]
-    guide = with_baseline(case.guide, {"baseline_value": torch.tensor([-1.0, -2.0, -3.0])})
+    per_element = {"baseline": {"baseline_value": torch.tensor([-1.0, -2.0, -3.0])}}
+    guide = handlers.infer_config(
+        case.guide, config_fn=lambda msg: per_element if msg["name"] == "z" else {}
+    )
     tracegraph.set_rng_seed(4)
     with_b = TraceGraph_ELBO().differentiable_loss(case.model, guide, *case.args)
     tracegraph.set_rng_seed(4)

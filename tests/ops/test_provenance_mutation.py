@@ -191,5 +191,5 @@ def test_tracked_results_and_detached_aliases_are_garbage_collected() -> None:
 
 def test_set_from_tracked_source_joins_provenance() -> None:
     t = tracked(torch.zeros(2), A)
-    t.set_(tracked(torch.ones(3), B))
+    t.set_(tracked(torch.ones(3), B))  # type: ignore[call-overload]
     assert get_provenance(t) == A | B and t.shape == torch.Size([3])

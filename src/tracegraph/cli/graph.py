@@ -57,7 +57,10 @@ def add_parser(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
         "lists of numbers become tensors, e.g. '[[0, 1, 1]]'",
     )
     p.add_argument(
-        "--out", default="tracegraph-graph", metavar="DIR", help="output folder (./tracegraph-graph)"
+        "--out",
+        default="tracegraph-graph",
+        metavar="DIR",
+        help="output folder (./tracegraph-graph)",
     )
     p.add_argument("--seed", type=int, default=0, help="random seed for the run (0)")
     p.set_defaults(run=run)
@@ -70,7 +73,7 @@ def check_call(fn: Callable[..., Any], name: str, args: tuple[Any, ...], kwargs:
     >>> check_call(model, "model", (), {})
     Traceback (most recent call last):
     ...
-    tracegraph.cli.loading.CliError: model(data) cannot be called with --args ...
+    tracegraph.cli.loading.CliError: model(data) cannot be called with no --args (...); hint: ...
     """
     try:
         signature = inspect.signature(fn)
@@ -173,6 +176,8 @@ def run(args: argparse.Namespace) -> int:
     prior = render_graph(relations, render_distributions=True)
     posterior = posterior_graph(relations, deps["posterior_dependencies"])
     print()
-    written = write_pictures(prior, out / name) + write_pictures(posterior, out / f"{name}-posterior")
+    written = write_pictures(prior, out / name) + write_pictures(
+        posterior, out / f"{name}-posterior"
+    )
     print("wrote: " + ", ".join(str(p) for p in written))
     return 0

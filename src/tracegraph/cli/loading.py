@@ -135,8 +135,9 @@ class FunctionLoader:
             functions = sorted(
                 n
                 for n, v in vars(module).items()
-                if callable(v) and not n.startswith("_") and getattr(v, "__module__", None)
-                == module.__name__
+                if callable(v)
+                and not n.startswith("_")
+                and getattr(v, "__module__", None) == module.__name__
             )
             found = ", ".join(functions) if functions else "none"
             raise CliError(f"{path} has no '{name}' (functions defined there: {found})")

@@ -100,10 +100,9 @@ def gradient_variance(
     for _ in range(draws):
         start = time.perf_counter()
         loss = elbo.differentiable_loss(model, guide, *args, **kwargs)
+        grads: Sequence[torch.Tensor | None] = [None] * len(leaves)
         if loss.requires_grad and leaves:
             grads = torch.autograd.grad(loss, leaves, allow_unused=True)
-        else:
-            grads = tuple(None for _ in leaves)
         times.append(time.perf_counter() - start)
         elbo_sum -= float(loss.detach())
         for i, g in enumerate(grads):

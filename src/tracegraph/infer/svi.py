@@ -80,7 +80,7 @@ class SVI:
         """
         with torch.no_grad():
             loss = self.loss(self.model, self.guide, *args, **kwargs)
-        return float(loss)
+        return _to_float(loss)
 
     def step(self, *args: Any, **kwargs: Any) -> float:
         """Estimate the loss and its gradient, and take one optimizer step on every
@@ -97,4 +97,11 @@ class SVI:
         self.optim(list(params.values()))
         for p in params.values():
             p.grad = None
-        return float(loss)
+        return _to_float(loss)
+
+
+def _to_float(loss: Any) -> float:
+    # A callable loss may return a tensor that requires grad.
+    if isinstance(loss, torch.Tensor):
+        return loss.detach().item()
+    return float(loss)

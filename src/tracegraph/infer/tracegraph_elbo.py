@@ -95,7 +95,9 @@ class TraceGraph_ELBO(ELBO):
         if aux is not None:
             # Trains learnable baselines without changing the loss's value.
             loss = loss + (aux - aux.detach())
-        return loss
+        # A baseline fed tracked inputs would make the loss (and then gradients
+        # from torch.autograd.grad) tracked; the loss carries no provenance.
+        return detach_provenance(loss)
 
     # -- baselines ----------------------------------------------------------
     def _configs(self, guide_trace: Trace) -> dict[str, dict[str, Any]]:

@@ -1,0 +1,225 @@
+"""``tracegraph variance FILE.py:model FILE.py:guide``: which gradient estimator
+to use for a model with discrete latents.
+
+At the guide's initial params it draws the ELBO gradient many times with each
+estimator and reports, per estimator, the variance of the gradient (``tr Cov``)
+w.r.t. each guide param and the time per step:
+
+* ``Trace_ELBO`` and ``TraceGraph_ELBO`` (Rao-Blackwellized by provenance), one
+  particle;
+* ``TraceGraph_ELBO`` with a decaying-average baseline on every
+  non-reparameterized site, and with the baselines the guide configures itself
+  (``infer={"baseline": ...}``) if it does;
+* ``Trace_ELBO``, ``TraceGraph_ELBO`` and ``TraceGraph_ELBO`` with the
+  leave-one-out baseline at ``K`` particles.
+
+``tr Cov x K`` puts estimators with different particle counts on the same
+footing: it is the variance a single-particle step would have at the same cost.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from typing import Any
+
+import tracegraph
+from tracegraph import poutine
+from tracegraph.cli.graph import check_call
+from tracegraph.cli.loading import CliError, FunctionLoader, parse_model_args, user_code
+from tracegraph.cli.measure import VarianceReport, format_number, format_table, gradient_variance
+from tracegraph.infer import Trace_ELBO, TraceGraph_ELBO
+from tracegraph.poutine.runtime import Message
+
+__all__ = ["add_parser", "run"]
+
+_DECAY = 0.9
+_PARAMS_PER_TABLE = 4
+
+
+def add_parser(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
+    """Register ``tracegraph variance``."""
+    p = sub.add_parser(
+        "variance",
+        parents=parents,
+        help="compare the gradient variance and speed of ELBO estimators on your model",
+        description=(
+            "Measure, at the guide's initial params, the variance of the ELBO gradient "
+            "w.r.t. each guide param and the time per step, for Trace_ELBO, "
+            "TraceGraph_ELBO, TraceGraph_ELBO with baselines, and the leave-one-out "
+            "baseline at K particles: the tool for SVI with discrete latents that does "
+            "not converge."
+        ),
+    )
+    p.add_argument("model", metavar="FILE.py:model", help="the file and the model's name")
+    p.add_argument("guide", metavar="FILE.py:guide", help="the file and the guide's name")
+    p.add_argument(
+        "--args",
+        metavar="JSON",
+        help="arguments of model and guide: a JSON array (positional) or object "
+        "(keywords); lists of numbers become tensors",
+    )
+    p.add_argument("--draws", type=_count(1), default=200, help="gradient draws each (200)")
+    p.add_argument(
+        "--particles", type=_count(2), default=4, help="K for the leave-one-out rows (4)"
+    )
+    p.add_argument(
+        "--warmup", type=_count(0), default=20, help="uncounted draws first, for baselines (20)"
+    )
+    p.add_argument("--seed", type=int, default=0, help="random seed (0)")
+    p.add_argument(
+        "--vectorize",
+        action="store_true",
+        help="draw the K particles in one vectorized run (the model must broadcast)",
+    )
+    p.set_defaults(run=run)
+
+
+def _count(least: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < least:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {least}, got {value}")
+        return value
+
+    return parse
+
+
+def _is_nonreparam_latent(msg: Message) -> bool:
+    return (
+        msg["type"] == "sample"
+        and not msg["is_observed"]
+        and not getattr(msg["fn"], "has_rsample", False)
+    )
+
+
+def _with_baseline(guide: Callable[..., Any], config: dict[str, Any]) -> Callable[..., Any]:
+    """The guide with ``infer["baseline"] = config`` at every non-reparameterized site."""
+
+    def config_fn(msg: Message) -> dict[str, Any]:
+        return {"baseline": dict(config)} if _is_nonreparam_latent(msg) else {}
+
+    return poutine.infer_config(guide, config_fn)
+
+
+def _estimators(
+    guide: Callable[..., Any], k: int, own_baselines: bool, vectorize: bool
+) -> list[tuple[str, Any, Callable[..., Any]]]:
+    # "No baseline" is written explicitly, so that the guide's own baselines do not
+    # leak into the rows that are meant to be without them.
+    bare = _with_baseline(guide, {}) if own_baselines else guide
+    decaying = {"use_decaying_avg_baseline": True, "baseline_beta": _DECAY}
+    many: dict[str, Any] = {"num_particles": k, "vectorize_particles": vectorize}
+    rows: list[tuple[str, Any, Callable[..., Any]]] = [
+        ("Trace_ELBO", Trace_ELBO(), guide),
+        ("TraceGraph_ELBO", TraceGraph_ELBO(), bare),
+    ]
+    if own_baselines:
+        rows.append(("TraceGraph_ELBO + the guide's baselines", TraceGraph_ELBO(), guide))
+    rows += [
+        (
+            f"TraceGraph_ELBO + decaying average ({_DECAY})",
+            TraceGraph_ELBO(),
+            _with_baseline(guide, decaying),
+        ),
+        ("Trace_ELBO", Trace_ELBO(**many), guide),
+        ("TraceGraph_ELBO", TraceGraph_ELBO(**many), bare),
+        ("TraceGraph_ELBO + leave-one-out", TraceGraph_ELBO(leave_one_out=True, **many), bare),
+    ]
+    return rows
+
+
+def _print_tables(reports: list[VarianceReport], params: list[str]) -> None:
+    reference = reports[0].total
+    rows = []
+    for r in reports:
+        reduction = reference / (r.total * r.particles) if r.total > 0 else float("inf")
+        rows.append(
+            [
+                r.name,
+                str(r.particles),
+                f"{1000 * r.seconds_per_step:.2f}",
+                format_number(r.total),
+                format_number(r.total * r.particles),
+                f"{reduction:.1f}x",
+                f"{r.mean_elbo:.4g}",
+            ]
+        )
+    headers = ["estimator", "K", "ms/step", "tr Cov", "tr Cov x K", "reduction", "mean ELBO"]
+    print(format_table(headers, rows))
+    for start in range(0, len(params), _PARAMS_PER_TABLE):
+        chunk = params[start : start + _PARAMS_PER_TABLE]
+        print("\ntr Cov per guide param:")
+        rows = [
+            [r.name, str(r.particles)] + [format_number(r.per_param[p]) for p in chunk]
+            for r in reports
+        ]
+        print(format_table(["estimator", "K", *chunk], rows))
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``tracegraph variance``; returns the exit status."""
+    loader = FunctionLoader()
+    model, model_name = loader.load(args.model, "model")
+    guide, guide_name = loader.load(args.guide, "guide")
+    model_args, model_kwargs = parse_model_args(args.args)
+    check_call(model, model_name, model_args, model_kwargs)
+    check_call(guide, guide_name, model_args, model_kwargs)
+
+    tracegraph.clear_param_store()
+    tracegraph.set_rng_seed(args.seed)
+    with user_code(f"the guide '{guide_name}'"):
+        guide_trace = poutine.trace(guide).get_trace(*model_args, **model_kwargs)
+    params = guide_trace.param_nodes
+    if not params:
+        raise CliError(
+            f"the guide '{guide_name}' has no params (tracegraph.param sites): there is no "
+            "gradient to measure"
+        )
+    with user_code(f"the model '{model_name}' with the guide '{guide_name}'"):
+        Trace_ELBO().loss(model, guide, *model_args, **model_kwargs)
+    nonreparam = guide_trace.nonreparam_stochastic_nodes
+    own = [n for n in nonreparam if guide_trace.nodes[n]["infer"].get("baseline")]
+
+    print(
+        f"gradient of the ELBO w.r.t. the params of '{guide_name}' at their initial values; "
+        f"{args.draws} draws per estimator after {args.warmup} warm-up draws"
+    )
+    if nonreparam:
+        print(
+            f"non-reparameterized guide sites (score-function gradients): {', '.join(nonreparam)}"
+        )
+    else:
+        print(
+            "the guide has no non-reparameterized sites: every estimator uses the pathwise "
+            "gradient, so they differ only by noise"
+        )
+    reports = []
+    for label, elbo, g in _estimators(guide, args.particles, bool(own), args.vectorize):
+        tracegraph.set_rng_seed(args.seed)
+        with user_code(f"{label} on '{model_name}'/'{guide_name}'"):
+            reports.append(
+                gradient_variance(
+                    label,
+                    elbo,
+                    model,
+                    g,
+                    model_args,
+                    model_kwargs,
+                    params,
+                    args.draws,
+                    warmup=args.warmup,
+                )
+            )
+    print()
+    _print_tables(reports, params)
+    best = min(reports, key=lambda r: r.total * r.particles)
+    print(
+        "\ntr Cov: summed variance of the gradient's elements (lower is better); "
+        "tr Cov x K: per particle,\nfor equal cost; reduction: Trace_ELBO's tr Cov (K=1) "
+        f"divided by tr Cov x K.\nlowest per particle: {best.name} (K={best.particles})"
+    )
+    return 0

@@ -1,0 +1,1 @@
+"""Tests of tracegraph.ops (provenance tracking)."""
