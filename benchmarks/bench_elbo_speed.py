@@ -141,6 +141,17 @@ def _variants() -> dict[str, tuple[Any, ModuleType, ModuleType, Callable[[], Any
     return variants
 
 
+def _stepper(
+    elbo: Any, store: Callable[[], Any], model: Program, guide: Program, args: tuple
+) -> Callable[[], None]:
+    def step() -> None:
+        elbo.loss_and_grads(model, guide, *args)
+        for p in _params(store()):
+            p.grad = None
+
+    return step
+
+
 def measure(steps: int, warmup: int) -> dict[str, dict[str, float]]:
     """``{model: {variant: median seconds per step}}``."""
     torch.set_num_threads(1)
@@ -150,14 +161,7 @@ def measure(steps: int, warmup: int) -> dict[str, dict[str, float]]:
     for model_name in make_models(tracegraph, tg_dist):
         runners: dict[str, Callable[[], None]] = {}
         for label, (elbo, lib, dist, store) in variants.items():
-            model, guide, args = make_models(lib, dist)[model_name]
-
-            def step(elbo=elbo, model=model, guide=guide, args=args, store=store) -> None:
-                elbo.loss_and_grads(model, guide, *args)
-                for p in _params(store()):
-                    p.grad = None
-
-            runners[label] = step
+            runners[label] = _stepper(elbo, store, *make_models(lib, dist)[model_name])
         times: dict[str, list[float]] = {label: [] for label in runners}
         for step in runners.values():
             torch.manual_seed(0)

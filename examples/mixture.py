@@ -82,6 +82,11 @@ def make_guide(baseline: str) -> Any:
     return guide
 
 
+# The guide without a baseline, for the command line:
+#     tracegraph variance examples/mixture.py:model examples/mixture.py:guide --args "[[...]]"
+guide = make_guide("none")
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--baseline", choices=["none", "decaying", "nn", "loo"], default="decaying")

@@ -203,7 +203,7 @@ def exact_posterior_guide(model: Program, *args: Any, **kwargs: Any) -> Program:
     table = []
     for values in enumerate_paths(model, *args, **kwargs):
         trace = handlers.trace(_Force(values)(model)).get_trace(*args, **kwargs)
-        table.append((values, float(trace.log_prob_sum())))
+        table.append((values, float(torch.as_tensor(trace.log_prob_sum()).detach())))
 
     def guide(*a: Any, **k: Any) -> None:
         # The guide *is* the model run with posterior conditionals in place of the
@@ -417,8 +417,11 @@ def nested_plates_model(data: torch.Tensor) -> None:
     with tracegraph.plate("a", 2, dim=-1):
         with tracegraph.plate("b", 2, dim=-2):
             z = tracegraph.sample("z", dist.Bernoulli(0.3))
-        tracegraph.sample("x", dist.Normal(z.sum(-2), 1.0), obs=data)
-    _observe("y", 0.5 * z.sum((-2, -1)), 1.0)
+        # keepdim: with batched particles (a plate left of "a" and "b") the sums
+        # must stay per particle; a plain sum would move the particle dim into a
+        # plate's dim and broadcast x and y across particles.
+        tracegraph.sample("x", dist.Normal(z.sum(-2, keepdim=True), 1.0), obs=data)
+    _observe("y", 0.5 * z.sum((-2, -1), keepdim=True), 1.0)
 
 
 def nested_plates_guide(data: torch.Tensor) -> None:

@@ -94,6 +94,28 @@ def test_elbo_plate_in_guide_only_raises_plate_error(estimator):
         estimator().differentiable_loss(model, guide)
 
 
+@pytest.mark.parametrize("estimator", ESTIMATORS)
+def test_elbo_batch_dim_outside_site_plates_raises_with_shapes(estimator):
+    # "x" is in plate "a" only, but its loc keeps plate "b"'s dim (a forgotten
+    # sum): its log-prob has a batch dim no plate of "x" declares.  Pyro raises
+    # "invalid log_prob shape, Expected [2], actual [3, 2]"; summing that dim
+    # away silently (as an event dim) would change the model.
+    def model(data):
+        with tracegraph.plate("a", 2, dim=-1):
+            with tracegraph.plate("b", 3, dim=-2):
+                z = tracegraph.sample("z", dist.Bernoulli(0.3))
+            tracegraph.sample("x", dist.Normal(z, 1.0), obs=data)
+
+    def guide(data):
+        with tracegraph.plate("a", 2, dim=-1):
+            with tracegraph.plate("b", 3, dim=-2):
+                tracegraph.sample("z", dist.Bernoulli(0.4))
+
+    with pytest.raises(ShapeError, match="'x'") as info:
+        estimator().differentiable_loss(model, guide, torch.zeros(2))
+    assert info.match(r"\(3, 2\)|\[3, 2\]")
+
+
 def test_elbo_checks_skipped_without_validation():
     def model():
         tracegraph.sample("z", dist.Normal(0.0, 1.0))

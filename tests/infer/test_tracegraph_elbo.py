@@ -5,9 +5,11 @@ particles, or one particle where Python control flow forbids batching) must have
 a mean within 4 standard errors (sample std / sqrt(n)) of the gradient of the
 enumerated ELBO, per coordinate (:func:`enumeration.assert_unbiased`).  Seeds are
 fixed, so every test is deterministic.  The control-flow zoo is where a
-provenance that sees only data flow (Pyro's) returns a biased gradient: the
-missing score terms there are 8 to 50 standard errors away at these sample sizes
-(measured by dropping ``control_provenance`` from the dependency rule).
+provenance that sees only data flow (Pyro's) returns a biased gradient: with
+control-flow recording switched off, the estimates land 7 to 40 standard errors
+from the exact gradient at these sample sizes (``cf_inplace`` instead needs
+provenance that survives mutation; its model is ``cf_item``'s, written with a
+buffer).
 """
 
 from __future__ import annotations
@@ -113,7 +115,7 @@ def test_tracegraph_elbo_control_flow_gradient_matches_enumeration(case):
     # Pyro's TraceGraph_ELBO drops the score terms that reach a cost only through
     # Python control flow (or an in-place write), and is biased on every case.
     with tracegraph.validation_enabled(False):
-        _check_unbiased(case, TraceGraph_ELBO(), n=800)
+        _check_unbiased(case, TraceGraph_ELBO(), n=500)
 
 
 def _cf_reparam_model():
@@ -150,7 +152,7 @@ def test_tracegraph_elbo_guide_control_flow_over_reparameterized_site_matches_an
     elbo = TraceGraph_ELBO()
     with tracegraph.validation_enabled(False):
         samples = grad_estimates(
-            lambda: elbo.differentiable_loss(_cf_reparam_model, _cf_reparam_guide), params, 800
+            lambda: elbo.differentiable_loss(_cf_reparam_model, _cf_reparam_guide), params, 400
         )
     assert_unbiased(samples, exact)
 
@@ -167,7 +169,7 @@ def test_jit_tracegraph_elbo_control_flow_gradient_matches_enumeration(case):
     # cf_bool: two structures (a site exists on one branch only); cf_branch: one
     # structure whose data flow depends on the branch taken.
     with tracegraph.validation_enabled(False):
-        _check_unbiased(case, JitTraceGraph_ELBO(), n=800)
+        _check_unbiased(case, JitTraceGraph_ELBO(), n=500)
 
 
 @pytest.mark.slow
@@ -201,8 +203,8 @@ def test_tracegraph_elbo_baseline_single_particle_gradient_matches_enumeration(c
     "case,vectorize,n",
     [
         pytest.param(CASES["markov"], False, 300, marks=pytest.mark.slow),
-        (CASES["markov"], True, 400),
-        (CASES["plate"], True, 400),
+        (CASES["markov"], True, 250),
+        (CASES["plate"], True, 250),
         pytest.param(CASES["plate"], False, 500, marks=pytest.mark.slow),
         pytest.param(CASES["nested_plates"], True, 1000, marks=pytest.mark.slow),
     ],
@@ -220,7 +222,7 @@ def test_tracegraph_elbo_site_leave_one_out_gradient_matches_enumeration(vectori
     guide = with_baseline(case.guide, baseline_config("leave_one_out"))
     with tracegraph.validation_enabled(False):
         elbo = TraceGraph_ELBO(num_particles=4, vectorize_particles=vectorize)
-        _check_unbiased(case, elbo, n=200, guide=guide)
+        _check_unbiased(case, elbo, n=150 if not vectorize else 250, guide=guide)
 
 
 def test_tracegraph_elbo_rao_blackwellization_reduces_variance():
@@ -304,7 +306,7 @@ def test_tracegraph_elbo_second_derivative_matches_enumeration(make):
         -exact_elbo(_one_bernoulli_model, _one_bernoulli_guide), [u], create_graph=True
     )
     (h_exact,) = torch.autograd.grad(g_exact, [u])
-    n = 40 if elbo.num_particles > 4 else 400
+    n = 40 if elbo.num_particles > 4 else 250
     rows = []
     for _ in range(n):
         loss = elbo.differentiable_loss(_one_bernoulli_model, guide)
@@ -329,7 +331,7 @@ def test_tracegraph_elbo_create_graph_leaves_first_derivative_unchanged():
 
 # -- values: the loss is -ELBO for every estimator, the three entry points agree --------------
 
-# name -> (estimator factory, baseline kind or None, particles, vectorized)
+# name -> (estimator factory, baseline kind or None)
 ESTIMATORS = {
     "tracegraph": (lambda: TraceGraph_ELBO(), None),
     "tracegraph-loop3": (lambda: TraceGraph_ELBO(num_particles=3), None),
@@ -420,7 +422,7 @@ def test_tracegraph_elbo_loss_and_grads_match_autograd_of_differentiable_loss(na
 @pytest.mark.parametrize("estimator", [TraceGraph_ELBO, JitTraceGraph_ELBO])
 def test_tracegraph_elbo_exact_posterior_guide_gives_log_evidence(case, estimator):
     guide = exact_posterior_guide(case.model)
-    evidence = float(log_evidence(case.model))
+    evidence = float(log_evidence(case.model).detach())
     elbo = estimator()
     for _ in range(4):
         assert -elbo.loss(case.model, guide) == pytest.approx(evidence, abs=1e-5)
@@ -524,6 +526,28 @@ def test_tracegraph_elbo_per_element_baseline_value_accepted():
     assert float(with_b.detach()) == pytest.approx(float(without.detach()))
 
 
+def test_tracegraph_elbo_per_element_baseline_value_is_unbiased():
+    case = CASES["plate"]
+    per_element = {"baseline": {"baseline_value": torch.tensor([-1.0, -2.0, -3.0])}}
+    guide = handlers.infer_config(
+        case.guide, config_fn=lambda msg: per_element if msg["name"] == "z" else {}
+    )
+    _check_unbiased(
+        case, TraceGraph_ELBO(num_particles=100, vectorize_particles=True), n=40, guide=guide
+    )
+
+
+def test_tracegraph_elbo_baseline_with_extra_elements_raises_naming_site():
+    # A per-element baseline on a site outside the plate: more elements than costs.
+    case = CASES["plate"]
+    per_element = {"baseline": {"baseline_value": torch.tensor([-1.0, -2.0, -3.0])}}
+    guide = handlers.infer_config(
+        case.guide, config_fn=lambda msg: per_element if msg["name"] == "g" else {}
+    )
+    with pytest.raises(SiteError, match="'g'.*shape"):
+        TraceGraph_ELBO().differentiable_loss(case.model, guide, *case.args)
+
+
 def test_tracegraph_elbo_size_one_nn_baseline_accepted_on_scalar_site():
     # nn.Linear(k, 1) returns shape (1,); Pyro subtracts it from a scalar
     # downstream cost by broadcasting, so ported guides rely on it.
@@ -574,14 +598,14 @@ def test_decaying_average_baseline_is_moving_average_of_past_costs():
         _one_bernoulli_guide, {"use_decaying_avg_baseline": True, "baseline_beta": beta}
     )
     (u,) = guide_params(_one_bernoulli_guide).values()
-    p = float(torch.sigmoid(u))
+    p = float(torch.sigmoid(u.detach()))
     elbo = TraceGraph_ELBO()
     b = 0.0
     for seed in (1, 2, 3):
         tracegraph.set_rng_seed(seed)
         (g,) = torch.autograd.grad(elbo.differentiable_loss(_one_bernoulli_model, guide), [u])
         tracegraph.set_rng_seed(seed)
-        z = float(handlers.trace(_one_bernoulli_guide).get_trace().nodes["z"]["value"])
+        z = float(handlers.trace(_one_bernoulli_guide).get_trace().nodes["z"]["value"].detach())
         tracegraph.set_rng_seed(seed)
         c = elbo_by_hand(_one_bernoulli_model, _one_bernoulli_guide, ())
         assert float(g) == pytest.approx((z - p) * (1.0 - c + b), rel=1e-5, abs=1e-6)

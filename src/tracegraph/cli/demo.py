@@ -278,9 +278,9 @@ def _show_results(
     print(format_table(headers, rows))
     steps = results[0][1].num_steps
     print(
-        "\ngrad var: tr Cov of the gradient w.r.t. the guide's params at the initial guide,"
-        "\nthen split into the parts of q(z_top)'s and q(z_mid)'s params. final ELBO: mean "
-        f"over the\nlast {max(1, steps // 10)} steps; no ELBO can exceed log p(data)."
+        "\ngrad var: tr Cov of the gradient w.r.t. the guide's params at the initial guide;"
+        "\nq(z_top), q(z_mid): its parts from each layer's params. final ELBO: mean over the"
+        f"\nlast {max(1, steps // 10)} steps; no ELBO can exceed log p(data)."
     )
     _summarize(results, evidence)
     if not plot:
@@ -302,17 +302,17 @@ def _summarize(results: list[tuple[VarianceReport, FitResult]], evidence: float)
     print("\nWhat this shows:")
     print(
         f"  * provenance: the q(z_top) part fell {format_number(top_before)} -> "
-        f"{format_number(top_after)} ({top_before / max(top_after, 1e-30):.0f}x lower): log p(x) "
-        "no\n    longer multiplies z_top's score. (z_mid's score loses only log p(z_top) - "
-        "log q(z_top),\n    which is 0 at the initial guide: it equals the prior.)"
+        f"{format_number(top_after)} ({top_before / max(top_after, 1e-30):.0f}x lower):\n"
+        "    log p(x) no longer multiplies z_top's score. (z_mid's score loses only\n"
+        "    log p(z_top) - log q(z_top), which is 0 at the initial guide: it equals the prior.)"
     )
     print(
         f"  * leave-one-out: the total variance is {trace.total / max(loo.total, 1e-30):.0f}x "
-        "below Trace_ELBO's, at the same number of particles"
+        "below Trace_ELBO's,\n    at the same number of particles"
     )
     print(
         f"  * so training gets closer to log p(data): {evidence - _final(loo_fit):.1f} nats "
-        f"short with leave-one-out, {evidence - _final(trace_fit):.1f} with Trace_ELBO"
+        f"short with\n    leave-one-out, {evidence - _final(trace_fit):.1f} with Trace_ELBO"
     )
 
 
@@ -354,6 +354,17 @@ def _plot(results: list[tuple[VarianceReport, FitResult]], evidence: float, path
 
 def run(args: argparse.Namespace) -> int:
     """Run the demo; returns the exit status."""
+    # The demo's tensors are tiny: one thread is fastest, and torch's thread pool
+    # slows down many times over when other processes compete for the cores.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return _run(args)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     out = Path(args.out)
     try:
@@ -381,7 +392,8 @@ def run(args: argparse.Namespace) -> int:
     written += _show_results(results, evidence, out, plot=not args.no_plot)
     print("\nwrote: " + ", ".join(str(p) for p in written) if written else "\nwrote nothing")
     print(
-        f"done in {time.perf_counter() - start:.1f} s. Next: `tracegraph graph FILE.py:model` "
-        "and `tracegraph variance FILE.py:model FILE.py:guide` on your own model."
+        f"done in {time.perf_counter() - start:.1f} s. On your own model, try\n"
+        "    tracegraph graph FILE.py:model --args JSON\n"
+        "    tracegraph variance FILE.py:model FILE.py:guide --args JSON"
     )
     return 0

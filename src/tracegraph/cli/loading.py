@@ -96,20 +96,25 @@ class FunctionLoader:
         module = self._modules.get(key)
         if module is not None:
             return module
-        spec = importlib.util.spec_from_file_location(f"_tracegraph_user_{len(self._modules)}", key)
+        name = f"_tracegraph_user_{id(self)}_{len(self._modules)}"
+        spec = importlib.util.spec_from_file_location(name, key)
         if spec is None or spec.loader is None:
             raise CliError(f"cannot load {path_text} as Python (expected a .py file)")
         module = importlib.util.module_from_spec(spec)
-        # As `python FILE.py` would: the file's folder comes first on sys.path, so
-        # it can import its neighbours.
+        # Registered before it runs, as an import would: dataclasses and pickling
+        # look the module up by name.  As `python FILE.py` would, the file's folder
+        # comes first on sys.path, so it can import its neighbours.
+        sys.modules[name] = module
         sys.path.insert(0, str(key.parent))
         try:
             spec.loader.exec_module(module)
         except SyntaxError as exc:
+            del sys.modules[name]
             raise CliError(
                 f"could not load {path_text}: SyntaxError at line {exc.lineno}: {exc.msg}"
             ) from exc
         except Exception as exc:
+            del sys.modules[name]
             raise CliError(
                 f"could not load {path_text}: it raised {type(exc).__name__}: {_first_line(exc)}"
             ) from exc
@@ -194,7 +199,7 @@ def parse_model_args(text: str | None) -> tuple[tuple[Any, ...], dict[str, Any]]
         raise CliError(
             f"--args is not valid JSON ({exc.msg} at column {exc.colno}); "
             """example: --args '[[0, 1, 1, 0]]' for one tensor argument"""
-        ) from exc
+        ) from None
     if isinstance(value, list):
         return tuple(_convert(v) for v in value), {}
     if isinstance(value, dict):

@@ -23,8 +23,10 @@ from typing import TYPE_CHECKING, Any, Self
 import torch
 from torch.distributions import constraints
 
+from tracegraph.distributions.tracked import leaf_provenance, retrack, value_provenance
 from tracegraph.distributions.util import ScoreParts, broadcast_shape, sum_rightmost
 from tracegraph.errors import ShapeError, SiteError
+from tracegraph.ops.provenance import track_provenance
 
 __all__ = [
     "ExpandedDistribution",
@@ -35,6 +37,8 @@ __all__ = [
 ]
 
 Shape = torch.Size | tuple[int, ...] | list[int]
+
+_NO_PROVENANCE: frozenset[str] = frozenset()
 
 # The mixin only ever sits in front of a torch Distribution; telling mypy so lets
 # it check the mixin's use of ``batch_shape``, ``log_prob`` and friends.
@@ -72,6 +76,24 @@ def _expand(fn: torch.distributions.Distribution, batch_shape: torch.Size) -> An
         return ExpandedDistribution(fn, batch_shape)
 
 
+_EXPAND_KNOWS_INIT: dict[type, bool] = {}
+
+
+def _expand_knows_init(cls: type) -> bool:
+    # torch's rule, applied below the mixin: an expand() may build an instance only
+    # if the class that defines it also defines the __init__ in use (otherwise the
+    # __init__ may set state that expand() would not copy).
+    known = _EXPAND_KNOWS_INIT.get(cls)
+    if known is None:
+        mro = cls.__mro__
+        below = mro[mro.index(TorchDistributionMixin) + 1 :]
+        init_owner = next((c for c in below if "__init__" in vars(c)), None)
+        expand_owner = next((c for c in below if "expand" in vars(c)), None)
+        known = init_owner is not None and init_owner is expand_owner
+        _EXPAND_KNOWS_INIT[cls] = known
+    return known
+
+
 class TorchDistributionMixin(_MixinBase):
     """Pyro's distribution methods for any ``torch.distributions`` class.
 
@@ -84,6 +106,62 @@ class TorchDistributionMixin(_MixinBase):
     >>> d().shape, d.shape((5,)), d.event_dim
     (torch.Size([2]), torch.Size([5, 2]), 0)
     """
+
+    # -- provenance fast path (see tracegraph.distributions.tracked) ------------
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        prov = leaf_provenance(args, kwargs)
+        if prov is None:
+            super().__init__(*args, **kwargs)
+            return
+        if prov:
+            with torch._C.DisableTorchFunctionSubclass():
+                super().__init__(*args, **kwargs)
+            retrack(self, prov)
+        else:
+            super().__init__(*args, **kwargs)
+        # A leaf distribution: its arguments carry all the provenance it has.
+        self._tg_leaf_provenance = prov
+
+    def _untracked_call(self, method: Any, value_prov: frozenset[str], *args: Any) -> Any:
+        # Returns NotImplemented when the fast path does not apply.
+        prov: frozenset[str] | None = self.__dict__.get("_tg_leaf_provenance")
+        if prov is None:
+            return NotImplemented
+        full = prov | value_prov if value_prov else prov
+        if not full:
+            return NotImplemented
+        with torch._C.DisableTorchFunctionSubclass():
+            out = method(*args)
+        if prov:
+            retrack(self, prov)  # lazy properties cached during the call
+        return track_provenance(out, full)
+
+    def log_prob(self, value: torch.Tensor) -> torch.Tensor:
+        out = self._untracked_call(super().log_prob, value_provenance(value), value)
+        if out is NotImplemented:
+            return super().log_prob(value)  # type: ignore[misc]
+        return out  # type: ignore[no-any-return]
+
+    def sample(self, sample_shape: Shape = torch.Size()) -> torch.Tensor:
+        shape = torch.Size(sample_shape)
+        out = self._untracked_call(super().sample, _NO_PROVENANCE, shape)
+        if out is NotImplemented:
+            return super().sample(shape)  # type: ignore[misc]
+        return out  # type: ignore[no-any-return]
+
+    def rsample(self, sample_shape: Shape = torch.Size()) -> torch.Tensor:
+        shape = torch.Size(sample_shape)
+        out = self._untracked_call(super().rsample, _NO_PROVENANCE, shape)
+        if out is NotImplemented:
+            return super().rsample(shape)  # type: ignore[misc]
+        return out  # type: ignore[no-any-return]
+
+    def _validate_sample(self, value: torch.Tensor) -> None:
+        # Sample validation only decides "raise or go on" and produces nothing, so
+        # it runs untracked: tracked values (tracegraph.ops.provenance) would pay
+        # the tracking cost on every check and record the check as control flow.
+        with torch._C.DisableTorchFunctionSubclass():
+            super()._validate_sample(value)  # type: ignore[misc]
 
     def __call__(self, sample_shape: Shape = ()) -> torch.Tensor:
         """Draw a sample: ``rsample`` if :attr:`has_rsample`, else ``sample``.
@@ -190,10 +268,23 @@ class TorchDistributionMixin(_MixinBase):
         'tracegraph.distributions.torch'
         """
         batch_shape = torch.Size(batch_shape)
+        prov: frozenset[str] | None = self.__dict__.get("_tg_leaf_provenance")
+        if _instance is None and _expand_knows_init(type(self)):
+            # torch refuses to build the instance itself for classes with their own
+            # __init__ (the mixin's); it fills in one we make.
+            _instance = type(self).__new__(type(self))
         try:
-            new = super().expand(batch_shape, _instance)
+            if prov:
+                with torch._C.DisableTorchFunctionSubclass():
+                    new = super().expand(batch_shape, _instance)
+                retrack(new, prov)
+            else:
+                new = super().expand(batch_shape, _instance)
         except NotImplementedError:
             return ExpandedDistribution(self, batch_shape)
+        if prov is not None and type(new) is type(self):
+            # Expanded attributes are functions of this leaf's attributes.
+            new._tg_leaf_provenance = prov
         return self._keep_has_rsample(new)
 
     def expand_by(self, sample_shape: Shape) -> Any:

@@ -112,18 +112,41 @@ class ParticleTerms:
         return out
 
     def surrogate(self) -> torch.Tensor:
-        """``sum_c c * box(tau_c)`` (value: the ELBO)."""
+        """``sum_c c * box(tau_c)`` (value: the ELBO).
+
+        Groups whose cost and reduced scores are scalars (no plates) are done in
+        one product: ``tau = D @ S`` with a 0/1 matrix ``D`` (groups x sites) and
+        the stacked scores ``S``; ``tau`` is linear in the scores, so the DiCE
+        derivatives are unchanged, and a chain of many discrete sites costs a
+        handful of ops instead of several per group.
+        """
         total = self.elbo.new_zeros(())
+        scalar_costs: list[torch.Tensor] = []
+        scalar_deps: list[frozenset[str]] = []
         for g in self.groups:
             if not g.deps:
                 total = total + g.cost.sum()
                 continue
-            tau = None
-            for site in g.deps:
-                s = self.score_at(site, g.target(site))
-                tau = s if tau is None else tau + s
-            assert tau is not None
+            parts = [self.score_at(site, g.target(site)) for site in g.deps]
+            if g.cost.numel() == 1 and all(p.numel() == 1 for p in parts):
+                scalar_costs.append(g.cost.reshape(()))
+                scalar_deps.append(g.deps)
+                continue
+            tau = parts[0]
+            for p in parts[1:]:
+                tau = tau + p
             total = total + (g.cost * magic_box(tau)).sum()
+        if scalar_costs:
+            sites = sorted(set().union(*scalar_deps))
+            column = {s: j for j, s in enumerate(sites)}
+            scores = torch.stack([self.score_at(s, {}).reshape(()) for s in sites])
+            rows = [[0.0] * len(sites) for _ in scalar_deps]
+            for row, deps in zip(rows, scalar_deps):
+                for s in deps:
+                    row[column[s]] = 1.0
+            matrix = torch.tensor(rows, dtype=scores.dtype, device=scores.device)
+            tau = matrix @ scores
+            total = total + (torch.stack(scalar_costs) * magic_box(tau)).sum()
         return total
 
     def downstream_cost(self, site: str) -> torch.Tensor:

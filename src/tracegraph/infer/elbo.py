@@ -31,6 +31,7 @@ __all__ = [
     "ELBOModule",
     "RngState",
     "check_model_guide_match",
+    "check_site_log_prob_shape",
     "guess_max_plate_nesting",
 ]
 
@@ -123,6 +124,53 @@ def check_model_guide_match(model_trace: Trace, guide_trace: Trace) -> None:
                 f"site '{name}' is inside plate(s) {sorted(extra_plates)} in the guide "
                 f"but not in the model (model plates: {sorted(_plate_names(msite))}); "
                 "hint: declare the same plates in both"
+            )
+
+
+def check_site_log_prob_shape(name: str, site: Any, max_plate_nesting: float) -> None:
+    """Check a site's log-prob against its plates (Pyro's rule).
+
+    Reading dims from the right over ``max_plate_nesting`` dims: a dim that a
+    vectorized plate declares must have the plate's size; a dim between declared
+    ones may have any size; a dim left of every declared one must be 1 (a batch dim
+    no plate explains: a forgotten ``plate`` or ``.to_event``).
+
+    :raises ShapeError: naming the site, the expected and the actual shapes.
+
+    >>> from tracegraph.poutine.runtime import CondIndepStackFrame as F
+    >>> site = {"log_prob": torch.zeros(3, 2), "cond_indep_stack": (F("a", -1, 2, 0),)}
+    >>> check_site_log_prob_shape("x", site, math.inf)
+    Traceback (most recent call last):
+    ...
+    tracegraph.errors.ShapeError: invalid log_prob shape at site 'x': expected [2], ...
+    """
+    log_prob = site.get("log_prob")
+    shape = list(getattr(log_prob, "shape", ()))
+    expected: list[int | None] = []
+    for f in site["cond_indep_stack"]:
+        if f.dim is None:
+            continue
+        if len(expected) < -f.dim:
+            padding: list[int | None] = [None] * (-f.dim - len(expected))
+            expected = padding + expected
+        expected[f.dim] = f.size
+    if max_plate_nesting >= len(shape):
+        window = shape
+    else:
+        window = shape[len(shape) - int(max_plate_nesting) :]
+    for i in range(1, len(window) + 1):
+        want = expected[-i] if i <= len(expected) else 1
+        if want is not None and window[-i] != want:
+            shown = ["*" if e is None else e for e in expected]
+            plates = ", ".join(
+                f"{f.name}(dim {f.dim}, size {f.size})"
+                for f in site["cond_indep_stack"]
+                if f.dim is not None
+            )
+            raise ShapeError(
+                f"invalid log_prob shape at site '{name}': expected {shown}, actual {shape} "
+                f"(plates: {plates or 'none'}); hint: a batch dim must belong to a plate "
+                "(use tracegraph.plate) or be an event dim (use .to_event(n))"
             )
 
 
@@ -285,7 +333,15 @@ class ELBO:
                 self._tag = "latent"
                 rng.restore()
                 continue
+            if is_validation_enabled():
+                self._check_log_prob_shapes(model_trace, guide_trace)
             return terms, guide_trace
+
+    def _check_log_prob_shapes(self, model_trace: Trace, guide_trace: Trace) -> None:
+        for tr in (model_trace, guide_trace):
+            for name, site in _sample_sites(tr):
+                if "log_prob" in site:
+                    check_site_log_prob_shape(name, site, self.max_plate_nesting)
 
     # -- objectives -----------------------------------------------------------
     def differentiable_loss(

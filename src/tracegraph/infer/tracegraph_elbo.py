@@ -27,6 +27,7 @@ from typing import Any
 
 import torch
 
+from tracegraph.distributions.util import is_validation_enabled
 from tracegraph.errors import SiteError
 from tracegraph.infer.baselines import DecayingAverage, check_baseline_config
 from tracegraph.infer.dice import ParticleTerms, collect_terms, magic_box, tracked_deps
@@ -259,7 +260,10 @@ class JitTraceGraph_ELBO(TraceGraph_ELBO):
                 return table[(role, site["name"])]
 
             try:
-                return collect_terms(m, g, deps_fn, rao_blackwellize, complete), g
+                terms = collect_terms(m, g, deps_fn, rao_blackwellize, complete)
+                if is_validation_enabled():
+                    self._check_log_prob_shapes(m, g)
+                return terms, g
             except NeedsProvenance:
                 pass  # the cached table lacks reparameterized tags: track again
         # A new key: find its dependencies with provenance tracking, on the same
@@ -312,7 +316,7 @@ def _control_sites(model_trace: Trace, guide_trace: Trace) -> tuple[str, ...]:
 
 
 def _values_key(guide_trace: Trace, sites: tuple[str, ...]) -> tuple[Any, ...]:
-    key = []
+    key: list[Any] = []
     for name in sites:
         site = guide_trace.nodes.get(name)
         value = None if site is None else site["value"]

@@ -110,7 +110,7 @@ class TrackProvenanceMessenger(Messenger):
         leaked = self._scope.provenance
         if leaked:
             previous = msg.get("control_provenance", frozenset())
-            msg["control_provenance"] = previous | leaked  # type: ignore[typeddict-unknown-key]
+            msg["control_provenance"] = previous | leaked
 
     def _pyro_post_sample(self, msg: Message) -> None:
         if not _is_latent(msg):
@@ -119,7 +119,7 @@ class TrackProvenanceMessenger(Messenger):
         # that decided it (they chose its distribution), tagged or not.
         extra: frozenset[str] = msg.get("control_provenance") or frozenset()
         if self._tag is not None and self._tag(msg):
-            extra = extra | {msg["name"]}
+            extra = extra | {str(msg["name"])}
         if extra:
             # Union, not replace: a value drawn from a distribution whose parameters
             # came from other sites depends on those sites too.

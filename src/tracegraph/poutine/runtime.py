@@ -88,6 +88,9 @@ class Message(TypedDict, total=False):
     continuation: Callable[[Message], None] | None
     infer: dict[str, Any]
     obs: Any
+    # Sites whose values decided Python control flow before this site ran
+    # (recorded by TrackProvenanceMessenger).
+    control_provenance: frozenset[str]
 
 
 def new_message(

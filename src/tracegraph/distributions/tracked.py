@@ -1,0 +1,78 @@
+"""Distributions of tracked values at the speed of plain ones.
+
+A distribution built from tensors that carry provenance
+(:mod:`tracegraph.ops.provenance`) would run every op of its constructor,
+``log_prob`` and ``sample`` through provenance tracking.  None of that is needed:
+everything a distribution computes is a function of its inputs, so its outputs
+depend on exactly the union of its inputs' provenance.  For *leaf*
+distributions, whose constructor arguments are tensors and numbers only (no
+nested distribution or transform whose own parameters could be tracked), the
+mixin therefore runs torch's code untracked and attaches that union to every
+result and to every tensor the object stores (so a later ``d.loc`` or a cached
+lazy property is still tracked).
+
+>>> import torch
+>>> from tracegraph.ops.provenance import get_provenance, track_provenance
+>>> import tracegraph.distributions as dist
+>>> loc = track_provenance(torch.tensor(0.5), frozenset({"z"}))
+>>> d = dist.Normal(loc, 1.0)
+>>> sorted(get_provenance(d.log_prob(torch.tensor(0.0)))), sorted(get_provenance(d.loc))
+(['z'], ['z'])
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from tracegraph.ops.provenance import ProvenanceTensor, get_provenance, track_provenance
+
+__all__ = ["leaf_provenance", "retrack", "value_provenance"]
+
+_EMPTY: frozenset[str] = frozenset()
+_LEAF_TYPES = (int, float, bool, type(None), torch.Size, torch.dtype, torch.device, str)
+
+
+def leaf_provenance(args: tuple[Any, ...], kwargs: dict[str, Any]) -> frozenset[str] | None:
+    """The union of the provenance of a constructor's arguments, or ``None`` when an
+    argument is not a tensor or a number (the distribution is not a leaf).
+
+    >>> leaf_provenance((torch.zeros(2), 1.0), {"validate_args": None})
+    frozenset()
+    >>> leaf_provenance(([torch.zeros(2)],), {}) is None
+    True
+    """
+    prov = _EMPTY
+    for group in (args, kwargs.values()):
+        for a in group:
+            if isinstance(a, torch.Tensor):
+                if isinstance(a, ProvenanceTensor):
+                    p = get_provenance(a)
+                    prov = prov | p if prov else p
+            elif not isinstance(a, _LEAF_TYPES):
+                if isinstance(a, tuple) and all(isinstance(x, int) for x in a):
+                    continue
+                return None
+    return prov
+
+
+def value_provenance(value: Any) -> frozenset[str]:
+    """The provenance of a value passed to ``log_prob`` (empty for plain tensors)."""
+    if isinstance(value, ProvenanceTensor):
+        return get_provenance(value)
+    return _EMPTY
+
+
+def retrack(obj: Any, prov: frozenset[str]) -> None:
+    """Give every plain tensor stored on ``obj`` the provenance ``prov``.
+
+    >>> class Box: pass
+    >>> b = Box(); b.t = torch.zeros(1)
+    >>> retrack(b, frozenset({"a"})); sorted(get_provenance(b.t))
+    ['a']
+    """
+    state = obj.__dict__
+    for key, v in list(state.items()):
+        if type(v) is torch.Tensor:
+            state[key] = track_provenance(v, prov)

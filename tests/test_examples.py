@@ -1,0 +1,71 @@
+"""Smoke tests of the scripts in examples/: each runs a few steps through its
+``main(argv)``, as ``python examples/<name>.py --steps N`` would."""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+import torch
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    # Tiny tensors on cores shared with other test workers: one thread is fastest.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def load(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        del sys.modules[spec.name]
+    return module
+
+
+def test_examples_all_have_a_smoke_test():
+    tested = {"coin_flip", "mixture", "sigmoid_belief_net"}
+    assert {p.stem for p in EXAMPLES.glob("*.py")} == tested
+
+
+def test_example_coin_flip_runs(capsys):
+    result = load("coin_flip").main(["--steps", "5"])
+    assert result["alpha"] > 0 and result["beta"] > 0
+    assert "exact posterior:   Beta(7, 5)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("baseline", ["none", "decaying", "nn", "loo"])
+def test_example_mixture_runs_with_each_baseline(baseline, capsys):
+    result = load("mixture").main(["--steps", "3", "--baseline", baseline])
+    assert len(result["losses"]) == 3 and all(math.isfinite(x) for x in result["losses"])
+    assert f"baseline: {baseline}" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("estimator", ["trace", "tracegraph", "loo"])
+def test_example_sigmoid_belief_net_runs(estimator):
+    result = load("sigmoid_belief_net").main(["--steps", "3", "--estimator", estimator])
+    assert len(result["losses"]) == 3 and all(math.isfinite(x) for x in result["losses"])
+
+
+@pytest.mark.slow
+def test_example_coin_flip_reaches_the_exact_posterior():
+    # The exact posterior is Beta(7, 5), mean 7/12.  Adam with a constant step
+    # size keeps jittering around the optimum, so allow 0.05 on the mean (the
+    # posterior's own sd is 0.14) and 40% on each concentration.
+    result = load("coin_flip").main([])
+    alpha, beta = result["alpha"], result["beta"]
+    assert abs(alpha / (alpha + beta) - 7 / 12) < 0.05
+    assert abs(alpha - 7) < 2.8 and abs(beta - 5) < 2.0
