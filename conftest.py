@@ -7,12 +7,18 @@ must leave no handler installed.  Warnings are errors (see pyproject.toml).
 from __future__ import annotations
 
 import pytest
+import torch
 
 import tracegraph
 from tracegraph.poutine.runtime import get_handler_stack
 
 # Importing __main__ would run the command line.
 collect_ignore = ["src/tracegraph/__main__.py"]
+
+
+# The suite runs in two worker processes on two cores; more torch threads per
+# worker only contend (steps measured 5-10x slower with two threads each).
+torch.set_num_threads(1)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

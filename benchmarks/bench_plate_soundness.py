@@ -105,7 +105,9 @@ def row(model_name: str, estimator: str, when: str, draws: int) -> dict[str, Any
     start = time.perf_counter()
     samples = with_rule(
         rule,
-        lambda: grad_estimates(lambda: elbo.differentiable_loss(model, guide, *args), params, draws),
+        lambda: grad_estimates(
+            lambda: elbo.differentiable_loss(model, guide, *args), params, draws
+        ),
     )
     out["seconds"] = time.perf_counter() - start
     out["trcov_mc"] = float(samples.var(0).sum())

@@ -1,7 +1,8 @@
 """The command line, run as a user runs it: ``python -m tracegraph ...`` in a
-subprocess.  Every command's normal output and its error paths (one line on
-stderr, non-zero exit, no traceback) are checked here; the pieces are tested
-in-process in ``tests/cli/``."""
+subprocess.  Every command's normal output and an error path of each (one line
+on stderr, non-zero exit, no traceback) are checked here; each subprocess pays
+for importing torch, so the other error paths are tested in-process in
+``tests/cli/``."""
 
 from __future__ import annotations
 
@@ -62,7 +63,7 @@ def user_file(tmp_path: Path) -> Path:
 
 def test_cli_demo_prints_four_parts_and_writes_files(tmp_path):
     out = tmp_path / "demo"
-    proc = run("demo", "--steps", "10", "--draws", "5", "--seed", "1", "--out", str(out))
+    proc = run("demo", "--steps", "6", "--draws", "3", "--seed", "1", "--out", str(out))
     assert proc.returncode == 0, proc.stderr
     text = proc.stdout
     for heading in (
@@ -82,7 +83,7 @@ def test_cli_demo_prints_four_parts_and_writes_files(tmp_path):
     assert (out / "model.dot").read_text().startswith("digraph")
     assert (out / "elbo.png").read_bytes()[:4] == b"\x89PNG"
     # The progress bars (stderr) show the step and the ELBO.
-    assert "10/10" in proc.stderr and "elbo=" in proc.stderr
+    assert "6/6" in proc.stderr and "elbo=" in proc.stderr
 
 
 def test_cli_demo_unwritable_out_is_one_line_error(tmp_path):
@@ -101,11 +102,6 @@ def test_cli_graph_writes_dot_and_prints_shapes(tmp_path):
     prior = (tmp_path / "model.dot").read_text()
     assert "subgraph cluster_data" in prior and "z -> x" in prior
     assert "z -> x [dir=none]" in (tmp_path / "model-posterior.dot").read_text()
-
-
-def test_cli_graph_missing_file_is_one_line_error(tmp_path):
-    proc = run("graph", str(tmp_path / "nope.py:model"))
-    assert_one_line_error(proc, "graph", f"no such file: {tmp_path / 'nope.py'}")
 
 
 def test_cli_graph_model_that_raises_is_one_line_error(user_file):

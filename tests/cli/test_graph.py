@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 
 from tracegraph.cli import main
@@ -52,3 +54,15 @@ def test_posterior_graph_quotes_odd_site_names():
     relations = {"sample_sample": {"a:b": [], "c d": ["a:b"]}, "plate_sample": {}, "observed": []}
     source = posterior_graph(relations, {"a:b": {"a:b": set(), "c d": set()}}).source
     assert '"a:b" -> "c d" [dir=none]' in source
+
+
+def test_graph_without_dot_writes_dot_only_and_says_so(tmp_path, capsys, monkeypatch):
+    path = tmp_path / "m.py"
+    path.write_text(PLATED)
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    assert main(["graph", str(path), "--args", "[2]", "--out", str(tmp_path / "out")]) == 0
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "model-posterior.dot",
+        "model.dot",
+    ]
+    assert "Graphviz's `dot` program is not installed" in capsys.readouterr().out

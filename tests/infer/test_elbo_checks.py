@@ -116,6 +116,29 @@ def test_elbo_batch_dim_outside_site_plates_raises_with_shapes(estimator):
     assert info.match(r"\(3, 2\)|\[3, 2\]")
 
 
+@pytest.mark.parametrize("estimator", ESTIMATORS)
+def test_elbo_vectorized_particle_dim_moved_into_plate_dim_raises(estimator):
+    # z.sum(-2) is right for one particle, but with batched particles (a plate
+    # left of "a" and "b") it moves the particle dim into "b"'s dim, and x is
+    # silently broadcast across particles (the ELBO and every baseline built on
+    # other particles' costs are then wrong).  x is in plates "a" and the particle
+    # plate only, so its size-4 dim -2 belongs to none of its plates.
+    def model(data):
+        with tracegraph.plate("a", 2, dim=-1):
+            with tracegraph.plate("b", 2, dim=-2):
+                z = tracegraph.sample("z", dist.Bernoulli(0.3))
+            tracegraph.sample("x", dist.Normal(z.sum(-2), 1.0), obs=data)
+
+    def guide(data):
+        with tracegraph.plate("a", 2, dim=-1):
+            with tracegraph.plate("b", 2, dim=-2):
+                tracegraph.sample("z", dist.Bernoulli(0.4))
+
+    elbo = estimator(num_particles=4, vectorize_particles=True)
+    with pytest.raises(ShapeError, match="'x'"):
+        elbo.differentiable_loss(model, guide, torch.zeros(2))
+
+
 def test_elbo_checks_skipped_without_validation():
     def model():
         tracegraph.sample("z", dist.Normal(0.0, 1.0))

@@ -71,7 +71,7 @@ def test_fit_negative_num_steps_raises_value_error():
 
 
 def test_fit_not_svi_raises_type_error():
-    with pytest.raises(TypeError, match="fit needs an SVI object, got int"):
+    with pytest.raises(TypeError, match="fit needs a tracegraph.infer.SVI object, got int"):
         fit(3, 10, progress=False)  # type: ignore[arg-type]
 
 

@@ -96,7 +96,8 @@ class ForceValues(Messenger):
         if msg["is_observed"]:
             return
         value = self.values[str(msg["name"])]
-        msg["value"] = track_provenance(value, get_provenance(msg["fn"].log_prob(value)))
+        fn: Any = msg["fn"]
+        msg["value"] = track_provenance(value, get_provenance(fn.log_prob(value)))
         msg["done"] = True
 
 
@@ -586,10 +587,6 @@ DETERMINISTIC = {
 }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the plate rule does not see deterministic sites (patch in the issue 6 report)",
-)
 @pytest.mark.parametrize("where", DETERMINISTIC)
 @pytest.mark.parametrize("name", ESTIMATORS)
 def test_deterministic_intermediate_expected_gradient_equals_exact(where, name):

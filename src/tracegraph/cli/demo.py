@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import ast
 import inspect
+import shutil
 import sys
 import textwrap
 import time
@@ -31,7 +32,7 @@ import tracegraph
 import tracegraph.distributions as dist
 from tracegraph import poutine
 from tracegraph.cli import models
-from tracegraph.cli.graph import write_pictures
+from tracegraph.cli.graph import NO_DOT_NOTE, write_pictures
 from tracegraph.cli.loading import CliError
 from tracegraph.cli.measure import VarianceReport, format_number, format_table, gradient_variance
 from tracegraph.infer import SVI, Trace_ELBO, TraceGraph_ELBO, get_dependencies
@@ -49,7 +50,13 @@ LEARNING_RATE = 0.1
 
 
 def add_parser(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
-    """Register ``tracegraph demo``."""
+    """Register ``tracegraph demo`` on the subparsers ``sub``.
+
+    >>> parser = argparse.ArgumentParser(prog="tracegraph")
+    >>> add_parser(parser.add_subparsers(), [])
+    >>> parser.parse_args(["demo", "--steps", "5"]).steps
+    5
+    """
     p = sub.add_parser(
         "demo",
         parents=parents,
@@ -181,6 +188,8 @@ def _show_graph(x: torch.Tensor, out: Path) -> list[Path]:
         return []
     print("\nrender_model(model, (data,)) -- plates are boxes, observed sites grey (DOT):\n")
     print(textwrap.indent(graph.source.rstrip(), "    "))
+    if shutil.which("dot") is None:
+        print("\n" + NO_DOT_NOTE)
     return write_pictures(graph, out / "model")
 
 

@@ -33,11 +33,17 @@ try:
 except ImportError:  # the optional "graph" extra is not installed
     graphviz = None  # type: ignore[assignment]
 
-__all__ = ["add_parser", "check_call", "posterior_graph", "run", "write_pictures"]
+__all__ = ["NO_DOT_NOTE", "add_parser", "check_call", "posterior_graph", "run", "write_pictures"]
 
 
 def add_parser(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
-    """Register ``tracegraph graph``."""
+    """Register ``tracegraph graph`` on the subparsers ``sub``.
+
+    >>> parser = argparse.ArgumentParser(prog="tracegraph")
+    >>> add_parser(parser.add_subparsers(), [])
+    >>> parser.parse_args(["graph", "m.py:model", "--args", "[1]"]).args
+    '[1]'
+    """
     p = sub.add_parser(
         "graph",
         parents=parents,
@@ -119,22 +125,30 @@ def posterior_graph(relations: dict[str, Any], posterior: dict[str, dict[str, se
     return graph
 
 
+NO_DOT_NOTE = (
+    "(Graphviz's `dot` program is not installed, so only DOT files are written; "
+    "apt-get install graphviz or brew install graphviz for SVG and PNG)"
+)
+
+
 def write_pictures(graph: Any, stem: Path) -> list[Path]:
     """Write ``stem.dot`` always, ``stem.svg`` and ``stem.png`` when Graphviz's
-    ``dot`` program is on ``PATH``.
+    ``dot`` program is on ``PATH`` (:data:`NO_DOT_NOTE` says what to do if not).
 
     :returns: the paths written.
+
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     g = graphviz.Digraph(); g.node("a")
+    ...     paths = write_pictures(g, Path(tmp) / "m")
+    ...     print(paths[0].name, paths[0].read_text().split())
+    m.dot ['digraph', '{', 'a', '}']
     """
     written = [write_graph(graph, stem.with_suffix(".dot"))]
     if shutil.which("dot") is not None:
         for suffix in (".svg", ".png"):
             write_graph(graph, stem.with_suffix(suffix))
             written.append(stem.with_suffix(suffix))
-    else:
-        print(
-            "(Graphviz's `dot` program is not installed, so only DOT files are written; "
-            "apt-get install graphviz or brew install graphviz for SVG and PNG)"
-        )
     return written
 
 
@@ -179,5 +193,7 @@ def run(args: argparse.Namespace) -> int:
     written = write_pictures(prior, out / name) + write_pictures(
         posterior, out / f"{name}-posterior"
     )
+    if shutil.which("dot") is None:
+        print(NO_DOT_NOTE)
     print("wrote: " + ", ".join(str(p) for p in written))
     return 0

@@ -49,6 +49,9 @@ class VarianceReport:
     :param per_param: ``tr Cov`` of the gradient w.r.t. each param.
     :param seconds_per_step: median wall time of one loss and gradient.
     :param mean_elbo: the mean ELBO estimate over the draws.
+
+    >>> VarianceReport("Trace_ELBO", 1, {"a": 1.5, "b": 0.5}, 0.01, -3.0).total
+    2.0
     """
 
     name: str

@@ -1,6 +1,7 @@
 """Inference: ELBOs, SVI, importance sampling, prediction and model inspection."""
 
 from tracegraph.infer.elbo import ELBO
+from tracegraph.infer.fit import FitResult, NonFiniteLossError, fit
 from tracegraph.infer.importance import EmpiricalMarginal, Importance
 from tracegraph.infer.inspect import get_dependencies, render_model
 from tracegraph.infer.predictive import Predictive
@@ -11,6 +12,8 @@ from tracegraph.infer.tracegraph_elbo import JitTraceGraph_ELBO, TraceGraph_ELBO
 __all__ = [
     "ELBO",
     "EmpiricalMarginal",
+    "FitResult",
+    "NonFiniteLossError",
     "Importance",
     "Predictive",
     "JitTraceGraph_ELBO",
@@ -18,6 +21,7 @@ __all__ = [
     "TraceGraph_ELBO",
     "Trace_ELBO",
     "TrackNonReparam",
+    "fit",
     "get_dependencies",
     "render_model",
 ]

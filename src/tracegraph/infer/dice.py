@@ -44,6 +44,7 @@ from tracegraph.infer.downstream import (
 )
 from tracegraph.ops.provenance import detach_provenance, get_provenance
 from tracegraph.poutine.trace_struct import Trace
+from tracegraph.poutine.util import site_is_deterministic
 
 __all__ = [
     "CostGroup",
@@ -226,15 +227,26 @@ def collect_terms(
 
     rule: PlateRule | None = None
     if any_plated_score:
-        for name, site in guide_trace.nodes.items():
-            if not _is_latent(site):
-                continue
-            deps = deps_fn(site["log_prob"], site, "guide")
-            if deps is None or (has_reparam and not complete):
-                raise NeedsProvenance
-            full, control = deps
-            names = frozenset(plate_dims(site["cond_indep_stack"]).values())
-            info[name] = (names, full - {name}, control)
+        # Paths through reparameterized and deterministic sites are visible only
+        # when those sites were tagged too.
+        hidden = has_reparam or any(
+            site_is_deterministic(site)
+            for tr in (model_trace, guide_trace)
+            for site in tr.nodes.values()
+        )
+        for role, tr in (("guide", guide_trace), ("model", model_trace)):
+            for name, site in tr.nodes.items():
+                deterministic = site_is_deterministic(site)
+                if not deterministic and (role == "model" or not _is_latent(site)):
+                    continue
+                # A deterministic site's log-prob is masked to zero (no
+                # provenance): its value says what it depends on.
+                deps = deps_fn(site["value"] if deterministic else site["log_prob"], site, role)
+                if deps is None or (hidden and not complete):
+                    raise NeedsProvenance
+                full, control = deps
+                names = frozenset(plate_dims(site["cond_indep_stack"]).values())
+                info[name] = (names, full - {name}, control)
         rule = PlateRule(info)
 
     groups: dict[tuple[Any, ...], CostGroup] = {}

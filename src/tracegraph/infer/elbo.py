@@ -22,8 +22,10 @@ from tracegraph.infer.dice import ParticleTerms, collect_terms, tracked_deps, un
 from tracegraph.infer.downstream import NeedsProvenance
 from tracegraph.params import get_param_store
 from tracegraph.poutine import handlers
-from tracegraph.poutine.provenance_messenger import TrackProvenanceMessenger
+from tracegraph.poutine.provenance_messenger import TrackProvenanceMessenger, is_latent
+from tracegraph.poutine.runtime import Message
 from tracegraph.poutine.trace_struct import Trace
+from tracegraph.poutine.util import site_is_deterministic
 from tracegraph.primitives import plate
 
 __all__ = [
@@ -131,9 +133,11 @@ def check_site_log_prob_shape(name: str, site: Any, max_plate_nesting: float) ->
     """Check a site's log-prob against its plates (Pyro's rule).
 
     Reading dims from the right over ``max_plate_nesting`` dims: a dim that a
-    vectorized plate declares must have the plate's size; a dim between declared
-    ones may have any size; a dim left of every declared one must be 1 (a batch dim
-    no plate explains: a forgotten ``plate`` or ``.to_event``).
+    vectorized plate declares must have the plate's size, and every other dim must
+    be 1 (a batch dim no plate explains: a forgotten ``plate`` or ``.to_event``, or
+    a hard-coded dim that the particle plate of ``vectorize_particles`` moved).
+    Pyro lets a dim between declared ones have any size (its enumeration uses
+    them); tracegraph has no enumeration dims, so it can be strict.
 
     :raises ShapeError: naming the site, the expected and the actual shapes.
 
@@ -142,7 +146,7 @@ def check_site_log_prob_shape(name: str, site: Any, max_plate_nesting: float) ->
     >>> check_site_log_prob_shape("x", site, math.inf)
     Traceback (most recent call last):
     ...
-    tracegraph.errors.ShapeError: invalid log_prob shape at site 'x': expected [2], ...
+    tracegraph.errors.ShapeError: invalid log_prob shape at site 'x': expected [2], actual [3, 2] ...
     """
     log_prob = site.get("log_prob")
     shape = list(getattr(log_prob, "shape", ()))
@@ -151,7 +155,9 @@ def check_site_log_prob_shape(name: str, site: Any, max_plate_nesting: float) ->
         if f.dim is None:
             continue
         if len(expected) < -f.dim:
-            padding: list[int | None] = [None] * (-f.dim - len(expected))
+            # tracegraph has no enumeration dims: a dim that no plate of the site
+            # owns must be 1 (else a particle or plate dim slipped into it).
+            padding: list[int | None] = [1] * (-f.dim - len(expected))
             expected = padding + expected
         expected[f.dim] = f.size
     if max_plate_nesting >= len(shape):
@@ -172,6 +178,10 @@ def check_site_log_prob_shape(name: str, site: Any, max_plate_nesting: float) ->
                 f"(plates: {plates or 'none'}); hint: a batch dim must belong to a plate "
                 "(use tracegraph.plate) or be an event dim (use .to_event(n))"
             )
+
+
+def _latent_or_deterministic(msg: Message) -> bool:
+    return is_latent(msg) or site_is_deterministic(msg)
 
 
 class RngState:
@@ -236,7 +246,9 @@ class ELBO:
     ) -> Trace:
         if tag is None:
             return handlers.trace(guide).get_trace(*args, **kwargs)
-        with TrackProvenanceMessenger(tag):
+        # "latent" also tags deterministic sites: the plate rule must see a path
+        # through a recorded intermediate outside a plate.
+        with TrackProvenanceMessenger(_latent_or_deterministic if tag == "latent" else tag):
             return handlers.trace(guide).get_trace(*args, **kwargs)
 
     def _model_trace(
@@ -246,8 +258,8 @@ class ELBO:
         if tag is None:
             return handlers.trace(replayed).get_trace(*args, **kwargs)
         # The replayed values already carry the guide's tags; only control flow
-        # needs recording here.
-        with TrackProvenanceMessenger(None):
+        # (and, for the plate rule, deterministic sites) needs recording here.
+        with TrackProvenanceMessenger(site_is_deterministic if tag == "latent" else None):
             return handlers.trace(replayed).get_trace(*args, **kwargs)
 
     def _get_trace(

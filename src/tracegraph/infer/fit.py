@@ -202,7 +202,7 @@ def fit(
     :param kwargs: keyword arguments for model and guide (``progress`` and
         ``desc`` are taken by ``fit`` itself).
     :returns: a :class:`FitResult`.
-    :raises TypeError: if ``svi`` has no ``step`` or ``num_steps`` is not an int.
+    :raises TypeError: if ``svi`` is not an SVI or ``num_steps`` is not an int.
     :raises ValueError: if ``num_steps`` is negative.
     :raises NonFiniteLossError: if a step's loss is NaN or infinite.
 
@@ -220,8 +220,11 @@ def fit(
     >>> fit(svi, 3, torch.zeros(2), progress=False).num_steps
     3
     """
-    if not isinstance(svi, SVI) and not callable(getattr(svi, "step", None)):
-        raise TypeError(f"fit needs an SVI object, got {type(svi).__name__}")
+    if not isinstance(svi, SVI):
+        raise TypeError(
+            f"fit needs a tracegraph.infer.SVI object, got {type(svi).__name__}; "
+            "hint: fit(SVI(model, guide, optim, loss), num_steps, *model_args)"
+        )
     if isinstance(num_steps, bool) or not isinstance(num_steps, int):
         raise TypeError(
             f"fit: num_steps must be an int, got {type(num_steps).__name__}; "

@@ -36,6 +36,7 @@ from tracegraph.infer.elbo import ELBO, RngState
 from tracegraph.ops.provenance import detach_provenance
 from tracegraph.poutine.provenance_messenger import TrackProvenanceMessenger
 from tracegraph.poutine.trace_struct import Trace
+from tracegraph.poutine.util import site_is_deterministic
 
 __all__ = ["JitTraceGraph_ELBO", "TraceGraph_ELBO", "TrackNonReparam"]
 
@@ -352,6 +353,9 @@ def _deps_table(model_trace: Trace, guide_trace: Trace) -> _DepsTable:
     table: _DepsTable = {}
     for role, tr in (("model", model_trace), ("guide", guide_trace)):
         for name, site in tr.nodes.items():
-            if site["type"] == "sample" and "log_prob" in site:
+            if site_is_deterministic(site):
+                # Read as an intermediate by the plate rule (see collect_terms).
+                table[(role, name)] = tracked_deps(site["value"], site, role)
+            elif site["type"] == "sample" and "log_prob" in site:
                 table[(role, name)] = tracked_deps(site["log_prob"], site, role)
     return table

@@ -46,6 +46,7 @@ from tracegraph.poutine.trace_struct import Trace
 __all__ = [
     "TrackProvenanceMessenger",
     "identify_provenance_edges",
+    "is_latent",
     "is_nonreparam_latent",
     "site_dependencies",
 ]
@@ -59,6 +60,11 @@ def _is_latent(msg: Message) -> bool:
         and not msg["is_observed"]
         and not msg["infer"].get("_subsample", False)
     )
+
+
+def is_latent(msg: Message) -> bool:
+    """Whether a site is a latent sample site (not observed, not a subsample)."""
+    return _is_latent(msg)
 
 
 def is_nonreparam_latent(msg: Message) -> bool:
@@ -113,12 +119,15 @@ class TrackProvenanceMessenger(Messenger):
             msg["control_provenance"] = previous | leaked
 
     def _pyro_post_sample(self, msg: Message) -> None:
-        if not _is_latent(msg):
+        # A predicate may also pick sites that are not latent (deterministic sites:
+        # a recorded intermediate that costs depend on through its value).
+        tagged = self._tag is not None and self._tag(msg)
+        if not tagged and not _is_latent(msg):
             return
         # A latent value drawn after control flow was decided depends on the sites
         # that decided it (they chose its distribution), tagged or not.
         extra: frozenset[str] = msg.get("control_provenance") or frozenset()
-        if self._tag is not None and self._tag(msg):
+        if tagged:
             extra = extra | {str(msg["name"])}
         if extra:
             # Union, not replace: a value drawn from a distribution whose parameters
