@@ -81,6 +81,13 @@ class CostGroup:
     plates: dict[int, str]
     cost: torch.Tensor
     elementwise: dict[str, frozenset[str]] = field(default_factory=dict)
+    #: ``cost`` enters the ELBO times ``sign`` (a single guide term keeps its
+    #: log-density and a sign of -1, saving a negation per site).
+    sign: float = 1.0
+
+    def signed(self) -> torch.Tensor:
+        """The group's contribution to the ELBO."""
+        return self.cost if self.sign > 0 else -self.cost
 
     def target(self, site: str) -> dict[int, str]:
         """The plates of this group along which ``site``'s score stays per element."""
@@ -92,10 +99,9 @@ class CostGroup:
 
 @dataclass
 class ParticleTerms:
-    """What one particle contributes: the ELBO value, its cost groups and the
-    log-density (plate form) of every non-reparameterized guide site."""
+    """What one particle contributes: its cost groups and the log-density (plate
+    form) of every non-reparameterized guide site."""
 
-    elbo: torch.Tensor
     groups: list[CostGroup]
     scores: dict[str, torch.Tensor]
     score_plates: dict[str, dict[int, str]]
@@ -121,22 +127,24 @@ class ParticleTerms:
         derivatives are unchanged, and a chain of many discrete sites costs a
         handful of ops instead of several per group.
         """
-        total = self.elbo.new_zeros(())
+        total = torch.zeros(())
         scalar_costs: list[torch.Tensor] = []
+        scalar_signs: list[float] = []
         scalar_deps: list[frozenset[str]] = []
         for g in self.groups:
             if not g.deps:
-                total = total + g.cost.sum()
+                total = total + g.signed().sum()
                 continue
             parts = [self.score_at(site, g.target(site)) for site in g.deps]
             if g.cost.numel() == 1 and all(p.numel() == 1 for p in parts):
                 scalar_costs.append(g.cost.reshape(()))
+                scalar_signs.append(g.sign)
                 scalar_deps.append(g.deps)
                 continue
             tau = parts[0]
             for p in parts[1:]:
                 tau = tau + p
-            total = total + (g.cost * magic_box(tau)).sum()
+            total = total + (g.signed() * magic_box(tau)).sum()
         if scalar_costs:
             sites = sorted(set().union(*scalar_deps))
             column = {s: j for j, s in enumerate(sites)}
@@ -146,8 +154,9 @@ class ParticleTerms:
                 for s in deps:
                     row[column[s]] = 1.0
             matrix = torch.tensor(rows, dtype=scores.dtype, device=scores.device)
+            signs = torch.tensor(scalar_signs, dtype=scores.dtype, device=scores.device)
             tau = matrix @ scores
-            total = total + (torch.stack(scalar_costs) * magic_box(tau)).sum()
+            total = total + (torch.stack(scalar_costs) * signs * magic_box(tau)).sum()
         return total
 
     def downstream_cost(self, site: str) -> torch.Tensor:
@@ -160,7 +169,7 @@ class ParticleTerms:
             if site in g.deps:
                 keep = g.target(site)
                 target = {d: n for d, n in plates.items() if keep.get(d) == n}
-                out = out + reduce_to_dims(g.cost.detach(), g.plates, target)
+                out = out + reduce_to_dims(g.signed().detach(), g.plates, target)
         return out
 
 
@@ -249,11 +258,11 @@ def collect_terms(
                 info[name] = (names, full - {name}, control)
         rule = PlateRule(info)
 
-    groups: dict[tuple[Any, ...], CostGroup] = {}
-    elbo: torch.Tensor | float = 0.0
+    # Parts of each group, summed once at the end: adding them one by one costs
+    # several tiny torch ops per site, which dominates models of many scalar sites.
+    groups: dict[tuple[Any, ...], tuple[CostGroup, list[torch.Tensor], list[float]]] = {}
 
     def add(log_prob: Any, site: Any, sign: float, role: str) -> None:
-        nonlocal elbo
         found = deps_fn(log_prob, site, role)
         if rao_blackwellize:
             assert found is not None, "Rao-Blackwellization needs a tracked run"
@@ -262,9 +271,6 @@ def collect_terms(
             deps = nonreparam
         plates = plate_dims(site["cond_indep_stack"])
         cost = to_plate_form(torch.as_tensor(detach_provenance(log_prob)), plates)
-        if sign < 0:
-            cost = -cost
-        elbo = elbo + cost.sum()
         elementwise: dict[str, frozenset[str]] = {}
         if rule is not None and plates:
             if found is None:
@@ -282,11 +288,12 @@ def collect_terms(
             tuple(sorted(plates.items())),
             tuple(sorted((i, tuple(sorted(k))) for i, k in elementwise.items())),
         )
-        group = groups.get(key)
-        if group is None:
-            groups[key] = CostGroup(deps, plates, cost, elementwise)
+        entry = groups.get(key)
+        if entry is None:
+            groups[key] = (CostGroup(deps, plates, cost, elementwise), [cost], [sign])
         else:
-            group.cost = group.cost + cost
+            entry[1].append(cost)
+            entry[2].append(sign)
 
     for site in model_trace.nodes.values():
         if site["type"] == "sample" and not site["infer"].get("_subsample"):
@@ -294,5 +301,21 @@ def collect_terms(
     for site in guide_trace.nodes.values():
         if _is_latent(site):
             add(site["log_prob"], site, -1.0, "guide")
-    elbo_t = torch.as_tensor(elbo)
-    return ParticleTerms(elbo_t, list(groups.values()), scores, score_plates)
+    finished = [_sum_parts(group, parts, signs) for group, parts, signs in groups.values()]
+    return ParticleTerms(finished, scores, score_plates)
+
+
+def _sum_parts(group: CostGroup, parts: list[torch.Tensor], signs: list[float]) -> CostGroup:
+    if len(parts) == 1:
+        group.cost, group.sign = parts[0], signs[0]
+    elif all(p.numel() == 1 for p in parts):
+        flat = torch.cat([p.reshape(1) for p in parts])
+        sign = torch.tensor(signs, dtype=flat.dtype, device=flat.device)
+        shape = max((p.shape for p in parts), key=len)
+        group.cost = (flat * sign).sum().reshape(shape)
+    else:
+        total = parts[0] if signs[0] > 0 else -parts[0]
+        for p, s in zip(parts[1:], signs[1:]):
+            total = total + p if s > 0 else total - p
+        group.cost = total
+    return group

@@ -146,7 +146,7 @@ def check_site_log_prob_shape(name: str, site: Any, max_plate_nesting: float) ->
     >>> check_site_log_prob_shape("x", site, math.inf)
     Traceback (most recent call last):
     ...
-    tracegraph.errors.ShapeError: invalid log_prob shape at site 'x': expected [2], actual [3, 2] ...
+    tracegraph.errors.ShapeError: invalid log_prob shape at site 'x': expected [2], ...
     """
     log_prob = site.get("log_prob")
     shape = list(getattr(log_prob, "shape", ()))
@@ -328,7 +328,10 @@ class ELBO:
         self, model: Any, guide: Any, args: Any, kwargs: Any, rao_blackwellize: bool
     ) -> tuple[ParticleTerms, Trace]:
         # A run may have to be redone with more tracking; it must then draw the
-        # same random numbers, or the step would depend on when tracking changed.
+        # same random numbers.  This is needed for correctness, not only for
+        # reproducibility: whether a run is redone depends on what it drew (a new
+        # structure), so redrawing would resample exactly those outcomes and bias
+        # the estimate.
         rng = None if self._tag == "latent" else RngState()
         while True:
             tag = self._tag
