@@ -731,3 +731,35 @@ def test_track_nonreparam_tags_only_nonreparameterized_latents():
     assert get_provenance(n) == frozenset()
     assert get_provenance(o) == frozenset()
     assert get_provenance(both) == {"b"}
+
+
+def _continuous_branch_model():
+    x = tracegraph.sample("x", dist.Normal(0.0, 1.0))
+    if x.item() > 0:
+        tracegraph.sample("y", dist.Normal(x, 1.0), obs=torch.tensor(1.0))
+    else:
+        tracegraph.sample("y", dist.Normal(-x, 2.0), obs=torch.tensor(1.0))
+
+
+def _continuous_branch_guide():
+    loc = tracegraph.param("loc", torch.tensor(0.1))
+    tracegraph.sample("x", dist.Normal(loc, 1.0).has_rsample_(False))
+
+
+def test_jit_tracegraph_elbo_continuous_control_flow_cache_stays_bounded():
+    # A continuous latent decides control flow: no cache key ever repeats, so the
+    # JIT variant must stop caching (it once stored one table per step) and give
+    # the eager estimator's gradient on the same draws.
+    jit, eager = JitTraceGraph_ELBO(), TraceGraph_ELBO()
+    (loc,) = guide_params(_continuous_branch_guide).values()
+    for step in range(30):
+        tracegraph.set_rng_seed(step)
+        (g_jit,) = torch.autograd.grad(
+            jit.differentiable_loss(_continuous_branch_model, _continuous_branch_guide), [loc]
+        )
+        tracegraph.set_rng_seed(step)
+        (g_eager,) = torch.autograd.grad(
+            eager.differentiable_loss(_continuous_branch_model, _continuous_branch_guide), [loc]
+        )
+        assert torch.allclose(g_jit, g_eager)
+    assert sum(len(e.tables) for e in jit._deps_cache.values()) <= 2

@@ -64,8 +64,16 @@ def value_provenance(value: Any) -> frozenset[str]:
     return _EMPTY
 
 
-def retrack(obj: Any, prov: frozenset[str]) -> None:
-    """Give every plain tensor stored on ``obj`` the provenance ``prov``.
+_NESTED = (torch.distributions.Distribution, torch.distributions.transforms.Transform)
+
+
+def retrack(obj: Any, prov: frozenset[str], _depth: int = 0) -> None:
+    """Give every plain tensor stored on ``obj`` the provenance ``prov``, also in
+    the distributions and transforms it holds.
+
+    A leaf's constructor takes only tensors and numbers, so any nested object was
+    built by the constructor from those arguments (``Beta`` keeps its parameters
+    in an internal ``Dirichlet``) and depends on them too.
 
     >>> class Box: pass
     >>> b = Box(); b.t = torch.zeros(1)
@@ -76,3 +84,10 @@ def retrack(obj: Any, prov: frozenset[str]) -> None:
     for key, v in list(state.items()):
         if type(v) is torch.Tensor:
             state[key] = track_provenance(v, prov)
+        elif _depth < 4:
+            if isinstance(v, _NESTED):
+                retrack(v, prov, _depth + 1)
+            elif isinstance(v, list):
+                for item in v:
+                    if isinstance(item, _NESTED):
+                        retrack(item, prov, _depth + 1)

@@ -194,11 +194,14 @@ class RngState:
 
     def __init__(self) -> None:
         self.torch = torch.get_rng_state()
+        self.cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None
         self.python = random.getstate()
         self.numpy = np.random.get_state()
 
     def restore(self) -> None:
         torch.set_rng_state(self.torch)
+        if self.cuda is not None:
+            torch.cuda.set_rng_state_all(self.cuda)
         random.setstate(self.python)
         np.random.set_state(self.numpy)
 

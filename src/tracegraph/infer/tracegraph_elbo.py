@@ -237,19 +237,32 @@ class JitTraceGraph_ELBO(TraceGraph_ELBO):
     observed flags, distribution classes and value shapes) plus the values of the
     sites that decided Python control flow in the tracked run of that structure,
     so two branches with the same sites but different data flow get their own
-    dependency sets.  A step with a new key runs again with tracking.  What the
-    key cannot see is control flow decided by something other than a site's value
-    (a parameter, a global), as for any trace-based compiler: a model whose data
-    flow changes that way must use :class:`TraceGraph_ELBO`.
+    dependency sets.  A step with a new key runs again with tracking.  Once a
+    structure's control flow is decided by a site without finite support (a
+    continuous latent: every value is new), every later run is tracked, once, as
+    in :class:`TraceGraph_ELBO`; past :attr:`max_tables` keys per structure, new
+    keys run tracked without being stored, so the cache stays bounded.  What the key cannot see
+    is control flow decided by something other than a site's value (a parameter,
+    a global), as for any trace-based compiler: a model whose data flow changes
+    that way must use :class:`TraceGraph_ELBO`.
     """
+
+    #: Dependency tables kept per structure before its new keys run tracked.
+    max_tables = 256
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._deps_cache: dict[tuple[Any, ...], _JitEntry] = {}
+        # Set once a structure's control flow is decided by a continuous site:
+        # keys never repeat, so every run is tracked (as TraceGraph_ELBO does),
+        # once, instead of untracked first and then again.
+        self._always_track = False
 
     def _one_run(
         self, model: Any, guide: Any, args: Any, kwargs: Any, rao_blackwellize: bool
     ) -> tuple[ParticleTerms, Trace]:
+        if self._always_track:
+            return super()._one_run(model, guide, args, kwargs, rao_blackwellize)
         rng = RngState()
         m, g = self._get_trace(model, guide, args, kwargs, None)
         entry = self._deps_cache.get(_structure_key(m, g))
@@ -283,10 +296,13 @@ class JitTraceGraph_ELBO(TraceGraph_ELBO):
             )
             entry = _JitEntry(merged, {})
             self._deps_cache[structure] = entry
-        entry.tables[_values_key(g, entry.control_sites)] = (
-            _deps_table(m, g),
-            self._tag == "latent",
-        )
+            if not _all_finite(g, merged):
+                self._always_track = True
+        if len(entry.tables) < self.max_tables:
+            entry.tables[_values_key(g, entry.control_sites)] = (
+                _deps_table(m, g),
+                self._tag == "latent",
+            )
         return terms, g
 
     def _get_trace(
@@ -306,6 +322,15 @@ class JitTraceGraph_ELBO(TraceGraph_ELBO):
 class _JitEntry:
     control_sites: tuple[str, ...]
     tables: dict[tuple[Any, ...], tuple[_DepsTable, bool]]
+
+
+def _all_finite(guide_trace: Trace, sites: tuple[str, ...]) -> bool:
+    # Whether every deciding site has finite support (its values can repeat).
+    for name in sites:
+        site = guide_trace.nodes.get(name)
+        if site is None or not getattr(site["fn"], "has_enumerate_support", False):
+            return False
+    return True
 
 
 def _control_sites(model_trace: Trace, guide_trace: Trace) -> tuple[str, ...]:
