@@ -130,9 +130,11 @@ class TorchDistributionMixin(_MixinBase):
         full = prov | value_prov if value_prov else prov
         if not full:
             return NotImplemented
+        state = self.__dict__
+        size = len(state)
         with torch._C.DisableTorchFunctionSubclass():
             out = method(*args)
-        if prov:
+        if prov and len(state) != size:
             retrack(self, prov)  # lazy properties cached during the call
         return track_provenance(out, full)
 

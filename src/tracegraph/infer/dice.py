@@ -131,16 +131,18 @@ class ParticleTerms:
         scalar_costs: list[torch.Tensor] = []
         scalar_signs: list[float] = []
         scalar_deps: list[frozenset[str]] = []
+        scores = self.scores
         for g in self.groups:
             if not g.deps:
                 total = total + g.signed().sum()
                 continue
-            parts = [self.score_at(site, g.target(site)) for site in g.deps]
-            if g.cost.numel() == 1 and all(p.numel() == 1 for p in parts):
+            if g.cost.numel() == 1 and all(scores[s].numel() == 1 for s in g.deps):
+                # A scalar cost and scalar scores: no plate to reduce over.
                 scalar_costs.append(g.cost.reshape(()))
                 scalar_signs.append(g.sign)
                 scalar_deps.append(g.deps)
                 continue
+            parts = [self.score_at(site, g.target(site)) for site in g.deps]
             tau = parts[0]
             for p in parts[1:]:
                 tau = tau + p
@@ -148,14 +150,14 @@ class ParticleTerms:
         if scalar_costs:
             sites = sorted(set().union(*scalar_deps))
             column = {s: j for j, s in enumerate(sites)}
-            scores = torch.stack([self.score_at(s, {}).reshape(()) for s in sites])
+            stacked = torch.stack([scores[s].reshape(()) for s in sites])
             rows = [[0.0] * len(sites) for _ in scalar_deps]
             for row, deps in zip(rows, scalar_deps):
                 for s in deps:
                     row[column[s]] = 1.0
-            matrix = torch.tensor(rows, dtype=scores.dtype, device=scores.device)
-            signs = torch.tensor(scalar_signs, dtype=scores.dtype, device=scores.device)
-            tau = matrix @ scores
+            matrix = torch.tensor(rows, dtype=stacked.dtype, device=stacked.device)
+            signs = torch.tensor(scalar_signs, dtype=stacked.dtype, device=stacked.device)
+            tau = matrix @ stacked
             total = total + (torch.stack(scalar_costs) * signs * magic_box(tau)).sum()
         return total
 

@@ -32,6 +32,7 @@ import torch
 from tracegraph.distributions.util import ScoreParts, scale_and_mask
 from tracegraph.distributions.validation import is_validation_enabled
 from tracegraph.errors import DuplicateSiteError, HandlerError, SiteError
+from tracegraph.ops.provenance import ProvenanceTensor, get_provenance, track_provenance
 from tracegraph.poutine import trace_shapes
 
 __all__ = ["GRAPH_TYPES", "Trace", "allow_all_sites", "identify_dense_edges"]
@@ -382,7 +383,7 @@ class Trace:
             self._note_failure(exc, name, "log_prob")
             raise
         site["log_prob"] = log_p
-        site["log_prob_sum"] = log_p.sum() if isinstance(log_p, torch.Tensor) else log_p
+        site["log_prob_sum"] = _sum(log_p)
 
     def log_prob_sum(self, site_filter: SiteFilter = allow_all_sites) -> Any:
         """The sum of the scaled and masked log-probabilities of the sample sites
@@ -409,8 +410,7 @@ class Trace:
             if "log_prob_sum" in site:
                 log_p = site["log_prob_sum"]
             elif "log_prob" in site:
-                log_p = site["log_prob"]
-                log_p = log_p.sum() if isinstance(log_p, torch.Tensor) else log_p
+                log_p = _sum(site["log_prob"])
                 site["log_prob_sum"] = log_p
             else:
                 self._compute_site_log_prob(name, site, validate)
@@ -552,3 +552,14 @@ def identify_dense_edges(trace: Trace) -> None:
             if not independent:
                 trace.add_edge(past_name, name)
         past.append((name, seq))
+
+
+def _sum(log_p: Any) -> Any:
+    # A tracked log-prob's sum has the same provenance; summing untracked and
+    # tagging the result is cheaper than dispatching the sum through tracking,
+    # and this runs at every site of every step.
+    if isinstance(log_p, ProvenanceTensor):
+        with torch._C.DisableTorchFunctionSubclass():
+            total = log_p.sum()
+        return track_provenance(total, get_provenance(log_p))
+    return log_p.sum() if isinstance(log_p, torch.Tensor) else log_p
