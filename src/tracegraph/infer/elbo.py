@@ -307,14 +307,6 @@ class ELBO:
             return self._vectorized(model), self._vectorized(guide), 1
         return model, guide, self.num_particles
 
-    def _get_traces(
-        self, model: Callable[..., Any], guide: Callable[..., Any], args: Any, kwargs: Any
-    ) -> Iterator[tuple[Trace, Trace]]:
-        """Yield ``(model_trace, guide_trace)`` per particle (one pair when vectorized)."""
-        m, g, runs = self._programs(model, guide, args, kwargs)
-        for _ in range(runs):
-            yield self._get_trace(m, g, args, kwargs, self._tag)
-
     def _particle_terms(
         self,
         model: Callable[..., Any],
@@ -323,13 +315,18 @@ class ELBO:
         kwargs: Any,
         rao_blackwellize: bool,
     ) -> list[tuple[ParticleTerms, Trace]]:
-        """The cost terms of every run of one step."""
+        """The cost terms and the guide trace of every run of one step."""
         m, g, runs = self._programs(model, guide, args, kwargs)
-        return [self._one_run(m, g, args, kwargs, rao_blackwellize) for _ in range(runs)]
+        out = []
+        for _ in range(runs):
+            terms, _, guide_trace = self._one_run(m, g, args, kwargs, rao_blackwellize)
+            out.append((terms, guide_trace))
+        return out
 
     def _one_run(
         self, model: Any, guide: Any, args: Any, kwargs: Any, rao_blackwellize: bool
-    ) -> tuple[ParticleTerms, Trace]:
+    ) -> tuple[ParticleTerms, Trace, Trace]:
+        """One run's cost terms, model trace and guide trace."""
         # A run may have to be redone with more tracking; it must then draw the
         # same random numbers.  This is needed for correctness, not only for
         # reproducibility: whether a run is redone depends on what it drew (a new
@@ -353,7 +350,7 @@ class ELBO:
                 continue
             if is_validation_enabled():
                 self._check_log_prob_shapes(model_trace, guide_trace)
-            return terms, guide_trace
+            return terms, model_trace, guide_trace
 
     def _check_log_prob_shapes(self, model_trace: Trace, guide_trace: Trace) -> None:
         for tr in (model_trace, guide_trace):

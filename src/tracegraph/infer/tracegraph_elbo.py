@@ -260,7 +260,7 @@ class JitTraceGraph_ELBO(TraceGraph_ELBO):
 
     def _one_run(
         self, model: Any, guide: Any, args: Any, kwargs: Any, rao_blackwellize: bool
-    ) -> tuple[ParticleTerms, Trace]:
+    ) -> tuple[ParticleTerms, Trace, Trace]:
         if self._always_track:
             return super()._one_run(model, guide, args, kwargs, rao_blackwellize)
         rng = RngState()
@@ -277,14 +277,13 @@ class JitTraceGraph_ELBO(TraceGraph_ELBO):
                 terms = collect_terms(m, g, deps_fn, rao_blackwellize, complete)
                 if is_validation_enabled():
                     self._check_log_prob_shapes(m, g)
-                return terms, g
+                return terms, m, g
             except NeedsProvenance:
                 pass  # the cached table lacks reparameterized tags: track again
         # A new key: find its dependencies with provenance tracking, on the same
         # random draws.
         rng.restore()
-        terms, g = super()._one_run(model, guide, args, kwargs, rao_blackwellize)
-        m = g.model_trace  # type: ignore[attr-defined]
+        terms, m, g = super()._one_run(model, guide, args, kwargs, rao_blackwellize)
         control = _control_sites(m, g)
         structure = _structure_key(m, g)
         entry = self._deps_cache.get(structure)
@@ -303,19 +302,7 @@ class JitTraceGraph_ELBO(TraceGraph_ELBO):
                 _deps_table(m, g),
                 self._tag == "latent",
             )
-        return terms, g
-
-    def _get_trace(
-        self,
-        model: Callable[..., Any],
-        guide: Callable[..., Any],
-        args: Any,
-        kwargs: Any,
-        tag: str | None = None,
-    ) -> tuple[Trace, Trace]:
-        m, g = super()._get_trace(model, guide, args, kwargs, tag)
-        g.model_trace = m  # type: ignore[attr-defined]
-        return m, g
+        return terms, m, g
 
 
 @dataclass
