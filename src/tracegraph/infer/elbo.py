@@ -72,6 +72,16 @@ def check_model_guide_match(model_trace: Trace, guide_trace: Trace) -> None:
         missing from the model (or observed there).
     :raises ShapeError: values whose shapes or event dims disagree.
     :raises PlateError: a guide site inside a plate that the model's site lacks.
+
+    >>> import tracegraph
+    >>> import tracegraph.distributions as dist
+    >>> from tracegraph.poutine import trace
+    >>> model = trace(lambda: tracegraph.sample("z", dist.Normal(0.0, 1.0))).get_trace()
+    >>> guide = trace(lambda: tracegraph.sample("w", dist.Normal(0.0, 1.0))).get_trace()
+    >>> check_model_guide_match(model, guide)
+    Traceback (most recent call last):
+    ...
+    tracegraph.errors.SiteError: latent sites in the model but not in the guide: ['z']; ...
     """
     guide_latent = {
         name: site for name, site in _sample_sites(guide_trace) if not site["is_observed"]

@@ -245,6 +245,18 @@ class JitTraceGraph_ELBO(TraceGraph_ELBO):
     is control flow decided by something other than a site's value (a parameter,
     a global), as for any trace-based compiler: a model whose data flow changes
     that way must use :class:`TraceGraph_ELBO`.
+
+    >>> import tracegraph
+    >>> import tracegraph.distributions as dist
+    >>> def model():
+    ...     tracegraph.sample("z", dist.Bernoulli(0.5))
+    >>> def guide():
+    ...     p = tracegraph.param("p", torch.tensor(0.5), constraint=dist.constraints.unit_interval)
+    ...     tracegraph.sample("z", dist.Bernoulli(p))
+    >>> elbo = JitTraceGraph_ELBO()
+    >>> losses = [elbo.loss(model, guide) for _ in range(3)]  # tracked once, then cached
+    >>> sum(len(entry.tables) for entry in elbo._deps_cache.values())
+    1
     """
 
     #: Dependency tables kept per structure before its new keys run tracked.

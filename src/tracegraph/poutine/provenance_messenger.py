@@ -143,6 +143,18 @@ def site_dependencies(site: Any, log_prob: Any = None) -> frozenset[str]:
 
     :param site: a trace node.
     :param log_prob: the site's log-prob tensor, if already computed.
+
+    >>> import torch
+    >>> import tracegraph
+    >>> import tracegraph.distributions as dist
+    >>> from tracegraph import poutine
+    >>> def model():
+    ...     a = tracegraph.sample("a", dist.Normal(0.0, 1.0))
+    ...     tracegraph.sample("b", dist.Normal(2 * a, 1.0))
+    >>> with TrackProvenanceMessenger():
+    ...     tr = poutine.trace(model).get_trace()
+    >>> sorted(site_dependencies(tr.nodes["b"]))
+    ['a', 'b']
     """
     if log_prob is None:
         log_prob = site["fn"].log_prob(site["value"], *site["args"], **site["kwargs"])
