@@ -23,10 +23,15 @@ from typing import TYPE_CHECKING, Any, Self
 import torch
 from torch.distributions import constraints
 
-from tracegraph.distributions.tracked import leaf_provenance, retrack, value_provenance
+from tracegraph.distributions.tracked import (
+    leaf_provenance,
+    retrack,
+    tag_in_place,
+    tag_output,
+    value_provenance,
+)
 from tracegraph.distributions.util import ScoreParts, broadcast_shape, sum_rightmost
 from tracegraph.errors import ShapeError, SiteError
-from tracegraph.ops.provenance import track_provenance
 
 __all__ = [
     "ExpandedDistribution",
@@ -116,7 +121,8 @@ class TorchDistributionMixin(_MixinBase):
         if prov:
             with torch._C.DisableTorchFunctionSubclass():
                 super().__init__(*args, **kwargs)
-            retrack(self, prov)
+            # Arguments stored as they are stay the caller's plain tensors.
+            retrack(self, prov, keep=(*args, *kwargs.values()))
         else:
             super().__init__(*args, **kwargs)
         # A leaf distribution: its arguments carry all the provenance it has.
@@ -134,9 +140,18 @@ class TorchDistributionMixin(_MixinBase):
         size = len(state)
         with torch._C.DisableTorchFunctionSubclass():
             out = method(*args)
-        if prov and len(state) != size:
-            retrack(self, prov)  # lazy properties cached during the call
-        return track_provenance(out, full)
+        if len(state) != size:
+            # Lazy properties cached during the call: computed from this leaf's
+            # attributes only (the instance may have no provenance of its own).
+            for key in list(state)[size:]:
+                v = state[key]
+                if type(v) is torch.Tensor:
+                    if prov:
+                        tag_in_place(v, prov)
+                elif prov:
+                    retrack(self, prov)
+                    break
+        return tag_output(out, full, (*args, *state.values()))
 
     def log_prob(self, value: torch.Tensor) -> torch.Tensor:
         out = self._untracked_call(super().log_prob, value_provenance(value), value)

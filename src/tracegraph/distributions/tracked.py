@@ -27,8 +27,9 @@ from typing import Any
 import torch
 
 from tracegraph.ops.provenance import ProvenanceTensor, get_provenance, track_provenance
+from tracegraph.ops.provenance_tensor import _link_root
 
-__all__ = ["leaf_provenance", "retrack", "value_provenance"]
+__all__ = ["leaf_provenance", "retrack", "tag_in_place", "tag_output", "value_provenance"]
 
 _EMPTY: frozenset[str] = frozenset()
 _LEAF_TYPES = (int, float, bool, type(None), torch.Size, torch.dtype, torch.device, str)
@@ -67,27 +68,65 @@ def value_provenance(value: Any) -> frozenset[str]:
 _NESTED = (torch.distributions.Distribution, torch.distributions.transforms.Transform)
 
 
-def retrack(obj: Any, prov: frozenset[str], _depth: int = 0) -> None:
+def retrack(obj: Any, prov: frozenset[str], keep: tuple[Any, ...] = (), _depth: int = 0) -> None:
     """Give every plain tensor stored on ``obj`` the provenance ``prov``, also in
     the distributions and transforms it holds.
 
     A leaf's constructor takes only tensors and numbers, so any nested object was
     built by the constructor from those arguments (``Beta`` keeps its parameters
-    in an internal ``Dirichlet``) and depends on them too.
+    in an internal ``Dirichlet``) and depends on them too.  Tensors the object
+    computed itself are tracked in place (their class is swapped: no alias, no
+    extra autograd node); the objects in ``keep`` (the caller's own tensors, such
+    as constructor arguments stored as they are) are replaced by tracked aliases,
+    so the caller's tensors stay untracked.
 
     >>> class Box: pass
-    >>> b = Box(); b.t = torch.zeros(1)
-    >>> retrack(b, frozenset({"a"})); sorted(get_provenance(b.t))
-    ['a']
+    >>> b = Box(); b.t = torch.zeros(1); b.arg = torch.ones(1)
+    >>> retrack(b, frozenset({"a"}), keep=(b.arg,))
+    >>> sorted(get_provenance(b.t)), sorted(get_provenance(b.arg))
+    (['a'], ['a'])
     """
     state = obj.__dict__
     for key, v in list(state.items()):
         if type(v) is torch.Tensor:
-            state[key] = track_provenance(v, prov)
+            if any(v is k for k in keep):
+                state[key] = track_provenance(v, prov)
+            else:
+                tag_in_place(v, prov)
         elif _depth < 4:
             if isinstance(v, _NESTED):
-                retrack(v, prov, _depth + 1)
+                retrack(v, prov, keep, _depth + 1)
             elif isinstance(v, list):
                 for item in v:
                     if isinstance(item, _NESTED):
-                        retrack(item, prov, _depth + 1)
+                        retrack(item, prov, keep, _depth + 1)
+
+
+def tag_in_place(t: torch.Tensor, prov: frozenset[str]) -> torch.Tensor:
+    """Make the plain tensor ``t`` itself carry ``prov`` (its class is swapped, as
+    for an op's result).  Only for tensors nobody else holds as plain ones.
+
+    >>> t = torch.zeros(1)
+    >>> tag_in_place(t, frozenset({"a"})) is t, sorted(get_provenance(t))
+    (True, ['a'])
+    """
+    base = t._base
+    t.__class__ = ProvenanceTensor
+    t._provenance = prov  # type: ignore[attr-defined]
+    if base is not None:
+        _link_root(t, base)  # type: ignore[arg-type]
+    return t
+
+
+def tag_output(out: Any, prov: frozenset[str], held: tuple[Any, ...]) -> Any:
+    """Attach ``prov`` to the result of a distribution method run untracked: in
+    place when it is a fresh plain tensor (not one of ``held``: the arguments and
+    the object's stored values), else through :func:`track_provenance`.
+
+    >>> x = torch.ones(1)
+    >>> type(tag_output(x, frozenset({"a"}), (x,))).__name__, type(x).__name__
+    ('ProvenanceTensor', 'Tensor')
+    """
+    if type(out) is torch.Tensor and not any(out is h for h in held):
+        return tag_in_place(out, prov)
+    return track_provenance(out, prov)

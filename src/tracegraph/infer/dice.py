@@ -19,9 +19,11 @@ non-reparameterized site (Trace_ELBO) or the sites in the cost's provenance
 the plates where :class:`~tracegraph.infer.downstream.PlateRule` says the site's
 influence stays element-wise; along the others the score is summed over the plate.
 
-Costs with the same dependencies and plates are summed before the product, so the
-work grows with the number of distinct dependency patterns, not with sites times
-costs.
+Costs outside every plate (scalars) are done together, whatever their
+dependencies: ``tau = D @ S`` with a constant 0/1 matrix ``D`` (costs x sites,
+cached per dependency pattern) and the stacked summed scores ``S``, so a model of
+many scalar sites costs a handful of tensor ops, not several per site.  Plated
+costs with the same dependencies and plates are summed before the product.
 
 Baseline terms ``sum_i (1 - box(log q_i)) * b_i`` have value 0 and subtract
 ``b_i * grad log q_i`` (Mnih & Gregor 2014).
@@ -29,6 +31,7 @@ Baseline terms ``sum_i (1 - box(log q_i)) * b_i`` have value 0 and subtract
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,6 +39,7 @@ from typing import Any
 import torch
 
 from tracegraph.infer.downstream import (
+    PARTICLE_PLATE,
     NeedsProvenance,
     PlateRule,
     plate_dims,
@@ -61,6 +65,13 @@ __all__ = [
 #: part alone; ``None`` when the run was not tracked.  ``role`` is "model" or "guide".
 DepsFn = Callable[[Any, Any, str], "tuple[frozenset[str], frozenset[str]] | None"]
 
+# The surrogate's arithmetic runs with tracked tensors read as plain ones: their
+# provenance was read already, and tracking every op would only cost time.
+_untracked = torch._C.DisableTorchFunctionSubclass
+
+_NO_PLATES: dict[int, str] = {}
+_PARTICLES = frozenset({PARTICLE_PLATE})
+
 
 def magic_box(x: torch.Tensor) -> torch.Tensor:
     """``exp(x - x.detach())``: value 1, gradient ``grad x`` (DiCE).
@@ -74,8 +85,9 @@ def magic_box(x: torch.Tensor) -> torch.Tensor:
 
 @dataclass
 class CostGroup:
-    """Summed cost terms sharing a dependency set, a plate set and the plates along
-    which each dependency is element-wise (``elementwise[i]``; absent: all shared)."""
+    """Summed plated cost terms sharing a dependency set, a plate set and the plates
+    along which each dependency is element-wise (``elementwise[i]``; absent: all
+    shared)."""
 
     deps: frozenset[str]
     plates: dict[int, str]
@@ -98,13 +110,48 @@ class CostGroup:
 
 
 @dataclass
+class ScalarTerms:
+    """The cost terms outside every plate: ``costs[k]`` enters the ELBO times
+    ``signs[k]`` and depends on the sites of row ``k`` of ``matrix`` (columns:
+    ``sites``)."""
+
+    costs: torch.Tensor
+    signs: torch.Tensor
+    sites: tuple[str, ...]
+    matrix: torch.Tensor
+
+
+@functools.lru_cache(maxsize=512)
+def _dependency_matrix(
+    deps: tuple[frozenset[str], ...], signs: tuple[float, ...], dtype: torch.dtype, device: Any
+) -> tuple[tuple[str, ...], torch.Tensor, torch.Tensor]:
+    # Built once per dependency pattern: a model of static structure asks for the
+    # same matrix every step.
+    sites = tuple(sorted(set().union(*deps)))
+    column = {s: j for j, s in enumerate(sites)}
+    rows = [[0.0] * len(sites) for _ in deps]
+    for row, d in zip(rows, deps):
+        for s in d:
+            row[column[s]] = 1.0
+    matrix = torch.tensor(rows, dtype=dtype, device=device).reshape(len(deps), len(sites))
+    return sites, matrix, torch.tensor(signs, dtype=dtype, device=device)
+
+
+@dataclass
 class ParticleTerms:
-    """What one particle contributes: its cost groups and the log-density (plate
-    form) of every non-reparameterized guide site."""
+    """What one particle contributes: its cost terms and the log-density (plate
+    form) of every non-reparameterized guide site.
+
+    ``groups`` holds the plated costs, ``scalar`` the others.  ``fallback`` tells
+    that the run lacked what the plate rule needs and every score was summed over
+    its plates instead (unbiased, more variance; see :func:`collect_terms`).
+    """
 
     groups: list[CostGroup]
     scores: dict[str, torch.Tensor]
     score_plates: dict[str, dict[int, str]]
+    scalar: ScalarTerms | None = None
+    fallback: bool = False
     _tau_cache: dict[tuple[str, tuple[tuple[int, str], ...]], torch.Tensor] = field(
         default_factory=dict
     )
@@ -114,65 +161,62 @@ class ParticleTerms:
         key = (site, tuple(sorted(plates.items())))
         out = self._tau_cache.get(key)
         if out is None:
-            out = reduce_to_dims(self.scores[site], self.score_plates[site], plates)
+            with _untracked():
+                out = reduce_to_dims(self.scores[site], self.score_plates[site], plates)
             self._tau_cache[key] = out
         return out
 
-    def surrogate(self) -> torch.Tensor:
-        """``sum_c c * box(tau_c)`` (value: the ELBO).
+    def plain_score(self, site: str) -> torch.Tensor:
+        """The site's log-density in plate form, as a plain (untracked) tensor."""
+        return detach_provenance(self.scores[site])  # type: ignore[no-any-return]
 
-        Groups whose cost and reduced scores are scalars (no plates) are done in
-        one product: ``tau = D @ S`` with a 0/1 matrix ``D`` (groups x sites) and
-        the stacked scores ``S``; ``tau`` is linear in the scores, so the DiCE
-        derivatives are unchanged, and a chain of many discrete sites costs a
-        handful of ops instead of several per group.
-        """
-        total = torch.zeros(())
-        scalar_costs: list[torch.Tensor] = []
-        scalar_signs: list[float] = []
-        scalar_deps: list[frozenset[str]] = []
-        scores = self.scores
+    def surrogate(self) -> torch.Tensor:
+        """``sum_c c * box(tau_c)`` (value: the ELBO)."""
+        with _untracked():
+            return self._surrogate()
+
+    def _surrogate(self) -> torch.Tensor:
+        total: torch.Tensor | None = None
+        scalar = self.scalar
+        if scalar is not None:
+            if scalar.sites:
+                summed = [self.score_at(s, _NO_PLATES).reshape(()) for s in scalar.sites]
+                stacked = torch.stack(summed)
+                total = (scalar.costs * magic_box(scalar.matrix @ stacked)) @ scalar.signs
+            else:
+                total = scalar.costs @ scalar.signs
         for g in self.groups:
-            if not g.deps:
-                total = total + g.signed().sum()
-                continue
-            if g.cost.numel() == 1 and all(scores[s].numel() == 1 for s in g.deps):
-                # A scalar cost and scalar scores: no plate to reduce over.
-                scalar_costs.append(g.cost.reshape(()))
-                scalar_signs.append(g.sign)
-                scalar_deps.append(g.deps)
-                continue
-            parts = [self.score_at(site, g.target(site)) for site in g.deps]
-            tau = parts[0]
-            for p in parts[1:]:
-                tau = tau + p
-            total = total + (g.signed() * magic_box(tau)).sum()
-        if scalar_costs:
-            sites = sorted(set().union(*scalar_deps))
-            column = {s: j for j, s in enumerate(sites)}
-            stacked = torch.stack([scores[s].reshape(()) for s in sites])
-            rows = [[0.0] * len(sites) for _ in scalar_deps]
-            for row, deps in zip(rows, scalar_deps):
-                for s in deps:
-                    row[column[s]] = 1.0
-            matrix = torch.tensor(rows, dtype=stacked.dtype, device=stacked.device)
-            signs = torch.tensor(scalar_signs, dtype=stacked.dtype, device=stacked.device)
-            tau = matrix @ stacked
-            total = total + (torch.stack(scalar_costs) * signs * magic_box(tau)).sum()
-        return total
+            if g.deps:
+                parts = [self.score_at(site, g.target(site)) for site in sorted(g.deps)]
+                tau = parts[0]
+                for p in parts[1:]:
+                    tau = tau + p
+                term = (g.cost * magic_box(tau)).sum()
+            else:
+                term = g.cost.sum()
+            if total is None:
+                total = term if g.sign > 0 else -term
+            else:
+                total = total + term if g.sign > 0 else total - term
+        return torch.zeros(()) if total is None else total
 
     def downstream_cost(self, site: str) -> torch.Tensor:
         """The detached sum of the cost terms that depend on ``site``, each reduced to
         the plates along which it is charged per element (shape of the site's
         plate-form log-density)."""
-        plates = self.score_plates[site]
-        out = torch.zeros_like(self.scores[site]).detach()
-        for g in self.groups:
-            if site in g.deps:
-                keep = g.target(site)
-                target = {d: n for d, n in plates.items() if keep.get(d) == n}
-                out = out + reduce_to_dims(g.signed().detach(), g.plates, target)
-        return out
+        with _untracked():
+            plates = self.score_plates[site]
+            out = torch.zeros_like(self.scores[site]).detach()
+            scalar = self.scalar
+            if scalar is not None and site in scalar.sites:
+                column = scalar.matrix[:, scalar.sites.index(site)]
+                out = out + (scalar.costs.detach() * scalar.signs) @ column
+            for g in self.groups:
+                if site in g.deps:
+                    keep = g.target(site)
+                    target = {d: n for d, n in plates.items() if keep.get(d) == n}
+                    out = out + reduce_to_dims(g.signed().detach(), g.plates, target)
+            return out
 
 
 def tracked_deps(log_prob: Any, site: Any, role: str) -> tuple[frozenset[str], frozenset[str]]:
@@ -198,70 +242,77 @@ def _is_latent(site: Any) -> bool:
     )
 
 
+def _plates_of(site: Any) -> dict[int, str]:
+    stack = site["cond_indep_stack"]
+    return plate_dims(stack) if stack else _NO_PLATES
+
+
 def collect_terms(
     model_trace: Trace,
     guide_trace: Trace,
     deps_fn: DepsFn,
     rao_blackwellize: bool,
     complete: bool = True,
+    fallback: bool = False,
 ) -> ParticleTerms:
     """Compute every cost term of one particle and group them.
 
     :param deps_fn: dependency information of the run (see :data:`DepsFn`).
     :param rao_blackwellize: charge each non-reparameterized site only with the
         costs that depend on it (TraceGraph_ELBO); otherwise with every cost.
-    :param complete: whether the run tagged every latent site (not only the
-        non-reparameterized ones), which the plate rule needs to see paths through
-        reparameterized sites.
-    :raises NeedsProvenance: when a non-reparameterized site shares a plate with a
-        cost and the run lacks the dependency information the plate rule needs.
+    :param complete: whether the run tagged every latent and deterministic site,
+        which the plate rule needs to see every path from a score to a cost.
+    :param fallback: what to do when a non-reparameterized site shares a plate with
+        a cost and the run is not complete: sum every score over its plates but
+        the particle plate (``True``: always unbiased, the result says
+        ``fallback``) or raise.
+    :raises NeedsProvenance: in that case, when ``fallback`` is false.
     """
-    model_trace.compute_log_prob()
-    guide_trace.compute_score_parts()
+    # The ELBO reads ``log_prob`` only; per-site sums would be work thrown away.
+    model_trace.compute_log_prob(sums=False)
+    guide_trace.compute_score_parts(sums=False)
+    with _untracked():
+        return _collect(model_trace, guide_trace, deps_fn, rao_blackwellize, complete, fallback)
+
+
+def _collect(
+    model_trace: Trace,
+    guide_trace: Trace,
+    deps_fn: DepsFn,
+    rao_blackwellize: bool,
+    complete: bool,
+    fallback: bool,
+) -> ParticleTerms:
     scores: dict[str, torch.Tensor] = {}
     score_plates: dict[str, dict[int, str]] = {}
-    info: dict[str, tuple[frozenset[str], frozenset[str], frozenset[str]]] = {}
-    has_reparam = False
     any_plated_score = False
     for name, site in guide_trace.nodes.items():
-        if not _is_latent(site):
+        if not _is_latent(site) or getattr(site["fn"], "has_rsample", False):
             continue
-        plates = plate_dims(site["cond_indep_stack"])
-        if getattr(site["fn"], "has_rsample", False):
-            has_reparam = True
-        else:
-            score = detach_provenance(site["score_parts"].score_function)
-            scores[name] = to_plate_form(torch.as_tensor(score), plates)
-            score_plates[name] = plates
-            any_plated_score = any_plated_score or bool(plates)
+        plates = _plates_of(site)
+        score = site["score_parts"].score_function
+        scores[name] = to_plate_form(torch.as_tensor(score), plates)
+        score_plates[name] = plates
+        any_plated_score = any_plated_score or bool(plates)
     nonreparam = frozenset(scores)
 
     rule: PlateRule | None = None
+    summed = False
     if any_plated_score:
-        # Paths through reparameterized and deterministic sites are visible only
-        # when those sites were tagged too.
-        hidden = has_reparam or any(
-            site_is_deterministic(site)
-            for tr in (model_trace, guide_trace)
-            for site in tr.nodes.values()
-        )
-        for role, tr in (("guide", guide_trace), ("model", model_trace)):
-            for name, site in tr.nodes.items():
-                deterministic = site_is_deterministic(site)
-                if not deterministic and (role == "model" or not _is_latent(site)):
-                    continue
-                # A deterministic site's log-prob is masked to zero (no
-                # provenance): its value says what it depends on.
-                deps = deps_fn(site["value"] if deterministic else site["log_prob"], site, role)
-                if deps is None or (hidden and not complete):
-                    raise NeedsProvenance
-                full, control = deps
-                names = frozenset(plate_dims(site["cond_indep_stack"]).values())
-                info[name] = (names, full - {name}, control)
-        rule = PlateRule(info)
+        if not complete:
+            # Whether a path leaves a plate is unknown (reparameterized and
+            # deterministic sites were not tagged).  Summing the score over its
+            # plates is unbiased whatever the paths; deciding it by the run's own
+            # structure would not be (the structure may depend on the draw).
+            if not fallback:
+                raise NeedsProvenance
+            summed = True
+        else:
+            rule = PlateRule(_rule_info(model_trace, guide_trace, deps_fn))
 
-    # Parts of each group, summed once at the end: adding them one by one costs
-    # several tiny torch ops per site, which dominates models of many scalar sites.
+    scalar_costs: list[torch.Tensor] = []
+    scalar_signs: list[float] = []
+    scalar_deps: list[frozenset[str]] = []
     groups: dict[tuple[Any, ...], tuple[CostGroup, list[torch.Tensor], list[float]]] = {}
 
     def add(log_prob: Any, site: Any, sign: float, role: str) -> None:
@@ -271,12 +322,23 @@ def collect_terms(
             deps = found[0] & nonreparam
         else:
             deps = nonreparam
-        plates = plate_dims(site["cond_indep_stack"])
-        cost = to_plate_form(torch.as_tensor(detach_provenance(log_prob)), plates)
+        plates = _plates_of(site)
+        cost = torch.as_tensor(log_prob)
+        if not plates:
+            scalar_costs.append(cost if cost.dim() == 0 else cost.sum())
+            scalar_signs.append(sign)
+            scalar_deps.append(deps)
+            return
+        cost = to_plate_form(cost, plates)
         elementwise: dict[str, frozenset[str]] = {}
-        if rule is not None and plates:
-            if found is None:
-                raise NeedsProvenance
+        if summed:
+            # Per element along the particle plate only: particles are independent.
+            names = frozenset(plates.values()) & _PARTICLES
+            for i in deps:
+                if score_plates[i]:
+                    elementwise[i] = names
+        elif rule is not None:
+            assert found is not None
             full, control = found
             names = frozenset(plates.values())
             for i in deps:
@@ -303,21 +365,50 @@ def collect_terms(
     for site in guide_trace.nodes.values():
         if _is_latent(site):
             add(site["log_prob"], site, -1.0, "guide")
+
+    scalar = None
+    if scalar_costs:
+        costs = torch.stack(scalar_costs)
+        sites, matrix, signs = _dependency_matrix(
+            tuple(scalar_deps), tuple(scalar_signs), costs.dtype, costs.device
+        )
+        scalar = ScalarTerms(costs, signs, sites, matrix)
     finished = [_sum_parts(group, parts, signs) for group, parts, signs in groups.values()]
-    return ParticleTerms(finished, scores, score_plates)
+    return ParticleTerms(finished, scores, score_plates, scalar, summed)
+
+
+def _rule_info(
+    model_trace: Trace, guide_trace: Trace, deps_fn: DepsFn
+) -> dict[str, tuple[frozenset[str], frozenset[str], frozenset[str]]]:
+    # What PlateRule needs of every guide latent and deterministic site.
+    info: dict[str, tuple[frozenset[str], frozenset[str], frozenset[str]]] = {}
+    for role, tr in (("guide", guide_trace), ("model", model_trace)):
+        for name, site in tr.nodes.items():
+            deterministic = site_is_deterministic(site)
+            if not deterministic and (role == "model" or not _is_latent(site)):
+                continue
+            # A deterministic site's log-prob is masked to zero (no provenance):
+            # its value says what it depends on.
+            deps = deps_fn(site["value"] if deterministic else site["log_prob"], site, role)
+            assert deps is not None, "a complete run is tracked"
+            full, control = deps
+            names = frozenset(_plates_of(site).values())
+            info[name] = (names, full - {name}, control)
+    return info
 
 
 def _sum_parts(group: CostGroup, parts: list[torch.Tensor], signs: list[float]) -> CostGroup:
     if len(parts) == 1:
         group.cost, group.sign = parts[0], signs[0]
-    elif all(p.numel() == 1 for p in parts):
-        flat = torch.cat([p.reshape(1) for p in parts])
-        sign = torch.tensor(signs, dtype=flat.dtype, device=flat.device)
-        shape = max((p.shape for p in parts), key=len)
-        group.cost = (flat * sign).sum().reshape(shape)
-    else:
-        total = parts[0] if signs[0] > 0 else -parts[0]
-        for p, s in zip(parts[1:], signs[1:]):
-            total = total + p if s > 0 else total - p
-        group.cost = total
+        return group
+    shape = parts[0].shape
+    if all(p.shape == shape for p in parts):
+        # One stack and one product, however many parts.
+        sign = torch.tensor(signs, dtype=parts[0].dtype, device=parts[0].device)
+        group.cost = torch.tensordot(sign, torch.stack(parts), dims=1)
+        return group
+    total = parts[0] if signs[0] > 0 else -parts[0]
+    for p, s in zip(parts[1:], signs[1:]):
+        total = total + p if s > 0 else total - p
+    group.cost = total
     return group

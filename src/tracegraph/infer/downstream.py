@@ -29,7 +29,11 @@ import torch
 
 from tracegraph.poutine.runtime import CondIndepStackFrame
 
-__all__ = ["plate_dims", "reduce_to_dims", "to_plate_form"]
+__all__ = ["PARTICLE_PLATE", "plate_dims", "reduce_to_dims", "to_plate_form"]
+
+#: The plate ``vectorize_particles`` runs model and guide in.  Its elements are
+#: independent runs, so no path can leave it.
+PARTICLE_PLATE = "num_particles_vectorized"
 
 
 def plate_dims(cond_indep_stack: Iterable[CondIndepStackFrame]) -> dict[int, str]:

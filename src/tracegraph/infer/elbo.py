@@ -19,7 +19,7 @@ import torch
 from tracegraph.distributions.util import is_validation_enabled
 from tracegraph.errors import PlateError, ShapeError, SiteError
 from tracegraph.infer.dice import ParticleTerms, collect_terms, tracked_deps, untracked_deps
-from tracegraph.infer.downstream import NeedsProvenance
+from tracegraph.infer.downstream import PARTICLE_PLATE, NeedsProvenance
 from tracegraph.params import get_param_store
 from tracegraph.poutine import handlers
 from tracegraph.poutine.provenance_messenger import TrackProvenanceMessenger, is_latent
@@ -36,8 +36,6 @@ __all__ = [
     "check_site_log_prob_shape",
     "guess_max_plate_nesting",
 ]
-
-_PARTICLE_PLATE = "num_particles_vectorized"
 
 
 def _sample_sites(trace: Trace) -> Iterator[tuple[str, Any]]:
@@ -62,7 +60,7 @@ def guess_max_plate_nesting(model_trace: Trace, guide_trace: Trace) -> int:
 
 
 def _plate_names(site: Any) -> set[str]:
-    return {f.name for f in site["cond_indep_stack"] if f.name != _PARTICLE_PLATE}
+    return {f.name for f in site["cond_indep_stack"] if f.name != PARTICLE_PLATE}
 
 
 def check_model_guide_match(model_trace: Trace, guide_trace: Trace) -> None:
@@ -253,6 +251,8 @@ class ELBO:
     #: which the plate rule needs when reparameterized sites sit between a score
     #: and a cost).  Subclasses set the starting mode; it is raised when needed.
     _tag: str | None = None
+    #: Whether a run has completed (see :meth:`_one_run`).
+    _settled = False
 
     def _guide_trace(
         self, guide: Callable[..., Any], args: Any, kwargs: Any, tag: str | None
@@ -302,7 +302,7 @@ class ELBO:
         n = self.num_particles
 
         def wrapped(*args: Any, **kwargs: Any) -> Any:
-            with plate(_PARTICLE_PLATE, n, dim=dim):
+            with plate(PARTICLE_PLATE, n, dim=dim):
                 return fn(*args, **kwargs)
 
         return wrapped
@@ -334,30 +334,53 @@ class ELBO:
         return out
 
     def _one_run(
-        self, model: Any, guide: Any, args: Any, kwargs: Any, rao_blackwellize: bool
+        self,
+        model: Any,
+        guide: Any,
+        args: Any,
+        kwargs: Any,
+        rao_blackwellize: bool,
+        rng: RngState | None = None,
     ) -> tuple[ParticleTerms, Trace, Trace]:
-        """One run's cost terms, model trace and guide trace."""
-        # A run may have to be redone with more tracking; it must then draw the
-        # same random numbers.  This is needed for correctness, not only for
-        # reproducibility: whether a run is redone depends on what it drew (a new
-        # structure), so redrawing would resample exactly those outcomes and bias
-        # the estimate.
-        rng = None if self._tag == "latent" else RngState()
+        """One run's cost terms, model trace and guide trace.
+
+        A non-reparameterized site sharing a plate with a cost needs every latent
+        site tagged (the plate rule, see :func:`~tracegraph.infer.dice.collect_terms`);
+        from the first run that needs it on, this ELBO tags every latent site.  That
+        first run is either redone with every site tagged, on the same draws
+        (``rng``: the generators' state before the run), or it sums such scores over
+        their plates (unbiased, more variance).  Which of the two must be decided
+        before the run draws anything (redoing exactly the draws of a new structure
+        would otherwise bias the estimate): a fresh ELBO saves the generators and
+        redoes, so that its first step is already the settled estimator; once a run
+        needed no redo, saving them every step (~70 us: NumPy's and Python's states)
+        would buy only the one-off first step of a later structure change.
+        """
+        if rng is None and not self._settled and self._tag != "latent":
+            rng = RngState()
         while True:
             tag = self._tag
             model_trace, guide_trace = self._get_trace(model, guide, args, kwargs, tag)
             deps_fn = untracked_deps if tag is None else tracked_deps
             try:
                 terms = collect_terms(
-                    model_trace, guide_trace, deps_fn, rao_blackwellize, complete=tag == "latent"
+                    model_trace,
+                    guide_trace,
+                    deps_fn,
+                    rao_blackwellize,
+                    complete=tag == "latent",
+                    fallback=rng is None,
                 )
             except NeedsProvenance:
-                # A non-reparameterized site shares a plate with a cost: the plate
-                # rule needs every latent tagged.  Run again, and from now on.
+                # Redone, not redrawn: whether a run is redone depends on what it
+                # drew, so redrawing would resample exactly those outcomes.
                 assert tag != "latent" and rng is not None
                 self._tag = "latent"
                 rng.restore()
                 continue
+            if terms.fallback:
+                self._tag = "latent"
+            self._settled = True
             if is_validation_enabled():
                 self._check_log_prob_shapes(model_trace, guide_trace)
             return terms, model_trace, guide_trace

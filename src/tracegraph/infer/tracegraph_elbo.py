@@ -157,7 +157,7 @@ class TraceGraph_ELBO(ELBO):
                     f"site '{name}': leave-one-out needs the site inside the particle plate"
                 )
             b = (d.sum(dim, keepdim=True) - d) / (self.num_particles - 1)
-            return ((1.0 - magic_box(p.scores[name])) * b).sum()
+            return ((1.0 - magic_box(p.plain_score(name))) * b).sum()
         present = [(p, p.downstream_cost(name)) for p, _ in particles if name in p.scores]
         if len(present) < 2:
             return torch.zeros(())
@@ -166,7 +166,7 @@ class TraceGraph_ELBO(ELBO):
         out = torch.zeros(())
         for p, d in present:
             b = (total - d) / (k - 1)
-            out = out + ((1.0 - magic_box(p.scores[name])) * b).sum()
+            out = out + ((1.0 - magic_box(p.plain_score(name))) * b).sum()
         return out
 
     def _explicit_baseline(
@@ -180,8 +180,8 @@ class TraceGraph_ELBO(ELBO):
             costs = []
             for p, g in present:
                 pooled = _pooled_dims(g.nodes[name], self)
-                b = self._decaying.value(name, p.scores[name], beta, pooled)
-                term = term + ((1.0 - magic_box(p.scores[name])) * b).sum()
+                b = self._decaying.value(name, p.plain_score(name), beta, pooled)
+                term = term + ((1.0 - magic_box(p.plain_score(name))) * b).sum()
                 costs.append((p.downstream_cost(name), pooled))
             # Update only after use: the baseline must not see this step's draw.
             # loss() (no gradient: an evaluation, not a step) leaves it alone.
@@ -196,7 +196,7 @@ class TraceGraph_ELBO(ELBO):
                 b = torch.as_tensor(config["baseline_value"])
             d = p.downstream_cost(name)
             _check_baseline_shape(name, b, d)
-            term = term + ((1.0 - magic_box(p.scores[name])) * b.detach()).sum()
+            term = term + ((1.0 - magic_box(p.plain_score(name))) * b.detach()).sum()
             if b.requires_grad:
                 mse = ((d - b) ** 2).sum()
                 aux = mse if aux is None else aux + mse
@@ -271,9 +271,16 @@ class JitTraceGraph_ELBO(TraceGraph_ELBO):
         self._always_track = False
 
     def _one_run(
-        self, model: Any, guide: Any, args: Any, kwargs: Any, rao_blackwellize: bool
+        self,
+        model: Any,
+        guide: Any,
+        args: Any,
+        kwargs: Any,
+        rao_blackwellize: bool,
+        rng: RngState | None = None,
     ) -> tuple[ParticleTerms, Trace, Trace]:
         if self._always_track:
+            # Every run is tracked the same way: no choice depends on the draw.
             return super()._one_run(model, guide, args, kwargs, rao_blackwellize)
         rng = RngState()
         m, g = self._get_trace(model, guide, args, kwargs, None)
@@ -295,7 +302,7 @@ class JitTraceGraph_ELBO(TraceGraph_ELBO):
         # A new key: find its dependencies with provenance tracking, on the same
         # random draws.
         rng.restore()
-        terms, m, g = super()._one_run(model, guide, args, kwargs, rao_blackwellize)
+        terms, m, g = super()._one_run(model, guide, args, kwargs, rao_blackwellize, rng)
         control = _control_sites(m, g)
         structure = _structure_key(m, g)
         entry = self._deps_cache.get(structure)

@@ -370,7 +370,9 @@ class Trace:
         # Tells the trace handler that the table is already attached.
         exc._tracegraph_shapes_noted = True  # type: ignore[attr-defined]
 
-    def _compute_site_log_prob(self, name: str, site: Site, validate: bool) -> None:
+    def _compute_site_log_prob(
+        self, name: str, site: Site, validate: bool, sums: bool = True
+    ) -> None:
         try:
             log_p = site["fn"].log_prob(
                 site["value"], *site.get("args", ()), **site.get("kwargs", {})
@@ -383,7 +385,8 @@ class Trace:
             self._note_failure(exc, name, "log_prob")
             raise
         site["log_prob"] = log_p
-        site["log_prob_sum"] = _sum(log_p)
+        if sums:
+            site["log_prob_sum"] = _sum(log_p)
 
     def log_prob_sum(self, site_filter: SiteFilter = allow_all_sites) -> Any:
         """The sum of the scaled and masked log-probabilities of the sample sites
@@ -425,9 +428,15 @@ class Trace:
             return result.clone()
         return result
 
-    def compute_log_prob(self, site_filter: SiteFilter = allow_all_sites) -> None:
+    def compute_log_prob(
+        self, site_filter: SiteFilter = allow_all_sites, sums: bool = True
+    ) -> None:
         """Set ``unscaled_log_prob``, ``log_prob`` (scaled and masked, batch-shaped)
         and ``log_prob_sum`` at each sample site ``site_filter`` keeps.  Memoized.
+
+        :param sums: also set ``log_prob_sum``; with ``False`` it is left for
+            :meth:`log_prob_sum` to compute when asked (one op less per site for
+            callers that read ``log_prob`` only).
 
         :raises ShapeError: under validation, if a log_prob's shape is not the
             value's batch shape broadcast with the distribution's ``batch_shape``.
@@ -440,15 +449,24 @@ class Trace:
         """
         validate = is_validation_enabled()
         for name, site in self.nodes.items():
-            if site.get("type") == "sample" and "log_prob" not in site and site_filter(name, site):
-                self._compute_site_log_prob(name, site, validate)
+            if site.get("type") != "sample":
+                continue
+            if "log_prob" not in site:
+                if site_filter(name, site):
+                    self._compute_site_log_prob(name, site, validate, sums)
+            elif sums and "log_prob_sum" not in site and site_filter(name, site):
+                site["log_prob_sum"] = _sum(site["log_prob"])  # left out by an earlier call
 
-    def compute_score_parts(self, site_filter: SiteFilter = allow_all_sites) -> None:
+    def compute_score_parts(
+        self, site_filter: SiteFilter = allow_all_sites, sums: bool = True
+    ) -> None:
         """Set ``score_parts`` (a :class:`ScoreParts`, scaled and masked; the score
         function stays unscaled), ``unscaled_log_prob``, ``log_prob`` and
         ``log_prob_sum`` at each sample site.  Memoized.  A site whose ``fn`` has no
         ``score_parts`` method gets the convention: reparameterized ->
         ``(log_prob, 0, log_prob)``, otherwise ``(log_prob, log_prob, 0)``.
+
+        :param sums: as for :meth:`compute_log_prob`.
 
         >>> tr = Trace()
         >>> tr.add_node("b", type="sample", fn=torch.distributions.Bernoulli(0.5),
@@ -458,9 +476,11 @@ class Trace:
         """
         validate = is_validation_enabled()
         for name, site in self.nodes.items():
-            if site.get("type") != "sample" or "score_parts" in site:
+            if site.get("type") != "sample" or not site_filter(name, site):
                 continue
-            if not site_filter(name, site):
+            if "score_parts" in site:
+                if sums and "log_prob_sum" not in site:
+                    site["log_prob_sum"] = _sum(site["log_prob"])  # left out by an earlier call
                 continue
             try:
                 parts = _site_score_parts(site)
@@ -475,7 +495,8 @@ class Trace:
             site["score_parts"] = parts
             log_p = parts.log_prob
             site["log_prob"] = log_p
-            site["log_prob_sum"] = log_p.sum() if isinstance(log_p, torch.Tensor) else log_p
+            if sums:
+                site["log_prob_sum"] = _sum(log_p)
 
     # -- shapes ---------------------------------------------------------------
     def format_shapes(self, title: str = "Trace Shapes:", last_site: str | None = None) -> str:
