@@ -171,18 +171,31 @@ class ParticleTerms:
         return detach_provenance(self.scores[site])  # type: ignore[no-any-return]
 
     def surrogate(self) -> torch.Tensor:
-        """``sum_c c * box(tau_c)`` (value: the ELBO)."""
+        """``sum_c c * box(tau_c)``: value the ELBO, first and higher derivatives
+        the estimator's."""
         with _untracked():
             return self._surrogate()
+
+    def first_order_surrogate(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """A cheaper surrogate with the same *first* derivative as :meth:`surrogate`,
+        and the ELBO: ``(surrogate, elbo)``.
+
+        ``sum_c c + sum_i sum(log q_i * D_i)``, where ``D_i`` is the detached
+        downstream cost of site ``i`` (:meth:`downstream_cost`): per site, not per
+        cost group, and without the boxes, so its graph is smaller.  Its value is
+        not the ELBO and its second derivatives are not the estimator's: for a
+        single ``backward`` only (``loss_and_grads``).
+        """
+        with _untracked():
+            return self._first_order()
 
     def _surrogate(self) -> torch.Tensor:
         total: torch.Tensor | None = None
         scalar = self.scalar
         if scalar is not None:
             if scalar.sites:
-                summed = [self.score_at(s, _NO_PLATES).reshape(()) for s in scalar.sites]
-                stacked = torch.stack(summed)
-                total = (scalar.costs * magic_box(scalar.matrix @ stacked)) @ scalar.signs
+                tau = scalar.matrix @ self._stacked_scores(scalar.sites)
+                total = (scalar.costs * magic_box(tau)) @ scalar.signs
             else:
                 total = scalar.costs @ scalar.signs
         for g in self.groups:
@@ -194,29 +207,68 @@ class ParticleTerms:
                 term = (g.cost * magic_box(tau)).sum()
             else:
                 term = g.cost.sum()
-            if total is None:
-                total = term if g.sign > 0 else -term
-            else:
-                total = total + term if g.sign > 0 else total - term
+            total = _accumulate(total, term, g.sign)
         return torch.zeros(()) if total is None else total
+
+    def _first_order(self) -> tuple[torch.Tensor, torch.Tensor]:
+        pathwise: torch.Tensor | None = None
+        score_terms: torch.Tensor | None = None
+        scalar = self.scalar
+        if scalar is not None:
+            pathwise = scalar.costs @ scalar.signs
+            if scalar.sites:
+                weights = scalar.matrix.t() @ (scalar.costs.detach() * scalar.signs)
+                score_terms = self._stacked_scores(scalar.sites) @ weights
+        plated: set[str] = set()
+        for g in self.groups:
+            pathwise = _accumulate(pathwise, g.cost.sum(), g.sign)
+            plated.update(g.deps)
+        for site in sorted(plated):
+            term = (self.scores[site] * self._plated_downstream(site)).sum()
+            score_terms = term if score_terms is None else score_terms + term
+        elbo = torch.zeros(()) if pathwise is None else pathwise
+        return (elbo if score_terms is None else elbo + score_terms), elbo
+
+    def _stacked_scores(self, sites: tuple[str, ...]) -> torch.Tensor:
+        # Each site's log-density summed over its plates, one entry per site.
+        parts = []
+        for site in sites:
+            score = self.scores[site]
+            parts.append(score if score.dim() == 0 else self.score_at(site, _NO_PLATES).reshape(()))
+        return torch.stack(parts)
+
+    def _plated_downstream(self, site: str) -> torch.Tensor:
+        # The part of downstream_cost(site) that comes from the plated groups.
+        plates = self.score_plates[site]
+        out: torch.Tensor | None = None
+        for g in self.groups:
+            if site in g.deps:
+                keep = g.target(site)
+                target = {d: n for d, n in plates.items() if keep.get(d) == n}
+                part = reduce_to_dims(g.cost.detach(), g.plates, target)
+                out = _accumulate(out, part, g.sign)
+        assert out is not None
+        return out
 
     def downstream_cost(self, site: str) -> torch.Tensor:
         """The detached sum of the cost terms that depend on ``site``, each reduced to
         the plates along which it is charged per element (shape of the site's
         plate-form log-density)."""
         with _untracked():
-            plates = self.score_plates[site]
             out = torch.zeros_like(self.scores[site]).detach()
             scalar = self.scalar
             if scalar is not None and site in scalar.sites:
                 column = scalar.matrix[:, scalar.sites.index(site)]
                 out = out + (scalar.costs.detach() * scalar.signs) @ column
-            for g in self.groups:
-                if site in g.deps:
-                    keep = g.target(site)
-                    target = {d: n for d, n in plates.items() if keep.get(d) == n}
-                    out = out + reduce_to_dims(g.signed().detach(), g.plates, target)
+            if any(site in g.deps for g in self.groups):
+                out = out + self._plated_downstream(site)
             return out
+
+
+def _accumulate(total: torch.Tensor | None, term: torch.Tensor, sign: float) -> torch.Tensor:
+    if total is None:
+        return term if sign > 0 else -term
+    return total + term if sign > 0 else total - term
 
 
 def tracked_deps(log_prob: Any, site: Any, role: str) -> tuple[frozenset[str], frozenset[str]]:

@@ -398,6 +398,19 @@ class ELBO:
         """The negative ELBO as a tensor whose gradient is the estimator's."""
         raise NotImplementedError
 
+    def _losses(
+        self, model: Any, guide: Any, args: Any, kwargs: Any, first_order: bool
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(tensor to differentiate, -ELBO)``.
+
+        With ``first_order`` the first may be a cheaper tensor whose *first*
+        derivative is the estimator's but whose value and higher derivatives are
+        not (what one ``backward`` needs); without, it is :meth:`differentiable_loss`.
+        Subclasses that only define :meth:`differentiable_loss` get it for both.
+        """
+        loss = self.differentiable_loss(model, guide, *args, **kwargs)
+        return loss, loss
+
     def loss(
         self, model: Callable[..., Any], guide: Callable[..., Any], *args: Any, **kwargs: Any
     ) -> float:
@@ -406,7 +419,7 @@ class ELBO:
         :returns: ``-ELBO``.
         """
         with torch.no_grad():
-            return float(self.differentiable_loss(model, guide, *args, **kwargs))
+            return float(self._losses(model, guide, args, kwargs, first_order=True)[1])
 
     def loss_and_grads(
         self, model: Callable[..., Any], guide: Callable[..., Any], *args: Any, **kwargs: Any
@@ -414,11 +427,14 @@ class ELBO:
         """Estimate the negative ELBO and accumulate its gradient into the ``.grad``
         of every parameter used by the model or the guide.
 
+        The gradient is :meth:`differentiable_loss`'s, taken from a smaller graph
+        with the same first derivative (see :meth:`_losses`).
+
         :returns: ``-ELBO`` as a float.
         """
-        loss = self.differentiable_loss(model, guide, *args, **kwargs)
-        if loss.requires_grad:
-            loss.backward(retain_graph=self.retain_graph)
+        surrogate, loss = self._losses(model, guide, args, kwargs, first_order=True)
+        if surrogate.requires_grad:
+            surrogate.backward(retain_graph=self.retain_graph)
         return float(loss.detach())
 
     def __call__(self, model: Callable[..., Any], guide: Callable[..., Any]) -> ELBOModule:

@@ -46,8 +46,24 @@ class Trace_ELBO(ELBO):
 
         :returns: a scalar tensor.
         """
-        total: torch.Tensor | float = 0.0
+        return self._losses(model, guide, args, kwargs, first_order=False)[0]
+
+    def _losses(
+        self, model: Any, guide: Any, args: Any, kwargs: Any, first_order: bool
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        surrogate: torch.Tensor | None = None
+        elbo: torch.Tensor | None = None
         for terms, _ in self._particle_terms(model, guide, args, kwargs, rao_blackwellize=False):
-            total = total + terms.surrogate()
-        # Vectorized or not, the sum runs over num_particles particles.
-        return -torch.as_tensor(total) / self.num_particles
+            if first_order:
+                s, e = terms.first_order_surrogate()
+            else:
+                s = e = terms.surrogate()
+            surrogate = s if surrogate is None else surrogate + s
+            elbo = e if elbo is None else elbo + e
+        assert surrogate is not None and elbo is not None
+        # Vectorized or not, the sums run over num_particles particles.
+        n = self.num_particles
+        if not first_order:
+            loss = -surrogate / n
+            return loss, loss
+        return -surrogate / n, -elbo / n

@@ -90,16 +90,36 @@ class TraceGraph_ELBO(ELBO):
 
         :returns: a scalar tensor.
         """
+        return self._losses(model, guide, args, kwargs, first_order=False)[0]
+
+    def _losses(
+        self, model: Any, guide: Any, args: Any, kwargs: Any, first_order: bool
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         particles = self._terms(model, guide, args, kwargs)
-        surrogate: torch.Tensor = sum((p.surrogate() for p, _ in particles), torch.zeros(()))
-        extra, aux = self._baselines(particles)
-        loss = -(surrogate + extra) / self.num_particles
+        surrogate: torch.Tensor | None = None
+        elbo: torch.Tensor | None = None
+        for p, _ in particles:
+            if first_order:
+                s, e = p.first_order_surrogate()
+            else:
+                s = e = p.surrogate()
+            surrogate = s if surrogate is None else surrogate + s
+            elbo = e if elbo is None else elbo + e
+        assert surrogate is not None and elbo is not None
+        extra, aux = self._baselines(particles, first_order)
+        if extra is not None:
+            surrogate = surrogate + extra
+        n = self.num_particles
+        loss = -surrogate / n
         if aux is not None:
             # Trains learnable baselines without changing the loss's value.
-            loss = loss + (aux - aux.detach())
+            loss = loss + (aux if first_order else aux - aux.detach())
         # A baseline fed tracked inputs would make the loss (and then gradients
         # from torch.autograd.grad) tracked; the loss carries no provenance.
-        return detach_provenance(loss)
+        loss = detach_provenance(loss)
+        if first_order:
+            return loss, -elbo / n
+        return loss, loss
 
     # -- baselines ----------------------------------------------------------
     def _configs(self, guide_trace: Trace) -> dict[str, dict[str, Any]]:
@@ -113,9 +133,10 @@ class TraceGraph_ELBO(ELBO):
         return configs
 
     def _baselines(
-        self, particles: list[tuple[ParticleTerms, Trace]]
-    ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        extra = torch.zeros(())
+        self, particles: list[tuple[ParticleTerms, Trace]], first_order: bool
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """The baseline terms (value 0) and the learnable baselines' training loss."""
+        extra: torch.Tensor | None = None
         aux: torch.Tensor | None = None
         configs = self._configs(particles[0][1]) if particles else {}
         for _, g in particles[1:]:
@@ -128,20 +149,21 @@ class TraceGraph_ELBO(ELBO):
             if config.get("use_leave_one_out") or (self.leave_one_out and not config):
                 loo_sites.add(name)
         for name in sorted(loo_sites):
-            extra = extra + self._leave_one_out(name, particles)
+            term = self._leave_one_out(name, particles, first_order)
+            extra = term if extra is None else extra + term
         for name in sorted(sites - loo_sites):
             explicit = configs.get(name)
             if not explicit:
                 continue
             config = explicit
-            term, loss = self._explicit_baseline(name, config, particles)
-            extra = extra + term
+            term, loss = self._explicit_baseline(name, config, particles, first_order)
+            extra = term if extra is None else extra + term
             if loss is not None:
                 aux = loss if aux is None else aux + loss
         return extra, aux
 
     def _leave_one_out(
-        self, name: str, particles: list[tuple[ParticleTerms, Trace]]
+        self, name: str, particles: list[tuple[ParticleTerms, Trace]], first_order: bool
     ) -> torch.Tensor:
         if self.num_particles < 2:
             raise SiteError(
@@ -157,7 +179,7 @@ class TraceGraph_ELBO(ELBO):
                     f"site '{name}': leave-one-out needs the site inside the particle plate"
                 )
             b = (d.sum(dim, keepdim=True) - d) / (self.num_particles - 1)
-            return ((1.0 - magic_box(p.plain_score(name))) * b).sum()
+            return _baseline_term(p.plain_score(name), b, first_order)
         present = [(p, p.downstream_cost(name)) for p, _ in particles if name in p.scores]
         if len(present) < 2:
             return torch.zeros(())
@@ -166,11 +188,15 @@ class TraceGraph_ELBO(ELBO):
         out = torch.zeros(())
         for p, d in present:
             b = (total - d) / (k - 1)
-            out = out + ((1.0 - magic_box(p.plain_score(name))) * b).sum()
+            out = out + _baseline_term(p.plain_score(name), b, first_order)
         return out
 
     def _explicit_baseline(
-        self, name: str, config: dict[str, Any], particles: list[tuple[ParticleTerms, Trace]]
+        self,
+        name: str,
+        config: dict[str, Any],
+        particles: list[tuple[ParticleTerms, Trace]],
+        first_order: bool,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         term = torch.zeros(())
         aux: torch.Tensor | None = None
@@ -181,7 +207,7 @@ class TraceGraph_ELBO(ELBO):
             for p, g in present:
                 pooled = _pooled_dims(g.nodes[name], self)
                 b = self._decaying.value(name, p.plain_score(name), beta, pooled)
-                term = term + ((1.0 - magic_box(p.plain_score(name))) * b).sum()
+                term = term + _baseline_term(p.plain_score(name), b, first_order)
                 costs.append((p.downstream_cost(name), pooled))
             # Update only after use: the baseline must not see this step's draw.
             # loss() (no gradient: an evaluation, not a step) leaves it alone.
@@ -196,11 +222,19 @@ class TraceGraph_ELBO(ELBO):
                 b = torch.as_tensor(config["baseline_value"])
             d = p.downstream_cost(name)
             _check_baseline_shape(name, b, d)
-            term = term + ((1.0 - magic_box(p.plain_score(name))) * b.detach()).sum()
+            term = term + _baseline_term(p.plain_score(name), b, first_order)
             if b.requires_grad:
                 mse = ((d - b) ** 2).sum()
                 aux = mse if aux is None else aux + mse
         return term, aux
+
+
+def _baseline_term(score: torch.Tensor, b: torch.Tensor, first_order: bool) -> torch.Tensor:
+    # Value 0 and gradient ``-b * grad score`` (the baseline is a constant).
+    b = b.detach()
+    if first_order:
+        return -(score * b).sum()
+    return ((1.0 - magic_box(score)) * b).sum()
 
 
 def _check_baseline_shape(name: str, b: torch.Tensor, d: torch.Tensor) -> None:

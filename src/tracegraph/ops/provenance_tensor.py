@@ -36,6 +36,9 @@ _call_disabled: Any = torch._C._disabled_torch_function_impl
 _SHAPE_GET: Any = Tensor.shape.__get__  # type: ignore[attr-defined]
 _SIZE = torch._C.TensorBase.size
 _AS_SUBCLASS = Tensor.as_subclass
+# False inside ``torch._C.DisableTorchFunctionSubclass()``, where the Python
+# methods below must act as the plain ones (as ``__torch_function__`` does).
+_tracking_on = torch._C._is_torch_function_enabled
 
 
 def _call(func: Any, args: tuple, kwargs: dict | None) -> Any:
@@ -145,6 +148,8 @@ def _fast_binary(name: str) -> Callable[[Any, Any], Any]:
     func = getattr(Tensor, name)
 
     def method(self: Any, other: Any) -> Any:
+        if not _tracking_on():  # inside DisableTorchFunctionSubclass: a plain op
+            return func(self, other)
         rule = _RULES.get(func)
         if rule is None:
             rule = _unlisted(func)
@@ -165,6 +170,8 @@ def _fast_unary(name: str) -> Callable[[Any], Any]:
     func = getattr(Tensor, name)
 
     def method(self: Any) -> Any:
+        if not _tracking_on():
+            return func(self)
         rule = _RULES.get(func)
         if rule is None:
             rule = _unlisted(func)
@@ -182,6 +189,8 @@ def _dispatching(name: str) -> Callable[..., Any]:
     func = getattr(Tensor, name)
 
     def method(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if not _tracking_on():
+            return func(self, *args, **kwargs)
         rule = _RULES.get(func)
         if rule is None:
             rule = _unlisted(func)
