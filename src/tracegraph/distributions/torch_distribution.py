@@ -32,6 +32,7 @@ from tracegraph.distributions.tracked import (
 )
 from tracegraph.distributions.util import ScoreParts, broadcast_shape, sum_rightmost
 from tracegraph.errors import ShapeError, SiteError
+from tracegraph.ops.provenance import ProvenanceTensor, get_provenance
 
 __all__ = [
     "ExpandedDistribution",
@@ -407,8 +408,32 @@ class Independent(TorchDistributionMixin, torch.distributions.Independent):
         """
         if self.has_rsample != bool(self.base_dist.has_rsample):
             return super().score_parts(x, *args, **kwargs)
-        parts = _score_parts(self.base_dist, x)
-        return ScoreParts(*(sum_rightmost(t, self.reinterpreted_batch_ndims) for t in parts))
+        lp, sf, et = _score_parts(self.base_dist, x)
+        n = self.reinterpreted_batch_ndims
+        summed = _sum_events(lp, n)
+        # The parts are often one tensor (or 0.0) twice: sum it once.
+        return ScoreParts(
+            summed,
+            summed if sf is lp else _sum_events(sf, n),
+            summed if et is lp else _sum_events(et, n),
+        )
+
+    def log_prob(self, value: torch.Tensor) -> torch.Tensor:
+        """Torch's ``Independent.log_prob``; a tracked log-density is summed untracked
+        (the sum depends on exactly what its summands do)."""
+        return _sum_events(self.base_dist.log_prob(value), self.reinterpreted_batch_ndims)
+
+
+def _sum_events(t: Any, n: int) -> Any:
+    # sum_rightmost, with a tracked tensor's sum run untracked and tagged in place.
+    if n == 0 or not isinstance(t, torch.Tensor):
+        return sum_rightmost(t, n)
+    if isinstance(t, ProvenanceTensor):
+        prov = get_provenance(t)
+        with torch._C.DisableTorchFunctionSubclass():
+            out = sum_rightmost(t, n)
+        return tag_in_place(out, prov) if prov else out
+    return sum_rightmost(t, n)
 
 
 class MaskedDistribution(TorchDistribution):

@@ -71,6 +71,8 @@ _untracked = torch._C.DisableTorchFunctionSubclass
 
 _NO_PLATES: dict[int, str] = {}
 _PARTICLES = frozenset({PARTICLE_PLATE})
+# Up to this many terms, adding them one by one beats stacking them.
+_FEW = 6
 
 
 def magic_box(x: torch.Tensor) -> torch.Tensor:
@@ -418,6 +420,17 @@ def _collect(
         if _is_latent(site):
             add(site["log_prob"], site, -1.0, "guide")
 
+    if len(scalar_costs) <= _FEW:
+        # A few scalar costs: cheaper as cost groups than stacked (a stack's
+        # backward makes one view per entry).
+        for cost, sign, deps in zip(scalar_costs, scalar_signs, scalar_deps):
+            entry = groups.get((deps, (), ()))
+            if entry is None:
+                groups[(deps, (), ())] = (CostGroup(deps, _NO_PLATES, cost), [cost], [sign])
+            else:
+                entry[1].append(cost)
+                entry[2].append(sign)
+        scalar_costs = []
     scalar = None
     if scalar_costs:
         costs = torch.stack(scalar_costs)
@@ -454,7 +467,7 @@ def _sum_parts(group: CostGroup, parts: list[torch.Tensor], signs: list[float]) 
         group.cost, group.sign = parts[0], signs[0]
         return group
     shape = parts[0].shape
-    if all(p.shape == shape for p in parts):
+    if len(parts) > _FEW and all(p.shape == shape for p in parts):
         # One stack and one product, however many parts.
         sign = torch.tensor(signs, dtype=parts[0].dtype, device=parts[0].device)
         group.cost = torch.tensordot(sign, torch.stack(parts), dims=1)
