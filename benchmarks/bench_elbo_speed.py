@@ -9,8 +9,9 @@ A *step* is one ``loss_and_grads`` call (model and guide run, surrogate built,
 minus the optimizer.  Every model is written once as ``make_models(pyro, dist)``
 against a Pyro-like module, so both libraries run literally the same model code.
 After a warm-up, the variants are measured round-robin (one step of each in
-turn, so that all see the same machine load) and the median over steps is
-reported.  Validation is off in both libraries and torch runs single-threaded
+turn, so that all see the same machine load; the order is shuffled every
+round) and the median over steps is reported.  Validation is off in both
+libraries and torch runs single-threaded
 (the tensors are tiny; intra-op threads only add synchronisation).
 """
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import random
 import statistics
 import time
 from collections.abc import Callable
@@ -167,8 +169,16 @@ def measure(steps: int, warmup: int) -> dict[str, dict[str, float]]:
             torch.manual_seed(0)
             for _ in range(warmup):
                 step()
+        order = list(runners.items())
+        shuffler = random.Random(0)
         for _ in range(steps):
-            for label, step in runners.items():  # interleaved: the same load for all
+            # Interleaved, so that all see the same machine load, and in a shuffled
+            # order, so that none always follows the same one: a step runs measurably
+            # slower after Pyro's TraceGraph_ELBO step (~+20%: its garbage and cache
+            # footprint), and a fixed or rotating order would always bill the same
+            # variant for it.
+            shuffler.shuffle(order)
+            for label, step in order:
                 t0 = time.perf_counter()
                 step()
                 times[label].append(time.perf_counter() - t0)

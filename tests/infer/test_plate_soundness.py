@@ -102,11 +102,10 @@ class ForceValues(Messenger):
 
 
 def estimator_moments(
-    elbo: ELBO | Callable[[], ELBO], model: Program, guide: Program, *args: Any
+    elbo: ELBO, model: Program, guide: Program, *args: Any
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The exact mean and per-coordinate variance of ``elbo``'s gradient estimate
-    (one particle) w.r.t. the guide's params, by enumerating the guide's paths.
-    ``elbo`` is an instance used for every path or a factory called per path."""
+    (one particle) w.r.t. the guide's params, by enumerating the guide's paths."""
     params = list(guide_params(guide, *args).values())
     mean = torch.zeros((), dtype=torch.float64)
     second = torch.zeros((), dtype=torch.float64)
@@ -115,8 +114,7 @@ def estimator_moments(
         trace = handlers.trace(forced).get_trace(*args)
         log_q = trace.log_prob_sum(lambda name, site: not site["is_observed"])
         weight = detach_provenance(log_q).detach().double().exp()
-        path_elbo = elbo if isinstance(elbo, ELBO) else elbo()
-        loss = path_elbo.differentiable_loss(model, forced, *args)
+        loss = elbo.differentiable_loss(model, forced, *args)
         grads = torch.autograd.grad(loss, params, allow_unused=True)
         row = torch.cat(
             [(torch.zeros_like(p) if g is None else g).reshape(-1) for g, p in zip(grads, params)]
@@ -606,71 +604,6 @@ def test_deterministic_intermediate_per_element_rule_biased(where):
         mean, _ = estimator_moments(TraceGraph_ELBO(), model, guide, REP_X)
     exact = exact_grads(model, guide, list(guide_params(guide, REP_X).values()), REP_X)
     assert relative_error(mean, exact) > 0.15
-
-
-# -- a structure change after the first run: scores summed over plates, once -------------
-
-
-def _flat_model() -> None:
-    tracegraph.sample("c", dist.Bernoulli(0.3))
-
-
-def _flat_guide() -> None:
-    tracegraph.sample("c", dist.Bernoulli(0.6))
-
-
-def settled(name: str) -> ELBO:
-    """An ELBO that has run once on a model without plates: it no longer saves the
-    generators before a run, so a run that lacks tags for the plate rule sums the
-    scores over their plates instead of being redone."""
-    elbo = ESTIMATORS[name]()
-    elbo.differentiable_loss(_flat_model, _flat_guide)
-    assert elbo._tag != "latent"
-    return elbo
-
-
-def counted(model: Program) -> tuple[Program, list[int]]:
-    calls = [0]
-
-    def wrapped(*args: Any) -> None:
-        calls[0] += 1
-        model(*args)
-
-    return wrapped, calls
-
-
-@pytest.mark.parametrize(
-    "name, model, guide, x",
-    [
-        # Trace_ELBO runs untracked; TraceGraph_ELBO tags the non-reparameterized
-        # sites only, and the path through h needs every latent tagged.
-        ("trace", sbn_model, sbn_guide, SBN_X),
-        ("tracegraph", reparam_model, reparam_guide, REP_X),
-    ],
-)
-def test_settled_elbo_sums_scores_over_plates_once_then_tags_every_latent(name, model, guide, x):
-    elbo = settled(name)
-    model, calls = counted(model)
-    with forced_rule("per_element"):  # the rule is not consulted without the tags
-        first, _, _ = elbo._one_run(model, guide, (x,), {}, rao_blackwellize=name != "trace")
-    assert calls == [1] and first.fallback  # not redone
-    plated = [(g, i) for g in first.groups for i in g.deps if first.score_plates[i]]
-    assert plated and all(g.target(i) == {} for g, i in plated)
-    assert elbo._tag == "latent"
-    second, _, _ = elbo._one_run(model, guide, (x,), {}, rao_blackwellize=name != "trace")
-    assert calls == [2] and not second.fallback
-
-
-@pytest.mark.parametrize("name", ["trace", "tracegraph"])
-def test_sbn_summed_scores_expected_gradient_equals_exact(name):
-    # The one-off estimator of a settled ELBO's first plated run is exact in
-    # expectation too, and really another estimator (its variance differs).
-    params = list(guide_params(sbn_guide, SBN_X).values())
-    exact = exact_grads(sbn_model, sbn_guide, params, SBN_X)
-    mean, var = estimator_moments(lambda: settled(name), sbn_model, sbn_guide, SBN_X)
-    assert_exact(mean, exact)
-    _, tagged_var = estimator_moments(ESTIMATORS[name](), sbn_model, sbn_guide, SBN_X)
-    assert float(var.sum()) > float(tagged_var.sum())
 
 
 # -- the re-run that adds tracking draws the same random numbers --------------------------

@@ -39,7 +39,6 @@ from typing import Any
 import torch
 
 from tracegraph.infer.downstream import (
-    PARTICLE_PLATE,
     NeedsProvenance,
     PlateRule,
     plate_dims,
@@ -70,7 +69,6 @@ DepsFn = Callable[[Any, Any, str], "tuple[frozenset[str], frozenset[str]] | None
 _untracked = torch._C.DisableTorchFunctionSubclass
 
 _NO_PLATES: dict[int, str] = {}
-_PARTICLES = frozenset({PARTICLE_PLATE})
 # Up to this many terms, adding them one by one beats stacking them.
 _FEW = 6
 
@@ -144,16 +142,14 @@ class ParticleTerms:
     """What one particle contributes: its cost terms and the log-density (plate
     form) of every non-reparameterized guide site.
 
-    ``groups`` holds the plated costs, ``scalar`` the others.  ``fallback`` tells
-    that the run lacked what the plate rule needs and every score was summed over
-    its plates instead (unbiased, more variance; see :func:`collect_terms`).
+    ``groups`` holds the plated costs (and a few scalar ones), ``scalar`` the
+    scalar costs done as one product.
     """
 
     groups: list[CostGroup]
     scores: dict[str, torch.Tensor]
     score_plates: dict[str, dict[int, str]]
     scalar: ScalarTerms | None = None
-    fallback: bool = False
     _tau_cache: dict[tuple[str, tuple[tuple[int, str], ...]], torch.Tensor] = field(
         default_factory=dict
     )
@@ -307,7 +303,6 @@ def collect_terms(
     deps_fn: DepsFn,
     rao_blackwellize: bool,
     complete: bool = True,
-    fallback: bool = False,
 ) -> ParticleTerms:
     """Compute every cost term of one particle and group them.
 
@@ -316,17 +311,14 @@ def collect_terms(
         costs that depend on it (TraceGraph_ELBO); otherwise with every cost.
     :param complete: whether the run tagged every latent and deterministic site,
         which the plate rule needs to see every path from a score to a cost.
-    :param fallback: what to do when a non-reparameterized site shares a plate with
-        a cost and the run is not complete: sum every score over its plates but
-        the particle plate (``True``: always unbiased, the result says
-        ``fallback``) or raise.
-    :raises NeedsProvenance: in that case, when ``fallback`` is false.
+    :raises NeedsProvenance: when a non-reparameterized site shares a plate with a
+        cost and the run is not complete.
     """
     # The ELBO reads ``log_prob`` only; per-site sums would be work thrown away.
     model_trace.compute_log_prob(sums=False)
     guide_trace.compute_score_parts(sums=False)
     with _untracked():
-        return _collect(model_trace, guide_trace, deps_fn, rao_blackwellize, complete, fallback)
+        return _collect(model_trace, guide_trace, deps_fn, rao_blackwellize, complete)
 
 
 def _collect(
@@ -335,7 +327,6 @@ def _collect(
     deps_fn: DepsFn,
     rao_blackwellize: bool,
     complete: bool,
-    fallback: bool,
 ) -> ParticleTerms:
     scores: dict[str, torch.Tensor] = {}
     score_plates: dict[str, dict[int, str]] = {}
@@ -351,18 +342,12 @@ def _collect(
     nonreparam = frozenset(scores)
 
     rule: PlateRule | None = None
-    summed = False
     if any_plated_score:
         if not complete:
-            # Whether a path leaves a plate is unknown (reparameterized and
-            # deterministic sites were not tagged).  Summing the score over its
-            # plates is unbiased whatever the paths; deciding it by the run's own
-            # structure would not be (the structure may depend on the draw).
-            if not fallback:
-                raise NeedsProvenance
-            summed = True
-        else:
-            rule = PlateRule(_rule_info(model_trace, guide_trace, deps_fn))
+            # Whether a path leaves a plate is unknown: reparameterized and
+            # deterministic sites were not tagged.
+            raise NeedsProvenance
+        rule = PlateRule(_rule_info(model_trace, guide_trace, deps_fn))
 
     scalar_costs: list[torch.Tensor] = []
     scalar_signs: list[float] = []
@@ -385,13 +370,7 @@ def _collect(
             return
         cost = to_plate_form(cost, plates)
         elementwise: dict[str, frozenset[str]] = {}
-        if summed:
-            # Per element along the particle plate only: particles are independent.
-            names = frozenset(plates.values()) & _PARTICLES
-            for i in deps:
-                if score_plates[i]:
-                    elementwise[i] = names
-        elif rule is not None:
+        if rule is not None:
             assert found is not None
             full, control = found
             names = frozenset(plates.values())
@@ -439,7 +418,7 @@ def _collect(
         )
         scalar = ScalarTerms(costs, signs, sites, matrix)
     finished = [_sum_parts(group, parts, signs) for group, parts, signs in groups.values()]
-    return ParticleTerms(finished, scores, score_plates, scalar, summed)
+    return ParticleTerms(finished, scores, score_plates, scalar)
 
 
 def _rule_info(

@@ -8,6 +8,7 @@ the negative ELBO estimate and whose gradient is the estimator's gradient;
 
 from __future__ import annotations
 
+import ctypes
 import math
 import random
 from collections.abc import Callable, Iterator
@@ -192,6 +193,34 @@ def _latent_or_deterministic(msg: Message) -> bool:
     return is_latent(msg) or site_is_deterministic(msg)
 
 
+# NumPy's legacy global generator: its Mersenne Twister words and position, read
+# straight from memory (~1 us), and the full state they were last seen with.
+# ``np.random.get_state()`` costs ~50 us, most of an ELBO step's budget for it.
+_MT_STATE_BYTES = 624 * 4 + 4
+_numpy_seen: tuple[bytes, Any] | None = None
+
+
+def _numpy_state() -> Any:
+    """``np.random.get_state()``, reused while the generator has not moved.
+
+    The Twister's words and position say whether it moved, except for the cached
+    second Gaussian of the legacy Box-Muller sampler, which a draw can consume
+    without moving it; so the state is reused only if it had no cached Gaussian.
+    """
+    global _numpy_seen
+    try:
+        address = np.random.mtrand._rand._bit_generator.ctypes.state_address
+    except AttributeError:  # not a Mersenne Twister: no cheap look
+        return np.random.get_state()
+    raw = ctypes.string_at(address, _MT_STATE_BYTES)
+    seen = _numpy_seen
+    if seen is not None and seen[0] == raw and not seen[1][3]:
+        return seen[1]
+    state = np.random.get_state()
+    _numpy_seen = (raw, state)
+    return state
+
+
 class RngState:
     """The state of every random number generator a model may draw from, to run
     it again with the same draws.
@@ -204,7 +233,7 @@ class RngState:
         self.torch = torch.get_rng_state()
         self.cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None
         self.python = random.getstate()
-        self.numpy = np.random.get_state()
+        self.numpy = _numpy_state()
 
     def restore(self) -> None:
         torch.set_rng_state(self.torch)
@@ -251,8 +280,6 @@ class ELBO:
     #: which the plate rule needs when reparameterized sites sit between a score
     #: and a cost).  Subclasses set the starting mode; it is raised when needed.
     _tag: str | None = None
-    #: Whether a run has completed (see :meth:`_one_run`).
-    _settled = False
 
     def _guide_trace(
         self, guide: Callable[..., Any], args: Any, kwargs: Any, tag: str | None
@@ -345,18 +372,15 @@ class ELBO:
         """One run's cost terms, model trace and guide trace.
 
         A non-reparameterized site sharing a plate with a cost needs every latent
-        site tagged (the plate rule, see :func:`~tracegraph.infer.dice.collect_terms`);
-        from the first run that needs it on, this ELBO tags every latent site.  That
-        first run is either redone with every site tagged, on the same draws
-        (``rng``: the generators' state before the run), or it sums such scores over
-        their plates (unbiased, more variance).  Which of the two must be decided
-        before the run draws anything (redoing exactly the draws of a new structure
-        would otherwise bias the estimate): a fresh ELBO saves the generators and
-        redoes, so that its first step is already the settled estimator; once a run
-        needed no redo, saving them every step (~70 us: NumPy's and Python's states)
-        would buy only the one-off first step of a later structure change.
+        site tagged (the plate rule, see :func:`~tracegraph.infer.dice.collect_terms`).
+        A run tagged less is then redone with every latent site tagged, and so is
+        every later run of this ELBO.  The redone run draws the same random numbers
+        (``rng``: the generators' state before the run, saved here unless the
+        caller did): this is needed for correctness, not only for reproducibility,
+        since whether a run is redone depends on what it drew (a new structure),
+        and redrawing would resample exactly those outcomes and bias the estimate.
         """
-        if rng is None and not self._settled and self._tag != "latent":
+        if rng is None and self._tag != "latent":
             rng = RngState()
         while True:
             tag = self._tag
@@ -364,23 +388,13 @@ class ELBO:
             deps_fn = untracked_deps if tag is None else tracked_deps
             try:
                 terms = collect_terms(
-                    model_trace,
-                    guide_trace,
-                    deps_fn,
-                    rao_blackwellize,
-                    complete=tag == "latent",
-                    fallback=rng is None,
+                    model_trace, guide_trace, deps_fn, rao_blackwellize, complete=tag == "latent"
                 )
             except NeedsProvenance:
-                # Redone, not redrawn: whether a run is redone depends on what it
-                # drew, so redrawing would resample exactly those outcomes.
                 assert tag != "latent" and rng is not None
                 self._tag = "latent"
                 rng.restore()
                 continue
-            if terms.fallback:
-                self._tag = "latent"
-            self._settled = True
             if is_validation_enabled():
                 self._check_log_prob_shapes(model_trace, guide_trace)
             return terms, model_trace, guide_trace
