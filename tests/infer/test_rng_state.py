@@ -64,3 +64,27 @@ def test_restore_after_reseeding_to_the_same_seed():
     assert np.array_equal(first, np.random.rand(5))
     again.restore()
     assert np.array_equal(first, np.random.rand(5))
+
+
+def test_python_generator_read_from_memory_matches_getstate():
+    import tracegraph.infer.elbo as elbo_module
+
+    random.seed(4)
+    RngState()
+    assert elbo_module._python_layout_ok  # CPython's layout was recognised
+    random.random()  # moved: a fresh state must be taken
+    state = RngState()
+    assert state.python == random.getstate()
+
+
+def test_python_cached_gaussian_is_part_of_the_state():
+    # random.gauss also draws in pairs and keeps the second in gauss_next, which
+    # the next call returns without moving the generator.
+    random.seed(5)
+    random.gauss(0.0, 1.0)
+    RngState()
+    random.gauss(0.0, 1.0)  # the cached one: words and index unchanged
+    state = RngState()
+    after = [random.gauss(0.0, 1.0) for _ in range(3)]
+    state.restore()
+    assert after == [random.gauss(0.0, 1.0) for _ in range(3)]

@@ -11,6 +11,8 @@ from __future__ import annotations
 import ctypes
 import math
 import random
+import struct
+import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -221,6 +223,47 @@ def _numpy_state() -> Any:
     return state
 
 
+# Python's generator: its words and index read from memory the same way, where
+# the object's layout is the one checked below (CPython's ``RandomObject``: the
+# object header, ``int index``, ``uint32_t state[624]``); elsewhere getstate().
+_PY_RANDOM_OFFSET = object.__basicsize__
+_PY_RANDOM_BYTES = 4 + 624 * 4
+_python_layout_ok: bool | None = None
+_python_seen: tuple[bytes, Any, Any] | None = None
+
+
+def _python_raw() -> bytes | None:
+    global _python_layout_ok
+    inst = random._inst  # type: ignore[attr-defined]
+    if _python_layout_ok is None:
+        raw = ctypes.string_at(id(inst) + _PY_RANDOM_OFFSET, _PY_RANDOM_BYTES)
+        index = int.from_bytes(raw[:4], sys.byteorder, signed=True)
+        words = struct.unpack(f"={624}I", raw[4:])
+        _python_layout_ok = type(inst) is random.Random and inst.getstate()[1] == (
+            *words,
+            index,
+        )
+    if not _python_layout_ok:
+        return None
+    return ctypes.string_at(id(inst) + _PY_RANDOM_OFFSET, _PY_RANDOM_BYTES)
+
+
+def _python_state() -> Any:
+    """``random.getstate()``, reused while the generator has not moved (its words,
+    index and cached Gaussian unchanged)."""
+    global _python_seen
+    raw = _python_raw()
+    if raw is None:
+        return random.getstate()
+    gauss_next = random._inst.gauss_next  # type: ignore[attr-defined]
+    seen = _python_seen
+    if seen is not None and seen[0] == raw and seen[1] is gauss_next:
+        return seen[2]
+    state = random.getstate()
+    _python_seen = (raw, gauss_next, state)
+    return state
+
+
 class RngState:
     """The state of every random number generator a model may draw from, to run
     it again with the same draws.
@@ -232,7 +275,7 @@ class RngState:
     def __init__(self) -> None:
         self.torch = torch.get_rng_state()
         self.cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None
-        self.python = random.getstate()
+        self.python = _python_state()
         self.numpy = _numpy_state()
 
     def restore(self) -> None:
