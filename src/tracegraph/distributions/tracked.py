@@ -89,8 +89,10 @@ def retrack(obj: Any, prov: frozenset[str], keep: tuple[Any, ...] = (), _depth: 
     state = obj.__dict__
     for key, v in list(state.items()):
         if type(v) is torch.Tensor:
-            if any(v is k for k in keep):
-                state[key] = track_provenance(v, prov)
+            for k in keep:
+                if v is k:
+                    state[key] = track_provenance(v, prov)
+                    break
             else:
                 tag_in_place(v, prov)
         elif _depth < 4:
@@ -127,6 +129,9 @@ def tag_output(out: Any, prov: frozenset[str], held: tuple[Any, ...]) -> Any:
     >>> type(tag_output(x, frozenset({"a"}), (x,))).__name__, type(x).__name__
     ('ProvenanceTensor', 'Tensor')
     """
-    if type(out) is torch.Tensor and not any(out is h for h in held):
-        return tag_in_place(out, prov)
-    return track_provenance(out, prov)
+    if type(out) is not torch.Tensor:
+        return track_provenance(out, prov)
+    for h in held:
+        if out is h:
+            return track_provenance(out, prov)
+    return tag_in_place(out, prov)
