@@ -9,7 +9,7 @@ import random
 import numpy as np
 import torch
 
-from tracegraph.infer.elbo import RngState
+from tracegraph.infer.rng import RngState
 
 
 def draws() -> tuple[torch.Tensor, float, np.ndarray, np.ndarray]:
@@ -67,11 +67,11 @@ def test_restore_after_reseeding_to_the_same_seed():
 
 
 def test_python_generator_read_from_memory_matches_getstate():
-    import tracegraph.infer.elbo as elbo_module
+    import tracegraph.infer.rng as rng_module
 
     random.seed(4)
     RngState()
-    assert elbo_module._python_layout_ok  # CPython's layout was recognised
+    assert rng_module._python_layout_ok  # CPython's layout was recognised
     random.random()  # moved: a fresh state must be taken
     state = RngState()
     assert state.python == random.getstate()

@@ -129,10 +129,10 @@ class TorchDistributionMixin(_MixinBase):
         # A leaf distribution: its arguments carry all the provenance it has.
         self._tg_leaf_provenance = prov
 
-    def _untracked_call(self, method: Any, value_prov: frozenset[str], *args: Any) -> Any:
+    def _untracked_call(self, method: Any, value_prov: frozenset[str] | None, *args: Any) -> Any:
         # Returns NotImplemented when the fast path does not apply.
         prov: frozenset[str] | None = self.__dict__.get("_tg_leaf_provenance")
-        if prov is None:
+        if prov is None or value_prov is None:
             return NotImplemented
         full = prov | value_prov if value_prov else prov
         if not full:
@@ -428,7 +428,7 @@ def _sum_events(t: Any, n: int) -> Any:
     # sum_rightmost, with a tracked tensor's sum run untracked and tagged in place.
     if n == 0 or not isinstance(t, torch.Tensor):
         return sum_rightmost(t, n)
-    if isinstance(t, ProvenanceTensor):
+    if type(t) is ProvenanceTensor:  # not a dynamic shape: that sum is tracked op by op
         prov = get_provenance(t)
         with torch._C.DisableTorchFunctionSubclass():
             out = sum_rightmost(t, n)

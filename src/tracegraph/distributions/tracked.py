@@ -27,7 +27,7 @@ from typing import Any
 import torch
 
 from tracegraph.ops.provenance import ProvenanceTensor, get_provenance, track_provenance
-from tracegraph.ops.provenance_tensor import _link_root
+from tracegraph.ops.provenance_tensor import DynamicShapeProvenanceTensor, _link_root
 
 __all__ = ["leaf_provenance", "retrack", "tag_in_place", "tag_output", "value_provenance"]
 
@@ -49,6 +49,8 @@ def leaf_provenance(args: tuple[Any, ...], kwargs: dict[str, Any]) -> frozenset[
         for a in group:
             if isinstance(a, torch.Tensor):
                 if isinstance(a, ProvenanceTensor):
+                    if isinstance(a, DynamicShapeProvenanceTensor):
+                        return None  # its shape is data: let every op record it
                     p = get_provenance(a)
                     prov = prov | p if prov else p
             elif not isinstance(a, _LEAF_TYPES):
@@ -58,9 +60,13 @@ def leaf_provenance(args: tuple[Any, ...], kwargs: dict[str, Any]) -> frozenset[
     return prov
 
 
-def value_provenance(value: Any) -> frozenset[str]:
-    """The provenance of a value passed to ``log_prob`` (empty for plain tensors)."""
+def value_provenance(value: Any) -> frozenset[str] | None:
+    """The provenance of a value passed to ``log_prob`` (empty for plain tensors), or
+    ``None`` when its shape depends on tracked values (no fast path then: reading
+    that shape must be recorded as control flow, op by op)."""
     if isinstance(value, ProvenanceTensor):
+        if isinstance(value, DynamicShapeProvenanceTensor):
+            return None
         return get_provenance(value)
     return _EMPTY
 

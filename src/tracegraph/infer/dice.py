@@ -133,8 +133,11 @@ def _dependency_matrix(
     for row, d in zip(rows, deps):
         for s in d:
             row[column[s]] = 1.0
-    matrix = torch.tensor(rows, dtype=dtype, device=device).reshape(len(deps), len(sites))
-    return sites, matrix, torch.tensor(signs, dtype=dtype, device=device)
+    # Cached across calls: never an inference tensor, which a later step could
+    # not save for backward.
+    with torch.inference_mode(False):
+        matrix = torch.tensor(rows, dtype=dtype, device=device).reshape(len(deps), len(sites))
+        return sites, matrix, torch.tensor(signs, dtype=dtype, device=device)
 
 
 @dataclass
@@ -192,8 +195,8 @@ class ParticleTerms:
         scalar = self.scalar
         if scalar is not None:
             if scalar.sites:
-                tau = scalar.matrix @ self._stacked_scores(scalar.sites)
-                total = (scalar.costs * magic_box(tau)) @ scalar.signs
+                costs, signs, matrix, stacked = self._scalar_operands(scalar)
+                total = (costs * magic_box(matrix @ stacked)) @ signs
             else:
                 total = scalar.costs @ scalar.signs
         for g in self.groups:
@@ -215,8 +218,8 @@ class ParticleTerms:
         if scalar is not None:
             pathwise = scalar.costs @ scalar.signs
             if scalar.sites:
-                weights = scalar.matrix.t() @ (scalar.costs.detach() * scalar.signs)
-                score_terms = self._stacked_scores(scalar.sites) @ weights
+                costs, signs, matrix, stacked = self._scalar_operands(scalar)
+                score_terms = stacked @ (matrix.t() @ (costs.detach() * signs))
         plated: set[str] = set()
         for g in self.groups:
             pathwise = _accumulate(pathwise, g.cost.sum(), g.sign)
@@ -226,6 +229,23 @@ class ParticleTerms:
             score_terms = term if score_terms is None else score_terms + term
         elbo = torch.zeros(()) if pathwise is None else pathwise
         return (elbo if score_terms is None else elbo + score_terms), elbo
+
+    def _scalar_operands(
+        self, scalar: ScalarTerms
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        # Costs, signs, matrix and stacked scores in one dtype: the products do not
+        # promote (float64 observations with float32 latents).
+        stacked = self._stacked_scores(scalar.sites)
+        costs = scalar.costs
+        if stacked.dtype == costs.dtype:
+            return costs, scalar.signs, scalar.matrix, stacked
+        dtype = torch.promote_types(stacked.dtype, costs.dtype)
+        return (
+            costs.to(dtype),
+            scalar.signs.to(dtype),
+            scalar.matrix.to(dtype),
+            stacked.to(dtype),
+        )
 
     def _stacked_scores(self, sites: tuple[str, ...]) -> torch.Tensor:
         # Each site's log-density summed over its plates, one entry per site.
@@ -445,8 +465,8 @@ def _sum_parts(group: CostGroup, parts: list[torch.Tensor], signs: list[float]) 
     if len(parts) == 1:
         group.cost, group.sign = parts[0], signs[0]
         return group
-    shape = parts[0].shape
-    if len(parts) > _FEW and all(p.shape == shape for p in parts):
+    shape, dtype = parts[0].shape, parts[0].dtype
+    if len(parts) > _FEW and all(p.shape == shape and p.dtype == dtype for p in parts):
         # One stack and one product, however many parts.
         sign = torch.tensor(signs, dtype=parts[0].dtype, device=parts[0].device)
         group.cost = torch.tensordot(sign, torch.stack(parts), dims=1)

@@ -8,21 +8,17 @@ the negative ELBO estimate and whose gradient is the estimator's gradient;
 
 from __future__ import annotations
 
-import ctypes
 import math
-import random
-import struct
-import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import numpy as np
 import torch
 
 from tracegraph.distributions.util import is_validation_enabled
 from tracegraph.errors import PlateError, ShapeError, SiteError
 from tracegraph.infer.dice import ParticleTerms, collect_terms, tracked_deps, untracked_deps
 from tracegraph.infer.downstream import PARTICLE_PLATE, NeedsProvenance
+from tracegraph.infer.rng import RngState
 from tracegraph.params import get_param_store
 from tracegraph.poutine import handlers
 from tracegraph.poutine.provenance_messenger import TrackProvenanceMessenger, is_latent
@@ -34,7 +30,6 @@ from tracegraph.primitives import plate
 __all__ = [
     "ELBO",
     "ELBOModule",
-    "RngState",
     "check_model_guide_match",
     "check_site_log_prob_shape",
     "guess_max_plate_nesting",
@@ -195,95 +190,8 @@ def _latent_or_deterministic(msg: Message) -> bool:
     return is_latent(msg) or site_is_deterministic(msg)
 
 
-# NumPy's legacy global generator: its Mersenne Twister words and position, read
-# straight from memory (~1 us), and the full state they were last seen with.
-# ``np.random.get_state()`` costs ~50 us, most of an ELBO step's budget for it.
-_MT_STATE_BYTES = 624 * 4 + 4
-_numpy_seen: tuple[bytes, Any] | None = None
-
-
-def _numpy_state() -> Any:
-    """``np.random.get_state()``, reused while the generator has not moved.
-
-    The Twister's words and position say whether it moved, except for the cached
-    second Gaussian of the legacy Box-Muller sampler, which a draw can consume
-    without moving it; so the state is reused only if it had no cached Gaussian.
-    """
-    global _numpy_seen
-    try:
-        address = np.random.mtrand._rand._bit_generator.ctypes.state_address
-    except AttributeError:  # not a Mersenne Twister: no cheap look
-        return np.random.get_state()
-    raw = ctypes.string_at(address, _MT_STATE_BYTES)
-    seen = _numpy_seen
-    if seen is not None and seen[0] == raw and not seen[1][3]:
-        return seen[1]
-    state = np.random.get_state()
-    _numpy_seen = (raw, state)
-    return state
-
-
-# Python's generator: its words and index read from memory the same way, where
-# the object's layout is the one checked below (CPython's ``RandomObject``: the
-# object header, ``int index``, ``uint32_t state[624]``); elsewhere getstate().
-_PY_RANDOM_OFFSET = object.__basicsize__
-_PY_RANDOM_BYTES = 4 + 624 * 4
-_python_layout_ok: bool | None = None
-_python_seen: tuple[bytes, Any, Any] | None = None
-
-
-def _python_raw() -> bytes | None:
-    global _python_layout_ok
-    inst = random._inst  # type: ignore[attr-defined]
-    if _python_layout_ok is None:
-        raw = ctypes.string_at(id(inst) + _PY_RANDOM_OFFSET, _PY_RANDOM_BYTES)
-        index = int.from_bytes(raw[:4], sys.byteorder, signed=True)
-        words = struct.unpack(f"={624}I", raw[4:])
-        _python_layout_ok = type(inst) is random.Random and inst.getstate()[1] == (
-            *words,
-            index,
-        )
-    if not _python_layout_ok:
-        return None
-    return ctypes.string_at(id(inst) + _PY_RANDOM_OFFSET, _PY_RANDOM_BYTES)
-
-
-def _python_state() -> Any:
-    """``random.getstate()``, reused while the generator has not moved (its words,
-    index and cached Gaussian unchanged)."""
-    global _python_seen
-    raw = _python_raw()
-    if raw is None:
-        return random.getstate()
-    gauss_next = random._inst.gauss_next  # type: ignore[attr-defined]
-    seen = _python_seen
-    if seen is not None and seen[0] == raw and seen[1] is gauss_next:
-        return seen[2]
-    state = random.getstate()
-    _python_seen = (raw, gauss_next, state)
-    return state
-
-
-class RngState:
-    """The state of every random number generator a model may draw from, to run
-    it again with the same draws.
-
-    >>> state = RngState(); a = torch.rand(2); state.restore(); bool((a == torch.rand(2)).all())
-    True
-    """
-
-    def __init__(self) -> None:
-        self.torch = torch.get_rng_state()
-        self.cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None
-        self.python = _python_state()
-        self.numpy = _numpy_state()
-
-    def restore(self) -> None:
-        torch.set_rng_state(self.torch)
-        if self.cuda is not None:
-            torch.cuda.set_rng_state_all(self.cuda)
-        random.setstate(self.python)
-        np.random.set_state(self.numpy)
+#: Per ELBO class: whether its ``_losses`` is the loss (see ``ELBO._dispatch_losses``).
+_OWN_LOSSES: dict[type, bool] = {}
 
 
 class ELBO:
@@ -476,7 +384,24 @@ class ELBO:
         :returns: ``-ELBO``.
         """
         with torch.no_grad():
-            return float(self._losses(model, guide, args, kwargs, first_order=True)[1])
+            return float(self._dispatch_losses(model, guide, args, kwargs, first_order=True)[1])
+
+    def _dispatch_losses(
+        self, model: Any, guide: Any, args: Any, kwargs: Any, first_order: bool
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        # A subclass that overrides differentiable_loss (a penalty, another
+        # estimator) below the class that defines _losses keeps its loss in
+        # loss() and loss_and_grads() too.
+        cls = type(self)
+        own = _OWN_LOSSES.get(cls)
+        if own is None:
+            owner = next(c for c in cls.__mro__ if "_losses" in vars(c))
+            own = cls.differentiable_loss is vars(owner).get("differentiable_loss")
+            _OWN_LOSSES[cls] = own
+        if own:
+            return self._losses(model, guide, args, kwargs, first_order)
+        loss = self.differentiable_loss(model, guide, *args, **kwargs)
+        return loss, loss
 
     def loss_and_grads(
         self, model: Callable[..., Any], guide: Callable[..., Any], *args: Any, **kwargs: Any
@@ -489,7 +414,7 @@ class ELBO:
 
         :returns: ``-ELBO`` as a float.
         """
-        surrogate, loss = self._losses(model, guide, args, kwargs, first_order=True)
+        surrogate, loss = self._dispatch_losses(model, guide, args, kwargs, first_order=True)
         if surrogate.requires_grad:
             surrogate.backward(retain_graph=self.retain_graph)
         return float(loss.detach())

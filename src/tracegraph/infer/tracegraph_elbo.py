@@ -32,7 +32,8 @@ from tracegraph.errors import SiteError
 from tracegraph.infer.baselines import DecayingAverage, check_baseline_config
 from tracegraph.infer.dice import ParticleTerms, collect_terms, magic_box, tracked_deps
 from tracegraph.infer.downstream import NeedsProvenance
-from tracegraph.infer.elbo import ELBO, RngState
+from tracegraph.infer.elbo import ELBO
+from tracegraph.infer.rng import RngState
 from tracegraph.ops.provenance import detach_provenance
 from tracegraph.poutine.provenance_messenger import TrackProvenanceMessenger
 from tracegraph.poutine.trace_struct import Trace
