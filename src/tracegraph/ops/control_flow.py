@@ -24,7 +24,7 @@ from __future__ import annotations
 import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
 from types import CodeType
 from typing import Any, TypeVar
@@ -92,8 +92,22 @@ class ControlFlowScope:
         return f"ControlFlowScope(provenance={{{names}}})"
 
 
-@contextmanager
-def control_flow_scope() -> Iterator[ControlFlowScope]:
+class _ScopeContext:
+    # What control_flow_scope() returns: a plain class, not a generator-based
+    # context manager, since every traced run of an ELBO opens one.
+    __slots__ = ("_scope", "_token")
+
+    def __enter__(self) -> ControlFlowScope:
+        scope = ControlFlowScope()
+        self._scope = scope
+        self._token = _SCOPES.set(_SCOPES.get() + (scope,))
+        return scope
+
+    def __exit__(self, *exc: object) -> None:
+        _SCOPES.reset(self._token)
+
+
+def control_flow_scope() -> AbstractContextManager[ControlFlowScope]:
     """Open a scope that collects provenance leaking into Python control flow.
 
     Scopes nest; every active scope receives every leak, so an outer scope
@@ -108,12 +122,7 @@ def control_flow_scope() -> Iterator[ControlFlowScope]:
     >>> sorted(inner.provenance), sorted(outer.provenance)
     (['a'], ['a', 'b'])
     """
-    scope = ControlFlowScope()
-    token = _SCOPES.set(_SCOPES.get() + (scope,))
-    try:
-        yield scope
-    finally:
-        _SCOPES.reset(token)
+    return _ScopeContext()
 
 
 def current_control_flow() -> frozenset:
