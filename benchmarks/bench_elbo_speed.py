@@ -59,30 +59,7 @@ def make_models(pyro: ModuleType, dist: ModuleType) -> dict[str, tuple[Program, 
 
     # (b) a two-layer sigmoid belief net: top-down model z2 -> z1 -> x over a batch
     # of N binary vectors, bottom-up guide x -> z1 -> z2.
-    N, H2, H1, D = 4, 3, 5, 8
-    sbn_data = (torch.rand(N, D, generator=gen) < 0.5).float()
-    w2, w1 = torch.randn(H2, H1, generator=gen), torch.randn(H1, D, generator=gen)
-    v1, v2 = 0.3 * torch.randn(D, H1, generator=gen), 0.3 * torch.randn(H1, H2, generator=gen)
-
-    def sbn_model(data: torch.Tensor) -> None:
-        W2 = pyro.param("sbn_W2", w2.clone())
-        W1 = pyro.param("sbn_W1", w1.clone())
-        with pyro.plate("data", N, dim=-2):
-            with pyro.plate("units2", H2, dim=-1):
-                z2 = pyro.sample("z2", dist.Bernoulli(torch.full((H2,), 0.5)))
-            with pyro.plate("units1", H1, dim=-1):
-                z1 = pyro.sample("z1", dist.Bernoulli(logits=z2 @ W2))
-            with pyro.plate("pixels", D, dim=-1):
-                pyro.sample("x", dist.Bernoulli(logits=z1 @ W1), obs=data)
-
-    def sbn_guide(data: torch.Tensor) -> None:
-        V1 = pyro.param("sbn_V1", v1.clone())
-        V2 = pyro.param("sbn_V2", v2.clone())
-        with pyro.plate("data", N, dim=-2):
-            with pyro.plate("units1", H1, dim=-1):
-                z1 = pyro.sample("z1", dist.Bernoulli(logits=data @ V1))
-            with pyro.plate("units2", H2, dim=-1):
-                pyro.sample("z2", dist.Bernoulli(logits=z1 @ V2))
+    sbn_model, sbn_guide, (sbn_data,) = sbn_models(pyro, dist, gen, pixels=8, prefix="sbn")
 
     # (c) a Gaussian mixture with per-point assignments in a plate (reparameterized
     # component locations, non-reparameterized assignments).
@@ -109,6 +86,41 @@ def make_models(pyro: ModuleType, dist: ModuleType) -> dict[str, tuple[Program, 
         "sbn": (sbn_model, sbn_guide, (sbn_data,)),
         "gmm": (gmm_model, gmm_guide, (gmm_data,)),
     }
+
+
+def sbn_models(
+    pyro: ModuleType, dist: ModuleType, gen: torch.Generator, pixels: int, prefix: str
+) -> tuple[Program, Program, tuple]:
+    """A two-layer sigmoid belief net (4 datapoints, 3 and 5 hidden units, ``pixels``
+    observed pixels) with a bottom-up guide; data and weights drawn from ``gen``,
+    param names starting with ``prefix``."""
+    n, h2, h1 = 4, 3, 5
+    data = (torch.rand(n, pixels, generator=gen) < 0.5).float()
+    w2, w1 = torch.randn(h2, h1, generator=gen), torch.randn(h1, pixels, generator=gen)
+    v1 = 0.3 * torch.randn(pixels, h1, generator=gen)
+    v2 = 0.3 * torch.randn(h1, h2, generator=gen)
+
+    def model(data: torch.Tensor) -> None:
+        top = pyro.param(f"{prefix}_W2", w2.clone())
+        bottom = pyro.param(f"{prefix}_W1", w1.clone())
+        with pyro.plate("data", n, dim=-2):
+            with pyro.plate("units2", h2, dim=-1):
+                z2 = pyro.sample("z2", dist.Bernoulli(torch.full((h2,), 0.5)))
+            with pyro.plate("units1", h1, dim=-1):
+                z1 = pyro.sample("z1", dist.Bernoulli(logits=z2 @ top))
+            with pyro.plate("pixels", pixels, dim=-1):
+                pyro.sample("x", dist.Bernoulli(logits=z1 @ bottom), obs=data)
+
+    def guide(data: torch.Tensor) -> None:
+        enc1 = pyro.param(f"{prefix}_V1", v1.clone())
+        enc2 = pyro.param(f"{prefix}_V2", v2.clone())
+        with pyro.plate("data", n, dim=-2):
+            with pyro.plate("units1", h1, dim=-1):
+                z1 = pyro.sample("z1", dist.Bernoulli(logits=data @ enc1))
+            with pyro.plate("units2", h2, dim=-1):
+                pyro.sample("z2", dist.Bernoulli(logits=z1 @ enc2))
+
+    return model, guide, (data,)
 
 
 def _params(store: Any) -> list[torch.Tensor]:

@@ -32,7 +32,7 @@ Baseline terms ``sum_i (1 - box(log q_i)) * b_i`` have value 0 and subtract
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,6 +55,7 @@ __all__ = [
     "ParticleTerms",
     "collect_terms",
     "magic_box",
+    "sum_surrogates",
     "tracked_deps",
     "untracked_deps",
 ]
@@ -281,6 +282,30 @@ class ParticleTerms:
             if any(site in g.deps for g in self.groups):
                 out = out + self._plated_downstream(site)
             return out
+
+
+def sum_surrogates(
+    particles: Iterable[ParticleTerms], first_order: bool
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The summed surrogate of several particles and their summed ELBO:
+    :meth:`ParticleTerms.first_order_surrogate` or (twice)
+    :meth:`ParticleTerms.surrogate`.
+
+    >>> sum_surrogates([], first_order=True)
+    (tensor(0.), tensor(0.))
+    """
+    surrogate: torch.Tensor | None = None
+    elbo: torch.Tensor | None = None
+    for terms in particles:
+        if first_order:
+            s, e = terms.first_order_surrogate()
+        else:
+            s = e = terms.surrogate()
+        surrogate = s if surrogate is None else surrogate + s
+        elbo = e if elbo is None else elbo + e
+    if surrogate is None or elbo is None:
+        return torch.zeros(()), torch.zeros(())
+    return surrogate, elbo
 
 
 def _accumulate(total: torch.Tensor | None, term: torch.Tensor, sign: float) -> torch.Tensor:

@@ -21,6 +21,7 @@ from typing import Any
 
 import torch
 
+from tracegraph.infer.dice import sum_surrogates
 from tracegraph.infer.elbo import ELBO
 
 __all__ = ["Trace_ELBO"]
@@ -51,16 +52,8 @@ class Trace_ELBO(ELBO):
     def _losses(
         self, model: Any, guide: Any, args: Any, kwargs: Any, first_order: bool
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        surrogate: torch.Tensor | None = None
-        elbo: torch.Tensor | None = None
-        for terms, _ in self._particle_terms(model, guide, args, kwargs, rao_blackwellize=False):
-            if first_order:
-                s, e = terms.first_order_surrogate()
-            else:
-                s = e = terms.surrogate()
-            surrogate = s if surrogate is None else surrogate + s
-            elbo = e if elbo is None else elbo + e
-        assert surrogate is not None and elbo is not None
+        particles = self._particle_terms(model, guide, args, kwargs, rao_blackwellize=False)
+        surrogate, elbo = sum_surrogates((terms for terms, _ in particles), first_order)
         # Vectorized or not, the sums run over num_particles particles.
         n = self.num_particles
         if not first_order:

@@ -30,7 +30,13 @@ import torch
 from tracegraph.distributions.util import is_validation_enabled
 from tracegraph.errors import SiteError
 from tracegraph.infer.baselines import DecayingAverage, check_baseline_config
-from tracegraph.infer.dice import ParticleTerms, collect_terms, magic_box, tracked_deps
+from tracegraph.infer.dice import (
+    ParticleTerms,
+    collect_terms,
+    magic_box,
+    sum_surrogates,
+    tracked_deps,
+)
 from tracegraph.infer.downstream import NeedsProvenance
 from tracegraph.infer.elbo import ELBO
 from tracegraph.infer.rng import RngState
@@ -97,16 +103,7 @@ class TraceGraph_ELBO(ELBO):
         self, model: Any, guide: Any, args: Any, kwargs: Any, first_order: bool
     ) -> tuple[torch.Tensor, torch.Tensor]:
         particles = self._terms(model, guide, args, kwargs)
-        surrogate: torch.Tensor | None = None
-        elbo: torch.Tensor | None = None
-        for p, _ in particles:
-            if first_order:
-                s, e = p.first_order_surrogate()
-            else:
-                s = e = p.surrogate()
-            surrogate = s if surrogate is None else surrogate + s
-            elbo = e if elbo is None else elbo + e
-        assert surrogate is not None and elbo is not None
+        surrogate, elbo = sum_surrogates((p for p, _ in particles), first_order)
         extra, aux = self._baselines(particles, first_order)
         if extra is not None:
             surrogate = surrogate + extra
