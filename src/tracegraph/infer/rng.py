@@ -85,7 +85,8 @@ def _python_state() -> Any:
     if seen is not None and seen[0] == raw and seen[1] is gauss_next:
         return seen[2]
     state = random.getstate()
-    _python_seen = (raw, gauss_next, state)
+    if _python_raw(inst) == raw and inst.gauss_next is gauss_next:  # type: ignore[attr-defined]
+        _python_seen = (raw, gauss_next, state)  # not moved by another thread meanwhile
     return state
 
 
@@ -145,7 +146,8 @@ def _numpy_state() -> Any:
     if seen is not None and seen[0] == raw:
         return seen[1]
     state = np.random.get_state()
-    _numpy_seen = (raw, state)
+    if _numpy_raw() == raw:  # not moved by another thread meanwhile
+        _numpy_seen = (raw, state)
     return state
 
 
