@@ -53,7 +53,8 @@ import tracegraph
 import tracegraph.distributions as dist
 from tracegraph.distributions import constraints
 from tracegraph.infer import ELBO, JitTraceGraph_ELBO, Trace_ELBO, TraceGraph_ELBO
-from tracegraph.infer.dice import CostGroup, collect_terms, tracked_deps
+from tracegraph.infer.collect import collect_terms, tracked_deps
+from tracegraph.infer.dice import CostGroup
 from tracegraph.infer.downstream import NeedsProvenance, PlateRule
 from tracegraph.ops.provenance import detach_provenance, get_provenance, track_provenance
 from tracegraph.poutine import handlers

@@ -16,7 +16,8 @@ import torch
 
 from tracegraph.distributions.util import is_validation_enabled
 from tracegraph.errors import PlateError, ShapeError, SiteError
-from tracegraph.infer.dice import ParticleTerms, collect_terms, tracked_deps, untracked_deps
+from tracegraph.infer.collect import collect_terms, tracked_deps, untracked_deps
+from tracegraph.infer.dice import ParticleTerms
 from tracegraph.infer.downstream import PARTICLE_PLATE, NeedsProvenance
 from tracegraph.infer.rng import RngState
 from tracegraph.params import get_param_store
@@ -323,7 +324,7 @@ class ELBO:
         """One run's cost terms, model trace and guide trace.
 
         A non-reparameterized site sharing a plate with a cost needs every latent
-        site tagged (the plate rule, see :func:`~tracegraph.infer.dice.collect_terms`).
+        site tagged (the plate rule, see :func:`~tracegraph.infer.collect.collect_terms`).
         A run tagged less is then redone with every latent site tagged, and so is
         every later run of this ELBO.  The redone run draws the same random numbers
         (``rng``: the generators' state before the run, saved here unless the

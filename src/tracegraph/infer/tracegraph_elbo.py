@@ -30,13 +30,8 @@ import torch
 from tracegraph.distributions.util import is_validation_enabled
 from tracegraph.errors import SiteError
 from tracegraph.infer.baselines import DecayingAverage, check_baseline_config
-from tracegraph.infer.dice import (
-    ParticleTerms,
-    collect_terms,
-    magic_box,
-    sum_surrogates,
-    tracked_deps,
-)
+from tracegraph.infer.collect import collect_terms, tracked_deps
+from tracegraph.infer.dice import ParticleTerms, magic_box, sum_surrogates
 from tracegraph.infer.downstream import NeedsProvenance
 from tracegraph.infer.elbo import ELBO
 from tracegraph.infer.rng import RngState
