@@ -488,7 +488,9 @@ class Trace:
                     trace_shapes.check_log_prob_shape(name, site, parts.log_prob)
                 site["unscaled_log_prob"] = parts.log_prob
                 # As in Pyro, the score function stays unscaled and unmasked.
-                parts = parts.scale_and_mask(site.get("scale", 1.0), site.get("mask"))
+                scale, mask = site.get("scale", 1.0), site.get("mask")
+                if mask is not None or not (isinstance(scale, int | float) and scale == 1):
+                    parts = parts.scale_and_mask(scale, mask)
             except Exception as exc:
                 self._note_failure(exc, name, "score_parts")
                 raise
