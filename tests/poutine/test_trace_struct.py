@@ -379,6 +379,29 @@ def test_compute_log_prob_sets_scaled_and_unscaled():
     assert "log_prob" not in tr.nodes["skip"]
 
 
+@pytest.mark.parametrize("method", ["compute_log_prob", "compute_score_parts"])
+def test_compute_without_sums_leaves_them_to_be_computed_later(method):
+    tr = Trace()
+    add_sample(tr, "z", tdist.Normal(torch.zeros(2), 1.0), torch.zeros(2), scale=2.0)
+    getattr(tr, method)(sums=False)
+    site = tr.nodes["z"]
+    assert "log_prob" in site and "log_prob_sum" not in site
+    assert torch.allclose(tr.log_prob_sum(), site["log_prob"].sum())
+    getattr(tr, method)()  # memoized log-probs; the missing sums are filled in
+    assert torch.allclose(site["log_prob_sum"], site["log_prob"].sum())
+
+
+def test_compute_score_parts_without_scale_or_mask_keeps_the_parts():
+    tr = Trace()
+    add_sample(tr, "z", tdist.Bernoulli(0.3), torch.tensor(1.0))
+    add_sample(tr, "w", tdist.Bernoulli(0.3), torch.tensor(1.0), scale=2.0)
+    tr.compute_score_parts()
+    z, w = tr.nodes["z"]["score_parts"], tr.nodes["w"]["score_parts"]
+    assert z.scale_and_mask(1.0, None) is z  # nothing to apply: not rebuilt
+    assert z.log_prob is z.score_function
+    assert torch.allclose(w.log_prob, 2.0 * w.score_function)
+
+
 def test_scale_tensor_and_mask_broadcast_with_log_prob():
     tr = Trace()
     scale = torch.tensor([[1.0], [2.0], [3.0]])  # (3, 1) against log_prob (4,)

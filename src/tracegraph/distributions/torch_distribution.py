@@ -26,13 +26,12 @@ from torch.distributions import constraints
 from tracegraph.distributions.tracked import (
     leaf_provenance,
     retrack,
-    tag_in_place,
     tag_output,
     value_provenance,
 )
 from tracegraph.distributions.util import ScoreParts, broadcast_shape, sum_rightmost
 from tracegraph.errors import ShapeError, SiteError
-from tracegraph.ops.provenance import ProvenanceTensor, get_provenance
+from tracegraph.ops.provenance_tensor import reduce_untracked, tag_in_place
 
 __all__ = [
     "ExpandedDistribution",
@@ -425,15 +424,10 @@ class Independent(TorchDistributionMixin, torch.distributions.Independent):
 
 
 def _sum_events(t: Any, n: int) -> Any:
-    # sum_rightmost, with a tracked tensor's sum run untracked and tagged in place.
+    # sum_rightmost; a tracked log-density's sum runs untracked (same provenance).
     if n == 0 or not isinstance(t, torch.Tensor):
         return sum_rightmost(t, n)
-    if type(t) is ProvenanceTensor:  # not a dynamic shape: that sum is tracked op by op
-        prov = get_provenance(t)
-        with torch._C.DisableTorchFunctionSubclass():
-            out = sum_rightmost(t, n)
-        return tag_in_place(out, prov) if prov else out
-    return sum_rightmost(t, n)
+    return reduce_untracked(t, lambda x: sum_rightmost(x, n))
 
 
 class MaskedDistribution(TorchDistribution):

@@ -27,9 +27,9 @@ from typing import Any
 import torch
 
 from tracegraph.ops.provenance import ProvenanceTensor, get_provenance, track_provenance
-from tracegraph.ops.provenance_tensor import DynamicShapeProvenanceTensor, _link_root
+from tracegraph.ops.provenance_tensor import DynamicShapeProvenanceTensor, tag_in_place
 
-__all__ = ["leaf_provenance", "retrack", "tag_in_place", "tag_output", "value_provenance"]
+__all__ = ["leaf_provenance", "retrack", "tag_output", "value_provenance"]
 
 _EMPTY: frozenset[str] = frozenset()
 _LEAF_TYPES = (int, float, bool, type(None), torch.Size, torch.dtype, torch.device, str)
@@ -108,22 +108,6 @@ def retrack(obj: Any, prov: frozenset[str], keep: tuple[Any, ...] = (), _depth: 
                 for item in v:
                     if isinstance(item, _NESTED):
                         retrack(item, prov, keep, _depth + 1)
-
-
-def tag_in_place(t: torch.Tensor, prov: frozenset[str]) -> torch.Tensor:
-    """Make the plain tensor ``t`` itself carry ``prov`` (its class is swapped, as
-    for an op's result).  Only for tensors nobody else holds as plain ones.
-
-    >>> t = torch.zeros(1)
-    >>> tag_in_place(t, frozenset({"a"})) is t, sorted(get_provenance(t))
-    (True, ['a'])
-    """
-    base = t._base
-    t.__class__ = ProvenanceTensor
-    t._provenance = prov  # type: ignore[attr-defined]
-    if base is not None:
-        _link_root(t, base)  # type: ignore[arg-type]
-    return t
 
 
 def tag_output(out: Any, prov: frozenset[str], held: tuple[Any, ...]) -> Any:

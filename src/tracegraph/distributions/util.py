@@ -191,11 +191,13 @@ class ScoreParts(NamedTuple):
 
         :param scale: multiplies ``log_prob`` and ``entropy_term``.
         :param mask: zeroes them where it is ``False``.
-        :returns: a new ``ScoreParts``.
+        :returns: a new ``ScoreParts`` (``self`` when there is nothing to apply).
 
         >>> ScoreParts(torch.tensor(2.0), torch.tensor(2.0), 0.0).scale_and_mask(0.5)
         ScoreParts(log_prob=tensor(1.), score_function=tensor(2.), entropy_term=0.0)
         """
+        if mask is None and isinstance(scale, int | float) and scale == 1:
+            return self  # nothing to do: no new tuple on every site of every step
         return ScoreParts(
             scale_and_mask(self.log_prob, scale, mask),
             self.score_function,

@@ -125,7 +125,13 @@ class ParticleTerms:
         return out
 
     def plain_score(self, site: str) -> torch.Tensor:
-        """The site's log-density in plate form, as a plain (untracked) tensor."""
+        """The site's log-density in plate form, as a plain (untracked) tensor.
+
+        >>> from tracegraph.ops.provenance import track_provenance
+        >>> lp = track_provenance(torch.tensor(-0.5), {"z"})
+        >>> type(ParticleTerms([], {"z": lp}, {"z": {}}).plain_score("z")).__name__
+        'Tensor'
+        """
         return detach_provenance(self.scores[site])  # type: ignore[no-any-return]
 
     def surrogate(self) -> torch.Tensor:
@@ -143,6 +149,23 @@ class ParticleTerms:
         cost group, and without the boxes, so its graph is smaller.  Its value is
         not the ELBO and its second derivatives are not the estimator's: for a
         single ``backward`` only (``loss_and_grads``).
+
+        >>> import tracegraph, tracegraph.distributions as dist
+        >>> from tracegraph.poutine import handlers
+        >>> from tracegraph.infer.collect import collect_terms, untracked_deps
+        >>> q = torch.tensor(0.3, requires_grad=True)
+        >>> guide = handlers.trace(lambda: tracegraph.sample("z", dist.Bernoulli(q))).get_trace()
+        >>> model = handlers.trace(handlers.replay(
+        ...     lambda: tracegraph.sample("z", dist.Bernoulli(0.5)), trace=guide)).get_trace()
+        >>> terms = collect_terms(model, guide, untracked_deps, rao_blackwellize=False)
+        >>> first, elbo = terms.first_order_surrogate()
+        >>> dice = terms.surrogate()
+        >>> bool(torch.isclose(elbo, dice))  # the ELBO, beside the surrogate
+        True
+        >>> g1, = torch.autograd.grad(first, q, retain_graph=True)
+        >>> g2, = torch.autograd.grad(dice, q)
+        >>> bool(torch.isclose(g1, g2))  # the same first derivative
+        True
         """
         with _untracked():
             return self._first_order()

@@ -361,21 +361,24 @@ class ELBO:
     def differentiable_loss(
         self, model: Callable[..., Any], guide: Callable[..., Any], *args: Any, **kwargs: Any
     ) -> torch.Tensor:
-        """The negative ELBO as a tensor whose gradient is the estimator's."""
-        raise NotImplementedError
+        """The negative ELBO as a tensor whose gradient (first and higher
+        derivatives) is the estimator's.
+
+        :returns: a scalar tensor.
+        """
+        return self._losses(model, guide, args, kwargs, first_order=False)[0]
 
     def _losses(
         self, model: Any, guide: Any, args: Any, kwargs: Any, first_order: bool
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(tensor to differentiate, -ELBO)``.
+        """``(tensor to differentiate, -ELBO)``: what an estimator implements.
 
         With ``first_order`` the first may be a cheaper tensor whose *first*
         derivative is the estimator's but whose value and higher derivatives are
-        not (what one ``backward`` needs); without, it is :meth:`differentiable_loss`.
-        Subclasses that only define :meth:`differentiable_loss` get it for both.
+        not (what one ``backward`` needs); without, it is the loss itself.  A
+        subclass may instead override :meth:`differentiable_loss` alone.
         """
-        loss = self.differentiable_loss(model, guide, *args, **kwargs)
-        return loss, loss
+        raise NotImplementedError
 
     def loss(
         self, model: Callable[..., Any], guide: Callable[..., Any], *args: Any, **kwargs: Any
@@ -397,7 +400,7 @@ class ELBO:
         own = _OWN_LOSSES.get(cls)
         if own is None:
             owner = next(c for c in cls.__mro__ if "_losses" in vars(c))
-            own = cls.differentiable_loss is vars(owner).get("differentiable_loss")
+            own = cls.differentiable_loss is owner.differentiable_loss  # type: ignore[attr-defined]
             _OWN_LOSSES[cls] = own
         if own:
             return self._losses(model, guide, args, kwargs, first_order)

@@ -16,7 +16,6 @@ True
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -39,15 +38,6 @@ class Trace_ELBO(ELBO):
 
     See :class:`~tracegraph.infer.elbo.ELBO` for the arguments.
     """
-
-    def differentiable_loss(
-        self, model: Callable[..., Any], guide: Callable[..., Any], *args: Any, **kwargs: Any
-    ) -> torch.Tensor:
-        """The negative ELBO; its gradient is the estimator's.
-
-        :returns: a scalar tensor.
-        """
-        return self._losses(model, guide, args, kwargs, first_order=False)[0]
 
     def _losses(
         self, model: Any, guide: Any, args: Any, kwargs: Any, first_order: bool

@@ -21,7 +21,6 @@ True
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -84,15 +83,6 @@ class TraceGraph_ELBO(ELBO):
         self, model: Any, guide: Any, args: Any, kwargs: Any
     ) -> list[tuple[ParticleTerms, Trace]]:
         return self._particle_terms(model, guide, args, kwargs, rao_blackwellize=True)
-
-    def differentiable_loss(
-        self, model: Callable[..., Any], guide: Callable[..., Any], *args: Any, **kwargs: Any
-    ) -> torch.Tensor:
-        """The negative ELBO; its gradient is the Rao-Blackwellized estimator's.
-
-        :returns: a scalar tensor.
-        """
-        return self._losses(model, guide, args, kwargs, first_order=False)[0]
 
     def _losses(
         self, model: Any, guide: Any, args: Any, kwargs: Any, first_order: bool

@@ -28,6 +28,7 @@ from tracegraph.ops.provenance_tensor import (
     _link_root,
     _provenance_of,
     _wrap,
+    tag_in_place,
 )
 
 __all__ = ["union_rule", "view_rule", "mutation_rule", "mutation_all_rule"]
@@ -79,12 +80,7 @@ def _attach(out: Any, prov: frozenset, cls: type, inputs: Any, link: bool = True
                 return out
             return _wrap(out, prov, cls)
         if type(out) is Tensor:
-            base = out._base if link else None
-            out.__class__ = cls
-            out._provenance = prov  # type: ignore[attr-defined]
-            if base is not None:
-                _link_root(out, base)  # type: ignore[arg-type]
-            return out
+            return tag_in_place(out, prov, cls, link)
         if isinstance(out, ProvenanceTensor):  # a fresh tracked object (deepcopy)
             out._provenance = _provenance_of(out) | prov
             return out
@@ -127,12 +123,7 @@ def _propagate_kwargs(func: Any, args: tuple, kwargs: dict, cls: type, link: boo
         return _attach(out, prov, cls, (args, kwargs), link)
     if any(out is a for a in kwargs.values()):
         return _attach(out, prov, cls, (args, kwargs), link)
-    base = out._base if link else None
-    out.__class__ = cls
-    out._provenance = prov  # type: ignore[attr-defined]
-    if base is not None:
-        _link_root(out, base)  # type: ignore[arg-type]
-    return out
+    return tag_in_place(out, prov, cls, link)
 
 
 def _propagating_rule(link: bool, name: str, doc: str) -> Rule:
@@ -161,6 +152,7 @@ def _propagating_rule(link: bool, name: str, doc: str) -> Rule:
         for a in args:
             if out is a:
                 return _wrap(out, prov, cls)
+        # tag_in_place inlined: this is the hottest path of tracking.
         base = out._base if link else None  # read while ``out`` is plain: no dispatch
         out.__class__ = cls
         out._provenance = prov  # type: ignore[attr-defined]

@@ -28,7 +28,12 @@ import torch
 from tracegraph.ops.control_flow import record_control_flow
 from tracegraph.ops.provenance_registry import _RULES, _unlisted
 
-__all__ = ["ProvenanceTensor", "DynamicShapeProvenanceTensor"]
+__all__ = [
+    "DynamicShapeProvenanceTensor",
+    "ProvenanceTensor",
+    "reduce_untracked",
+    "tag_in_place",
+]
 
 Tensor = torch.Tensor
 _EMPTY: frozenset = frozenset()
@@ -230,6 +235,45 @@ def _link_root(out: ProvenanceTensor, source: Tensor) -> None:
     out._prov_root = root
     if isinstance(root, ProvenanceTensor):
         out._prov_root_seen = root._provenance
+
+
+def tag_in_place(t: Tensor, prov: frozenset, cls: type | None = None, link: bool = True) -> Any:
+    """Make the plain tensor ``t`` itself carry ``prov``: its class is swapped, so
+    there is no alias and no extra autograd node.  For a tensor nobody else holds
+    as a plain one (an op's fresh result).  A view remembers the owner of its
+    storage (``link``).
+
+    >>> t = torch.zeros(1)
+    >>> tag_in_place(t, frozenset({"a"})) is t, type(t).__name__, sorted(t._provenance)
+    (True, 'ProvenanceTensor', ['a'])
+    """
+    base = t._base if link else None  # read while ``t`` is plain: no dispatch
+    t.__class__ = ProvenanceTensor if cls is None else cls
+    t._provenance = prov  # type: ignore[attr-defined]
+    if base is not None:
+        _link_root(t, base)  # type: ignore[arg-type]
+    return t
+
+
+def reduce_untracked(t: Any, fn: Callable[[Tensor], Any]) -> Any:
+    """``fn(t)`` for a computation whose result depends on exactly ``t`` (a sum of a
+    log-density): run untracked and tagged with ``t``'s provenance, which costs less
+    than tracking it op by op.  Plain tensors and tensors of a data-dependent shape
+    (whose shape reads must be recorded) go through ``fn`` as usual.
+
+    >>> t = ProvenanceTensor(torch.ones(3), frozenset({"a"}))
+    >>> out = reduce_untracked(t, lambda x: x.sum())
+    >>> out, type(reduce_untracked(torch.ones(3), lambda x: x.sum())).__name__
+    (tensor(3., provenance={'a'}), 'Tensor')
+    """
+    if type(t) is not ProvenanceTensor:
+        return fn(t)
+    prov = _provenance_of(t)
+    with torch._C.DisableTorchFunctionSubclass():
+        out = fn(t)
+    if out is t or type(out) is not Tensor or not prov:
+        return out
+    return tag_in_place(out, prov)
 
 
 def _wrap(data: Tensor, prov: frozenset, cls: type) -> Any:

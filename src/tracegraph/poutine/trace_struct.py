@@ -32,7 +32,7 @@ import torch
 from tracegraph.distributions.util import ScoreParts, scale_and_mask
 from tracegraph.distributions.validation import is_validation_enabled
 from tracegraph.errors import DuplicateSiteError, HandlerError, SiteError
-from tracegraph.ops.provenance import ProvenanceTensor, get_provenance, track_provenance
+from tracegraph.ops.provenance_tensor import reduce_untracked
 from tracegraph.poutine import trace_shapes
 
 __all__ = ["GRAPH_TYPES", "Trace", "allow_all_sites", "identify_dense_edges"]
@@ -488,9 +488,7 @@ class Trace:
                     trace_shapes.check_log_prob_shape(name, site, parts.log_prob)
                 site["unscaled_log_prob"] = parts.log_prob
                 # As in Pyro, the score function stays unscaled and unmasked.
-                scale, mask = site.get("scale", 1.0), site.get("mask")
-                if mask is not None or not (isinstance(scale, int | float) and scale == 1):
-                    parts = parts.scale_and_mask(scale, mask)
+                parts = parts.scale_and_mask(site.get("scale", 1.0), site.get("mask"))
             except Exception as exc:
                 self._note_failure(exc, name, "score_parts")
                 raise
@@ -581,8 +579,6 @@ def _sum(log_p: Any) -> Any:
     # A tracked log-prob's sum has the same provenance; summing untracked and
     # tagging the result is cheaper than dispatching the sum through tracking,
     # and this runs at every site of every step.
-    if isinstance(log_p, ProvenanceTensor):
-        with torch._C.DisableTorchFunctionSubclass():
-            total = log_p.sum()
-        return track_provenance(total, get_provenance(log_p))
-    return log_p.sum() if isinstance(log_p, torch.Tensor) else log_p
+    if isinstance(log_p, torch.Tensor):
+        return reduce_untracked(log_p, torch.Tensor.sum)
+    return log_p
