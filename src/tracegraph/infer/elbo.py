@@ -191,10 +191,6 @@ def _latent_or_deterministic(msg: Message) -> bool:
     return is_latent(msg) or site_is_deterministic(msg)
 
 
-#: Per ELBO class: whether its ``_losses`` is the loss (see ``ELBO._dispatch_losses``).
-_OWN_LOSSES: dict[type, bool] = {}
-
-
 class ELBO:
     """Base class of evidence lower bound objectives.
 
@@ -393,19 +389,22 @@ class ELBO:
     def _dispatch_losses(
         self, model: Any, guide: Any, args: Any, kwargs: Any, first_order: bool
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        # A subclass that overrides differentiable_loss (a penalty, another
-        # estimator) below the class that defines _losses keeps its loss in
-        # loss() and loss_and_grads() too.
-        cls = type(self)
-        own = _OWN_LOSSES.get(cls)
-        if own is None:
-            owner = next(c for c in cls.__mro__ if "_losses" in vars(c))
-            own = cls.differentiable_loss is owner.differentiable_loss  # type: ignore[attr-defined]
-            _OWN_LOSSES[cls] = own
-        if own:
+        if self._losses_is_the_loss:
             return self._losses(model, guide, args, kwargs, first_order)
         loss = self.differentiable_loss(model, guide, *args, **kwargs)
         return loss, loss
+
+    #: Whether :meth:`_losses` computes this class's loss: not so in a subclass that
+    #: overrides :meth:`differentiable_loss` (a penalty, another estimator) below
+    #: the class that defines ``_losses``, which then keeps its loss in
+    #: :meth:`loss` and :meth:`loss_and_grads` too.
+    _losses_is_the_loss = True
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        owner = next(c for c in cls.__mro__ if "_losses" in vars(c))
+        defined = owner.differentiable_loss  # type: ignore[attr-defined]
+        cls._losses_is_the_loss = cls.differentiable_loss is defined
 
     def loss_and_grads(
         self, model: Callable[..., Any], guide: Callable[..., Any], *args: Any, **kwargs: Any
