@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from tracegraph.ops import control_flow
 from tracegraph.ops.provenance import (
+    control_flow,
     control_flow_scope,
     current_control_flow,
     get_provenance,

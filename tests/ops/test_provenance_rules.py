@@ -9,7 +9,6 @@ import torch
 import torch.nn.functional as F
 
 from tracegraph.errors import ProvenanceError
-from tracegraph.ops import provenance_table
 from tracegraph.ops.provenance import (
     get_provenance,
     is_registered,
@@ -18,7 +17,8 @@ from tracegraph.ops.provenance import (
     strict,
     track_provenance,
 )
-from tracegraph.ops.provenance_rules import (
+from tracegraph.ops.provenance import table as provenance_table
+from tracegraph.ops.provenance.rules import (
     control_flow_rule,
     display_rule,
     dynamic_shape_rule,
@@ -210,7 +210,7 @@ def test_strict_error_is_a_runtime_error_naming_property_accessors() -> None:
     getter = accessor("is_leaf")
     saved = rule_for(getter)
     try:
-        from tracegraph.ops.provenance_registry import _RULES
+        from tracegraph.ops.provenance.registry import RULES as _RULES
 
         del _RULES[getter]
         with strict(), pytest.raises(RuntimeError, match=r"torch\.Tensor\.is_leaf\.__get__"):

@@ -31,7 +31,7 @@ from tracegraph.distributions.tracked import (
 )
 from tracegraph.distributions.util import ScoreParts, broadcast_shape, sum_rightmost
 from tracegraph.errors import ShapeError, SiteError
-from tracegraph.ops.provenance_tensor import reduce_untracked, tag_in_place
+from tracegraph.ops.provenance import reduce_untracked, tag_in_place, untracked
 
 __all__ = [
     "ExpandedDistribution",
@@ -119,7 +119,7 @@ class TorchDistributionMixin(_MixinBase):
             super().__init__(*args, **kwargs)
             return
         if prov:
-            with torch._C.DisableTorchFunctionSubclass():
+            with untracked():
                 super().__init__(*args, **kwargs)
             # Arguments stored as they are stay the caller's plain tensors.
             retrack(self, prov, keep=(*args, *kwargs.values()))
@@ -138,7 +138,7 @@ class TorchDistributionMixin(_MixinBase):
             return NotImplemented
         state = self.__dict__
         size = len(state)
-        with torch._C.DisableTorchFunctionSubclass():
+        with untracked():
             out = method(*args)
         if len(state) != size:
             # Lazy properties cached during the call: computed from this leaf's
@@ -177,7 +177,7 @@ class TorchDistributionMixin(_MixinBase):
         # Sample validation only decides "raise or go on" and produces nothing, so
         # it runs untracked: tracked values (tracegraph.ops.provenance) would pay
         # the tracking cost on every check and record the check as control flow.
-        with torch._C.DisableTorchFunctionSubclass():
+        with untracked():
             super()._validate_sample(value)  # type: ignore[misc]
 
     def __call__(self, sample_shape: Shape = ()) -> torch.Tensor:
@@ -292,7 +292,7 @@ class TorchDistributionMixin(_MixinBase):
             _instance = type(self).__new__(type(self))
         try:
             if prov:
-                with torch._C.DisableTorchFunctionSubclass():
+                with untracked():
                     new = super().expand(batch_shape, _instance)
                 retrack(new, prov)
             else:

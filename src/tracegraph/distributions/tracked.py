@@ -26,8 +26,13 @@ from typing import Any
 
 import torch
 
-from tracegraph.ops.provenance import ProvenanceTensor, get_provenance, track_provenance
-from tracegraph.ops.provenance_tensor import DynamicShapeProvenanceTensor, tag_in_place
+from tracegraph.ops.provenance import (
+    DynamicShapeProvenanceTensor,
+    ProvenanceTensor,
+    get_provenance,
+    tag_in_place,
+    track_provenance,
+)
 
 __all__ = ["leaf_provenance", "retrack", "tag_output", "value_provenance"]
 

@@ -18,9 +18,9 @@ from typing import Any
 
 import torch
 
-from tracegraph.infer.dice import _NO_PLATES, CostGroup, ParticleTerms, ScalarTerms, _untracked
+from tracegraph.infer.dice import _NO_PLATES, CostGroup, ParticleTerms, ScalarTerms
 from tracegraph.infer.downstream import NeedsProvenance, PlateRule, plate_dims, to_plate_form
-from tracegraph.ops.provenance import get_provenance
+from tracegraph.ops.provenance import get_provenance, untracked
 from tracegraph.poutine.trace_struct import Trace
 from tracegraph.poutine.util import site_is_deterministic
 
@@ -102,7 +102,7 @@ def collect_terms(
     # The ELBO reads ``log_prob`` only; per-site sums would be work thrown away.
     model_trace.compute_log_prob(sums=False)
     guide_trace.compute_score_parts(sums=False)
-    with _untracked():
+    with untracked():
         return _collect(model_trace, guide_trace, deps_fn, rao_blackwellize, complete)
 
 

@@ -38,13 +38,10 @@ from dataclasses import dataclass, field
 import torch
 
 from tracegraph.infer.downstream import reduce_to_dims
-from tracegraph.ops.provenance import detach_provenance
+from tracegraph.ops.provenance import detach_provenance, untracked
 
 __all__ = ["CostGroup", "ParticleTerms", "ScalarTerms", "magic_box", "sum_surrogates"]
 
-# The surrogate's arithmetic runs with tracked tensors read as plain ones: their
-# provenance was read already, and tracking every op would only cost time.
-_untracked = torch._C.DisableTorchFunctionSubclass
 
 _NO_PLATES: dict[int, str] = {}
 
@@ -119,7 +116,7 @@ class ParticleTerms:
         key = (site, tuple(sorted(plates.items())))
         out = self._tau_cache.get(key)
         if out is None:
-            with _untracked():
+            with untracked():
                 out = reduce_to_dims(self.scores[site], self.score_plates[site], plates)
             self._tau_cache[key] = out
         return out
@@ -137,7 +134,7 @@ class ParticleTerms:
     def surrogate(self) -> torch.Tensor:
         """``sum_c c * box(tau_c)``: value the ELBO, first and higher derivatives
         the estimator's."""
-        with _untracked():
+        with untracked():
             return self._surrogate()
 
     def first_order_surrogate(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -167,7 +164,7 @@ class ParticleTerms:
         >>> bool(torch.isclose(g1, g2))  # the same first derivative
         True
         """
-        with _untracked():
+        with untracked():
             return self._first_order()
 
     def _surrogate(self) -> torch.Tensor:
@@ -252,7 +249,7 @@ class ParticleTerms:
         """The detached sum of the cost terms that depend on ``site``, each reduced to
         the plates along which it is charged per element (shape of the site's
         plate-form log-density)."""
-        with _untracked():
+        with untracked():
             out = torch.zeros_like(self.scores[site]).detach()
             scalar = self.scalar
             if scalar is not None and site in scalar.sites:

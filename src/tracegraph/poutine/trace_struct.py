@@ -32,7 +32,7 @@ import torch
 from tracegraph.distributions.util import ScoreParts, scale_and_mask
 from tracegraph.distributions.validation import is_validation_enabled
 from tracegraph.errors import DuplicateSiteError, HandlerError, SiteError
-from tracegraph.ops.provenance_tensor import reduce_untracked
+from tracegraph.ops.provenance import reduce_untracked
 from tracegraph.poutine import trace_shapes
 
 __all__ = ["GRAPH_TYPES", "Trace", "allow_all_sites", "identify_dense_edges"]

@@ -43,24 +43,24 @@ import torch
 import torch.distributions as dist
 from torch.distributions import constraints
 
-from tracegraph.ops.control_flow import record_control_flow, register_assertion
-from tracegraph.ops.provenance_propagation import (
-    _collect,
+from tracegraph.ops.provenance.control_flow import record_control_flow, register_assertion
+from tracegraph.ops.provenance.propagation import (
+    collect,
     mutation_all_rule,
     mutation_rule,
     union_rule,
     view_rule,
 )
-from tracegraph.ops.provenance_registry import Rule, register_rule, rule_for
-from tracegraph.ops.provenance_table import entries, inplace_positions
-from tracegraph.ops.provenance_tensor import (
+from tracegraph.ops.provenance.registry import Rule, register_rule, rule_for, set_default_rules
+from tracegraph.ops.provenance.table import entries, inplace_positions
+from tracegraph.ops.provenance.tensor import (
     DynamicShapeProvenanceTensor,
     ProvenanceTensor,
-    _call,
-    _link_root,
-    _plain_of,
-    _provenance_of,
-    _wrap,
+    call,
+    link_root,
+    plain_of,
+    provenance_of,
+    wrap,
 )
 
 __all__ = [
@@ -70,6 +70,7 @@ __all__ = [
     "dynamic_shape_rule",
     "getitem_rule",
     "inplace_flag_rule",
+    "install_rules",
     "metadata_rule",
     "mutation_all_rule",
     "mutation_rule",
@@ -103,7 +104,7 @@ def metadata_rule(func: Any, types: tuple, args: tuple, kwargs: dict | None, cls
     >>> t.dtype, t.dim()
     (torch.float32, 1)
     """
-    return _call(func, args, kwargs)
+    return call(func, args, kwargs)
 
 
 def shape_metadata_rule(
@@ -111,7 +112,7 @@ def shape_metadata_rule(
 ) -> Any:
     """Shape metadata: free, unless the shape itself depends on tracked data.
 
-    >>> from tracegraph.ops.control_flow import control_flow_scope
+    >>> from tracegraph.ops.provenance.control_flow import control_flow_scope
     >>> t = ProvenanceTensor(torch.tensor([0.0, 1.0, 2.0]), {"a"})
     >>> with control_flow_scope() as scope:
     ...     n_plain, n_dynamic = len(t), len(t.nonzero())
@@ -120,8 +121,8 @@ def shape_metadata_rule(
     """
     for a in args:
         if isinstance(a, DynamicShapeProvenanceTensor):
-            record_control_flow(_provenance_of(a))
-    return _call(func, args, kwargs)
+            record_control_flow(provenance_of(a))
+    return call(func, args, kwargs)
 
 
 def plain_metadata_rule(
@@ -141,23 +142,23 @@ def plain_metadata_rule(
     plain = t._prov_plain if isinstance(t, ProvenanceTensor) else None
     if plain is not None:
         args = (plain, *args[1:])
-    return _call(func, args, kwargs)
+    return call(func, args, kwargs)
 
 
 def control_flow_rule(func: Any, types: tuple, args: tuple, kwargs: dict | None, cls: type) -> Any:
     """Python values computed from tracked data: record their provenance as control flow.
 
-    >>> from tracegraph.ops.control_flow import control_flow_scope
+    >>> from tracegraph.ops.provenance.control_flow import control_flow_scope
     >>> t = ProvenanceTensor(torch.tensor(2.0), {"n"})
     >>> with control_flow_scope() as scope:
     ...     value = t.item()
     >>> value, scope.provenance
     (2.0, frozenset({'n'}))
     """
-    prov = _collect(args)
+    prov = collect(args)
     if kwargs:
-        prov = _collect(kwargs, prov)
-    out = _call(func, args, kwargs)
+        prov = collect(kwargs, prov)
+    out = call(func, args, kwargs)
     record_control_flow(prov)
     return out
 
@@ -177,19 +178,19 @@ def display_rule(func: Any, types: tuple, args: tuple, kwargs: dict | None, cls:
     t = args[0]
     if func is Tensor.__format__:
         spec = args[1] if len(args) > 1 else (kwargs or {}).get("format_spec", "")
-        if _call(Tensor.dim, (t,), None) == 0:
-            return _call(Tensor.item, (t,), None).__format__(spec)
+        if call(Tensor.dim, (t,), None) == 0:
+            return call(Tensor.item, (t,), None).__format__(spec)
         return object.__format__(t, spec)
-    plain = _call(Tensor.detach, (t,), None)
+    plain = call(Tensor.detach, (t,), None)
     text = plain.__repr__(tensor_contents=(kwargs or {}).get("tensor_contents"))
     source = t._prov_plain if t._prov_plain is not None else t
     extra = []
-    grad_fn = _call(_GRAD_FN_GET, (source,), None)
+    grad_fn = call(_GRAD_FN_GET, (source,), None)
     if grad_fn is not None:
         extra.append(f"grad_fn=<{type(grad_fn).__name__}>")
-    elif _call(_REQUIRES_GRAD_GET, (source,), None):
+    elif call(_REQUIRES_GRAD_GET, (source,), None):
         extra.append("requires_grad=True")
-    names = ", ".join(sorted(map(repr, _provenance_of(t))))
+    names = ", ".join(sorted(map(repr, provenance_of(t))))
     extra.append(f"provenance={{{names}}}")
     return f"{text[:-1]}, {', '.join(extra)})"
 
@@ -206,11 +207,11 @@ def dynamic_shape_rule(func: Any, types: tuple, args: tuple, kwargs: dict | None
 
 def _shape_depends_on(index: Any) -> bool:
     if isinstance(index, ProvenanceTensor):
-        return _call(_DTYPE_GET, (index,), None) in _MASK_DTYPES
+        return call(_DTYPE_GET, (index,), None) in _MASK_DTYPES
     if isinstance(index, (tuple, list)):
         return any(_shape_depends_on(i) for i in index)
     if isinstance(index, slice):
-        return bool(_collect(index))
+        return bool(collect(index))
     return False
 
 
@@ -230,7 +231,7 @@ def getitem_rule(func: Any, types: tuple, args: tuple, kwargs: dict | None, cls:
         source = args[0]
         out = union_rule(func, types, args, None, cls)
         if isinstance(source, ProvenanceTensor) and out is not source:
-            _link_root(out, source)
+            link_root(out, source)
         return out
     if len(args) > 1 and _shape_depends_on(args[1]):
         cls = DynamicShapeProvenanceTensor
@@ -309,13 +310,13 @@ def inplace_flag_rule(position: int) -> Rule:
 def _deepcopy_rule(func: Any, types: tuple, args: tuple, kwargs: dict | None, cls: type) -> Any:
     t = args[0]
     memo = args[1] if len(args) > 1 else (kwargs or {}).get("memo")
-    return _wrap(copy.deepcopy(_plain_of(t), memo), _provenance_of(t), type(t))
+    return wrap(copy.deepcopy(plain_of(t), memo), provenance_of(t), type(t))
 
 
 def _reduce_rule(func: Any, types: tuple, args: tuple, kwargs: dict | None, cls: type) -> Any:
     # Pickle as "track this plain tensor with this provenance".
     t = args[0]
-    return (type(t), (_plain_of(t), _provenance_of(t)))
+    return (type(t), (plain_of(t), provenance_of(t)))
 
 
 _CATEGORY_RULES: dict[str, Rule] = {
@@ -332,7 +333,20 @@ _CATEGORY_RULES: dict[str, Rule] = {
 }
 
 
-def _install() -> None:
+def install_rules() -> None:
+    """Fill the registry: the table's categories, the trailing-underscore
+    convention, the special rules, the defaults for unlisted ops, and the
+    argument checks that only decide "raise or go on".
+
+    Called once by :mod:`tracegraph.ops.provenance` when it is imported;
+    calling it again restores the table (a rule registered since is replaced
+    only if the table lists its op).
+
+    >>> install_rules()
+    >>> rule_for(torch.Tensor.add_) is mutation_rule
+    True
+    """
+    set_default_rules(functional=view_rule, mutating=mutation_all_rule)
     for category, _, _, func in entries():
         register_rule(_CATEGORY_RULES[category], func)
     # Naming convention: a trailing single underscore means "mutates the first argument".
@@ -360,5 +374,3 @@ def _install() -> None:
     ):
         register_assertion(fn)
 
-
-_install()

@@ -18,20 +18,20 @@ from typing import Any
 import torch
 
 from tracegraph.errors import ProvenanceError
-from tracegraph.ops.control_flow import record_control_flow
-from tracegraph.ops.provenance_registry import Rule, _op_name, set_default_rules
-from tracegraph.ops.provenance_tensor import (
+from tracegraph.ops.provenance.control_flow import record_control_flow
+from tracegraph.ops.provenance.registry import Rule, op_name
+from tracegraph.ops.provenance.tensor import (
     DynamicShapeProvenanceTensor,
     ProvenanceTensor,
-    _call,
-    _call_disabled,
-    _link_root,
-    _provenance_of,
-    _wrap,
+    call,
+    call_disabled,
+    link_root,
+    provenance_of,
     tag_in_place,
+    wrap,
 )
 
-__all__ = ["union_rule", "view_rule", "mutation_rule", "mutation_all_rule"]
+__all__ = ["collect", "mutation_all_rule", "mutation_rule", "union_rule", "view_rule"]
 
 Tensor = torch.Tensor
 _EMPTY: frozenset = frozenset()
@@ -41,20 +41,20 @@ _NESTED = frozenset({list, tuple, slice})
 _METADATA_TYPES = (str, torch.dtype, torch.device, torch.layout, torch.memory_format)
 
 
-def _collect(x: Any, acc: frozenset = _EMPTY) -> frozenset:
+def collect(x: Any, acc: frozenset = _EMPTY) -> frozenset:
     # Union of ``acc`` and the provenance of tracked tensors anywhere in ``x``.
     if isinstance(x, ProvenanceTensor):
-        prov = _provenance_of(x)
+        prov = provenance_of(x)
         if prov is not acc and not prov <= acc:
             acc = acc | prov if acc else prov
     elif isinstance(x, (list, tuple, set, frozenset)) and not isinstance(x, torch.Size):
         for item in x:
-            acc = _collect(item, acc)
+            acc = collect(item, acc)
     elif isinstance(x, dict):
         for item in x.values():
-            acc = _collect(item, acc)
+            acc = collect(item, acc)
     elif isinstance(x, slice):
-        acc = _collect((x.start, x.stop, x.step), acc)
+        acc = collect((x.start, x.stop, x.step), acc)
     return acc
 
 
@@ -76,13 +76,13 @@ def _attach(out: Any, prov: frozenset, cls: type, inputs: Any, link: bool = True
     # provenance is recorded as control flow.
     if isinstance(out, Tensor):
         if any(out is x for x in _tensors_in(inputs)):
-            if isinstance(out, ProvenanceTensor) and prov <= _provenance_of(out):
+            if isinstance(out, ProvenanceTensor) and prov <= provenance_of(out):
                 return out
-            return _wrap(out, prov, cls)
+            return wrap(out, prov, cls)
         if type(out) is Tensor:
             return tag_in_place(out, prov, cls, link)
         if isinstance(out, ProvenanceTensor):  # a fresh tracked object (deepcopy)
-            out._provenance = _provenance_of(out) | prov
+            out._provenance = provenance_of(out) | prov
             return out
         record_control_flow(prov)  # a foreign tensor subclass cannot carry it
         return out
@@ -112,13 +112,13 @@ def _propagate_kwargs(func: Any, args: tuple, kwargs: dict, cls: type, link: boo
     for group in (args, kwargs.values()):
         for a in group:
             if isinstance(a, ProvenanceTensor):
-                p = _provenance_of(a)
+                p = provenance_of(a)
                 if p is not prov:
                     prov = prov | p if prov else p
             elif isinstance(a, (list, tuple, dict, slice)):
-                prov = _collect(a, prov)
+                prov = collect(a, prov)
                 nested = True
-    out = _call_disabled(func, (), args, kwargs)
+    out = call_disabled(func, (), args, kwargs)
     if type(out) is not Tensor or nested or any(out is a for a in args):
         return _attach(out, prov, cls, (args, kwargs), link)
     if any(out is a for a in kwargs.values()):
@@ -140,24 +140,24 @@ def _propagating_rule(link: bool, name: str, doc: str) -> Rule:
                 p = a._provenance
                 root = a._prov_root
                 if root is not None and isinstance(root, ProvenanceTensor):
-                    p = _provenance_of(a)
+                    p = provenance_of(a)
                 if p is not prov:
                     prov = prov | p if prov else p
             elif type(a) in _NESTED:
-                prov = _collect(a, prov)
+                prov = collect(a, prov)
                 nested = True
-        out = _call_disabled(func, (), args)
+        out = call_disabled(func, (), args)
         if type(out) is not Tensor or nested:
             return _attach(out, prov, cls, args, link)
         for a in args:
             if out is a:
-                return _wrap(out, prov, cls)
+                return wrap(out, prov, cls)
         # tag_in_place inlined: this is the hottest path of tracking.
         base = out._base if link else None  # read while ``out`` is plain: no dispatch
         out.__class__ = cls
         out._provenance = prov  # type: ignore[attr-defined]
         if base is not None:
-            _link_root(out, base)  # type: ignore[arg-type]
+            link_root(out, base)  # type: ignore[arg-type]
         return out
 
     rule.__name__ = rule.__qualname__ = name
@@ -198,7 +198,7 @@ view_rule = _propagating_rule(
 
 def _taint_one(t: Tensor, prov: frozenset, cls: type, func: Any) -> None:
     if isinstance(t, ProvenanceTensor):
-        old = _provenance_of(t)
+        old = provenance_of(t)
         if not prov <= old:
             t._provenance = old | prov
         t._prov_shape = None  # resize_, unsqueeze_, set_, out= may change the shape
@@ -209,7 +209,7 @@ def _taint_one(t: Tensor, prov: frozenset, cls: type, func: Any) -> None:
         t._provenance = prov  # type: ignore[attr-defined]
     else:
         raise ProvenanceError(
-            f"{_op_name(func)} writes values with provenance {sorted(map(str, prov))} "
+            f"{op_name(func)} writes values with provenance {sorted(map(str, prov))} "
             f"into a {type(t).__name__}, which cannot carry provenance; call "
             f"detach_provenance() on the values first if dropping it is intended"
         )
@@ -220,10 +220,10 @@ def _taint(m: Tensor, prov: frozenset, cls: type, func: Any) -> None:
     if not prov:
         return
     was_plain = type(m) is Tensor
-    base = _call_disabled(_BASE_GET, (), (m,))
+    base = call_disabled(_BASE_GET, (), (m,))
     _taint_one(m, prov, cls, func)
     if was_plain and base is not None:
-        _link_root(m, base)  # type: ignore[arg-type]
+        link_root(m, base)  # type: ignore[arg-type]
     root = m._prov_root if isinstance(m, ProvenanceTensor) else None
     if root is None and base is not None:
         root = base._prov_root if isinstance(base, ProvenanceTensor) else None
@@ -233,10 +233,10 @@ def _taint(m: Tensor, prov: frozenset, cls: type, func: Any) -> None:
 
 
 def _mutate(func: Any, args: tuple, kwargs: dict | None, cls: type, targets: list) -> Any:
-    prov = _collect(args)
+    prov = collect(args)
     if kwargs:
-        prov = _collect(kwargs, prov)
-    out = _call(func, args, kwargs)
+        prov = collect(kwargs, prov)
+    out = call(func, args, kwargs)
     for m in targets:
         _taint(m, prov, cls, func)
     if out is None or any(out is m for m in targets):
@@ -280,5 +280,3 @@ def mutation_all_rule(func: Any, types: tuple, args: tuple, kwargs: dict | None,
     """
     return _mutate(func, args, kwargs, cls, list(_tensors_in((args, kwargs))))
 
-
-set_default_rules(functional=view_rule, mutating=mutation_all_rule)

@@ -1,11 +1,11 @@
 """Which torch ops belong to which provenance rule category (data only).
 
-:mod:`tracegraph.ops.provenance_rules` installs :data:`TABLE`; each entry is
+:mod:`tracegraph.ops.provenance.rules` installs :data:`TABLE`; each entry is
 ``(category, namespace, names)`` with names separated by whitespace.  A name
 ``"shape.__get__"`` is a property accessor of ``torch.Tensor``.  Names a torch
 version lacks are skipped; ``tests/ops`` checks that every name resolves in the
 pinned torch.  In-place ops are registered by their trailing underscore (see
-:mod:`~tracegraph.ops.provenance_rules`), so they are not listed here.
+:mod:`~tracegraph.ops.provenance.rules`), so they are not listed here.
 
 >>> categories = {category for category, _, _ in TABLE}
 >>> "union" in categories and "control_flow" in categories

@@ -1,8 +1,9 @@
-"""The provenance rule registry: which rule governs which op, and strict mode.
+"""The provenance rule registry: which rule governs which op, and strict mode
+(which refuses ops the registry does not list).
 
 A rule has ``__torch_function__``'s signature, ``rule(func, types, args, kwargs,
 cls)``, and returns the op's result with provenance attached.  The table itself
-is filled by :mod:`tracegraph.ops.provenance_rules`; ops it does not list get a
+is filled by :func:`tracegraph.ops.provenance.rules.install_rules`; ops it does not list get a
 sound default outside strict mode (see :func:`rule_for`).
 
 >>> import torch
@@ -12,22 +13,38 @@ sound default outside strict mode (see :func:`rule_for`).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from tracegraph.errors import ProvenanceError
-from tracegraph.ops.control_flow import _STRICT
 
-__all__ = ["Rule", "register_rule", "is_registered", "rule_for", "set_default_rules"]
+__all__ = [
+    "RULES",
+    "Rule",
+    "is_registered",
+    "is_strict",
+    "op_name",
+    "register_rule",
+    "rule_for",
+    "set_default_rules",
+    "set_strict",
+    "strict",
+    "unlisted",
+]
 
 #: ``rule(func, types, args, kwargs, cls) -> result``, like ``__torch_function__``.
 Rule = Callable[[Any, tuple, tuple, "dict[str, Any] | None", type], Any]
 
-_RULES: dict[Any, Rule] = {}
-# Rules chosen for unlisted ops outside strict mode; kept apart from _RULES so
+#: The table: op -> rule.  Read directly by the tensor's dispatch (hot path).
+RULES: dict[Any, Rule] = {}
+# Per thread and task; a ContextVar so an exception can never leave it switched on.
+_STRICT: ContextVar[bool] = ContextVar("tracegraph_provenance_strict", default=False)
+# Rules chosen for unlisted ops outside strict mode; kept apart from RULES so
 # that strict mode keeps refusing those ops.
 _DEFAULTS: dict[Any, Rule] = {}
-# The sound defaults, set by tracegraph.ops.provenance_propagation on import.
+# The sound defaults, set by install_rules().
 _FALLBACK: dict[str, Rule] = {}
 _INPLACE_DUNDERS = frozenset(
     f"__i{op}__"
@@ -35,7 +52,7 @@ _INPLACE_DUNDERS = frozenset(
 )
 
 
-def _op_name(func: Any) -> str:
+def op_name(func: Any) -> str:
     owner: Any = getattr(func, "__self__", None)
     if type(owner).__name__ == "getset_descriptor":
         return f"torch.Tensor.{owner.__name__}.{func.__name__}"
@@ -58,7 +75,7 @@ def register_rule(rule: Rule, *funcs: Any) -> Rule:
     :returns: ``rule``.
 
     >>> import torch
-    >>> from tracegraph.ops.provenance_rules import union_rule
+    >>> from tracegraph.ops.provenance.rules import union_rule
     >>> def double(x):
     ...     return torch.cat([x, x])
     >>> _ = register_rule(union_rule, double)
@@ -67,7 +84,7 @@ def register_rule(rule: Rule, *funcs: Any) -> Rule:
     """
     for func in funcs:
         if func is not None:
-            _RULES[func] = rule
+            RULES[func] = rule
             _DEFAULTS.pop(func, None)
     return rule
 
@@ -79,7 +96,7 @@ def is_registered(func: Any) -> bool:
     >>> is_registered(torch.Tensor.add), is_registered(object())
     (True, False)
     """
-    return func in _RULES
+    return func in RULES
 
 
 def rule_for(func: Any) -> Rule:
@@ -88,21 +105,21 @@ def rule_for(func: Any) -> Rule:
     :raises ProvenanceError: in strict mode, when the table does not list ``func``.
 
     >>> import torch
-    >>> from tracegraph.ops.provenance_rules import mutation_rule
+    >>> from tracegraph.ops.provenance.rules import mutation_rule
     >>> rule_for(torch.Tensor.add_) is mutation_rule
     True
     """
-    rule = _RULES.get(func)
-    return _unlisted(func) if rule is None else rule
+    rule = RULES.get(func)
+    return unlisted(func) if rule is None else rule
 
 
-def _unlisted(func: Any) -> Rule:
+def unlisted(func: Any) -> Rule:
     if _STRICT.get():
-        name = _op_name(func)
+        name = op_name(func)
         raise ProvenanceError(
             f"provenance strict mode: no rule says what {name} does to provenance. "
             f"Register one, e.g. `register_rule(union_rule, {name})` from "
-            f"tracegraph.ops.provenance_rules if every output depends on every input, "
+            f"tracegraph.ops.provenance.rules if every output depends on every input, "
             f"or leave strict mode to get the default union rule."
         )
     rule = _DEFAULTS.get(func)
@@ -124,10 +141,58 @@ def set_default_rules(functional: Rule, mutating: Rule) -> None:
     :param functional: for ops that do not write into their arguments.
     :param mutating: for ops named like in-place ops (``name_``, ``__setitem__``).
 
-    >>> from tracegraph.ops import provenance_registry as registry
+    >>> from tracegraph.ops.provenance import registry
     >>> registry._FALLBACK["functional"].__name__
     'view_rule'
     """
     _FALLBACK["functional"] = functional
     _FALLBACK["mutating"] = mutating
     _DEFAULTS.clear()
+
+
+@contextmanager
+def strict(enabled: bool = True) -> Iterator[None]:
+    """Raise :class:`~tracegraph.errors.ProvenanceError` on ops the rule table lacks.
+
+    Outside strict mode an unlisted op gets the default rule (the union of
+    its tensor inputs' provenance, or the mutation rule for in-place ops),
+    which is sound but may hide a missing precise rule.
+
+    :param enabled: ``False`` switches strict mode off inside a strict block.
+    :returns: a context manager.
+
+    >>> with strict():
+    ...     is_strict()
+    True
+    >>> is_strict()
+    False
+    """
+    token = _STRICT.set(enabled)
+    try:
+        yield
+    finally:
+        _STRICT.reset(token)
+
+
+def set_strict(enabled: bool) -> None:
+    """Switch strict mode on or off for the current thread or task.
+
+    Prefer :func:`strict`, which restores the previous setting on exit.
+
+    :param enabled: the new setting.
+
+    >>> set_strict(True); is_strict()
+    True
+    >>> set_strict(False); is_strict()
+    False
+    """
+    _STRICT.set(bool(enabled))
+
+
+def is_strict() -> bool:
+    """Return whether strict mode is on in the current thread or task.
+
+    >>> is_strict()
+    False
+    """
+    return _STRICT.get()

@@ -3,7 +3,7 @@
 A :class:`ProvenanceTensor` *is* the tensor an op returned (its class was
 swapped in place), or an alias made by :func:`~tracegraph.ops.provenance.track_provenance`
 that stands for the tracked tensor.  Every op on it is dispatched to the rule
-registered for the op (:mod:`tracegraph.ops.provenance_registry`).  Import the
+registered for the op (:mod:`tracegraph.ops.provenance.registry`).  Import the
 public API from :mod:`tracegraph.ops.provenance`.
 
 Why it is cheap (details in ``docs/design/provenance.md``): nothing is unwrapped
@@ -25,33 +25,50 @@ from typing import Any
 
 import torch
 
-from tracegraph.ops.control_flow import record_control_flow
-from tracegraph.ops.provenance_registry import _RULES, _unlisted
+from tracegraph.ops.provenance.control_flow import record_control_flow
+from tracegraph.ops.provenance.registry import RULES, unlisted
 
 __all__ = [
     "DynamicShapeProvenanceTensor",
     "ProvenanceTensor",
+    "call",
+    "call_disabled",
+    "link_root",
+    "plain_of",
+    "provenance_of",
     "reduce_untracked",
     "tag_in_place",
+    "tracking_enabled",
+    "untracked",
+    "wrap",
 ]
 
 Tensor = torch.Tensor
 _EMPTY: frozenset = frozenset()
-_call_disabled: Any = torch._C._disabled_torch_function_impl
+call_disabled: Any = torch._C._disabled_torch_function_impl
 _SHAPE_GET: Any = Tensor.shape.__get__  # type: ignore[attr-defined]
 _SIZE = torch._C.TensorBase.size
 _AS_SUBCLASS = Tensor.as_subclass
-# False inside ``torch._C.DisableTorchFunctionSubclass()``, where the Python
-# methods below must act as the plain ones (as ``__torch_function__`` does).
-_tracking_on = torch._C._is_torch_function_enabled
+#: ``with untracked(): ...`` runs tracked tensors as plain ones: no rule is
+#: consulted and results are plain tensors.  For code that has read the
+#: provenance it needs already (a surrogate loss, a log-density whose
+#: provenance is known) and would only pay for tracking every op.  This is
+#: torch's ``DisableTorchFunctionSubclass`` context: the only other spelling of
+#: it in tracegraph is this one.
+untracked = torch._C.DisableTorchFunctionSubclass
+#: Whether tracked tensors dispatch to their rules here: ``False`` inside
+#: :data:`untracked`, where the Python methods below must act as the plain ones
+#: (as ``__torch_function__`` does).
+tracking_enabled = torch._C._is_torch_function_enabled
+_tracking_on = tracking_enabled
 
 
-def _call(func: Any, args: tuple, kwargs: dict | None) -> Any:
+def call(func: Any, args: tuple, kwargs: dict | None) -> Any:
     # Run ``func`` with __torch_function__ disabled: plain results, no recursion.
     # Property accessors reject even an empty kwargs dict, hence the branch.
     if kwargs:
-        return _call_disabled(func, (), args, kwargs)
-    return _call_disabled(func, (), args)
+        return call_disabled(func, (), args, kwargs)
+    return call_disabled(func, (), args)
 
 
 class ProvenanceTensor(Tensor):
@@ -88,29 +105,29 @@ class ProvenanceTensor(Tensor):
                 f"track_provenance() handles containers and non-tensors"
             )
         prov = provenance if isinstance(provenance, frozenset) else frozenset(provenance)
-        return _wrap(data, prov, cls) if prov else data
+        return wrap(data, prov, cls) if prov else data
 
     @classmethod
     def __torch_function__(cls, func, types, args=(), kwargs=None):  # type: ignore[override]
-        rule = _RULES.get(func)
+        rule = RULES.get(func)
         if rule is None:
-            rule = _unlisted(func)
+            rule = unlisted(func)
         return rule(func, types, args, kwargs, cls)
 
     @property
     def shape(self) -> torch.Size:  # type: ignore[override]
         shape = self._prov_shape
         if shape is None:
-            shape = self._prov_shape = _call_disabled(_SHAPE_GET, (), (self,))
+            shape = self._prov_shape = call_disabled(_SHAPE_GET, (), (self,))
         return shape
 
     def size(self, dim: Any = None) -> Any:  # type: ignore[override]
         if dim is None:
             shape = self._prov_shape
             if shape is None:
-                shape = self._prov_shape = _call_disabled(_SHAPE_GET, (), (self,))
+                shape = self._prov_shape = call_disabled(_SHAPE_GET, (), (self,))
             return shape
-        return _call_disabled(_SIZE, (), (self, dim))
+        return call_disabled(_SIZE, (), (self, dim))
 
 
 class DynamicShapeProvenanceTensor(ProvenanceTensor):
@@ -128,15 +145,15 @@ class DynamicShapeProvenanceTensor(ProvenanceTensor):
 
     @property
     def shape(self) -> torch.Size:  # type: ignore[override]
-        record_control_flow(_provenance_of(self))
-        return _call_disabled(_SHAPE_GET, (), (self,))
+        record_control_flow(provenance_of(self))
+        return call_disabled(_SHAPE_GET, (), (self,))
 
     def size(self, dim: Any = None) -> Any:  # type: ignore[override]
-        record_control_flow(_provenance_of(self))
-        return _call_disabled(_SIZE, (), (self,) if dim is None else (self, dim))
+        record_control_flow(provenance_of(self))
+        return call_disabled(_SIZE, (), (self,) if dim is None else (self, dim))
 
     def __iter__(self) -> Iterator[Any]:
-        record_control_flow(_provenance_of(self))
+        record_control_flow(provenance_of(self))
         return super().__iter__()
 
 
@@ -155,9 +172,9 @@ def _fast_binary(name: str) -> Callable[[Any, Any], Any]:
     def method(self: Any, other: Any) -> Any:
         if not _tracking_on():  # inside DisableTorchFunctionSubclass: a plain op
             return func(self, other)
-        rule = _RULES.get(func)
+        rule = RULES.get(func)
         if rule is None:
-            rule = _unlisted(func)
+            rule = unlisted(func)
         cls = (
             DynamicShapeProvenanceTensor
             if type(other) is DynamicShapeProvenanceTensor
@@ -177,9 +194,9 @@ def _fast_unary(name: str) -> Callable[[Any], Any]:
     def method(self: Any) -> Any:
         if not _tracking_on():
             return func(self)
-        rule = _RULES.get(func)
+        rule = RULES.get(func)
         if rule is None:
-            rule = _unlisted(func)
+            rule = unlisted(func)
         return rule(func, (), (self,), None, type(self))
 
     method.__name__ = name
@@ -196,9 +213,9 @@ def _dispatching(name: str) -> Callable[..., Any]:
     def method(self: Any, *args: Any, **kwargs: Any) -> Any:
         if not _tracking_on():
             return func(self, *args, **kwargs)
-        rule = _RULES.get(func)
+        rule = RULES.get(func)
         if rule is None:
-            rule = _unlisted(func)
+            rule = unlisted(func)
         return rule(func, (), (self, *args), kwargs or None, type(self))
 
     method.__name__ = name
@@ -214,7 +231,7 @@ for _name in ("__neg__", "exp", "log"):
 ProvenanceTensor.set_ = _dispatching("set_")  # type: ignore[method-assign]
 
 
-def _provenance_of(t: ProvenanceTensor) -> frozenset:
+def provenance_of(t: ProvenanceTensor) -> frozenset:
     # A tensor's provenance includes what was written into the storage it
     # shares with its root (through the root or any other view) since then.
     prov = t._provenance
@@ -228,7 +245,7 @@ def _provenance_of(t: ProvenanceTensor) -> frozenset:
     return prov
 
 
-def _link_root(out: ProvenanceTensor, source: Tensor) -> None:
+def link_root(out: ProvenanceTensor, source: Tensor) -> None:
     # ``source`` shares storage with ``out``; follow it to the ultimate owner.
     root = source._prov_root if isinstance(source, ProvenanceTensor) else None
     root = source if root is None else root
@@ -251,7 +268,7 @@ def tag_in_place(t: Tensor, prov: frozenset, cls: type | None = None, link: bool
     t.__class__ = ProvenanceTensor if cls is None else cls
     t._provenance = prov  # type: ignore[attr-defined]
     if base is not None:
-        _link_root(t, base)  # type: ignore[arg-type]
+        link_root(t, base)  # type: ignore[arg-type]
     return t
 
 
@@ -268,31 +285,31 @@ def reduce_untracked(t: Any, fn: Callable[[Tensor], Any]) -> Any:
     """
     if type(t) is not ProvenanceTensor:
         return fn(t)
-    prov = _provenance_of(t)
-    with torch._C.DisableTorchFunctionSubclass():
+    prov = provenance_of(t)
+    with untracked():
         out = fn(t)
     if out is t or type(out) is not Tensor or not prov:
         return out
     return tag_in_place(out, prov)
 
 
-def _wrap(data: Tensor, prov: frozenset, cls: type) -> Any:
+def wrap(data: Tensor, prov: frozenset, cls: type) -> Any:
     # A new tracked alias that stands for ``data`` itself (autograd metadata
     # getters read through to it); ``as_subclass`` keeps the autograd link.
     if isinstance(data, ProvenanceTensor):
-        prov = _provenance_of(data) | prov
+        prov = provenance_of(data) | prov
         if isinstance(data, DynamicShapeProvenanceTensor):
             cls = DynamicShapeProvenanceTensor
-        data = _plain_of(data)
+        data = plain_of(data)
     out: Any = _AS_SUBCLASS(data, cls)
     out._provenance = prov
     out._prov_plain = data
     base = data._base
-    _link_root(out, data if base is None else base)
+    link_root(out, data if base is None else base)
     return out
 
 
-def _plain_of(t: ProvenanceTensor) -> Tensor:
+def plain_of(t: ProvenanceTensor) -> Tensor:
     # detach_provenance of one tensor: the tensor an alias stands for, else a
     # plain autograd alias made once and handed out again while anyone holds
     # it.  Weakly referenced: the alias's autograd base is ``t``, so a strong
@@ -303,6 +320,6 @@ def _plain_of(t: ProvenanceTensor) -> Tensor:
     ref = t._prov_alias
     alias = ref() if ref is not None else None
     if alias is None:
-        alias = _call_disabled(_AS_SUBCLASS, (), (t, Tensor))
+        alias = call_disabled(_AS_SUBCLASS, (), (t, Tensor))
         t._prov_alias = weakref.ref(alias)
     return alias

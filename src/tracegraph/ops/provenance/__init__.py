@@ -47,8 +47,19 @@ True
 <class 'torch.Size'>
 
 ``strict()`` turns "no rule for this op" into a
-:class:`~tracegraph.errors.ProvenanceError` instead of the default union rule;
-the rule table lives in :mod:`tracegraph.ops.provenance_rules`.
+:class:`~tracegraph.errors.ProvenanceError` instead of the default union rule.
+
+The package's modules, in the order they build on each other:
+:mod:`~tracegraph.ops.provenance.control_flow` (scopes that collect what
+decided Python control flow), :mod:`~tracegraph.ops.provenance.registry` (op
+-> rule, strict mode), :mod:`~tracegraph.ops.provenance.tensor` (the tensor
+subclass and the fast path: :data:`untracked`, :func:`tag_in_place`,
+:func:`reduce_untracked`), :mod:`~tracegraph.ops.provenance.propagation` (the
+default rules), :mod:`~tracegraph.ops.provenance.table` (which op is in which
+category, data only) and :mod:`~tracegraph.ops.provenance.rules` (the other
+categories and :func:`install_rules`).  Only this module is public API; the
+fast path is for tracegraph's own hot paths (no other module names
+``torch._C``).
 """
 
 from __future__ import annotations
@@ -59,26 +70,38 @@ from typing import Any
 
 import torch
 
-from tracegraph.ops import provenance_rules as _rules  # noqa: F401  (installs the table)
-from tracegraph.ops.control_flow import (
+from tracegraph.ops.provenance.control_flow import (
     ControlFlowScope,
     control_flow_scope,
     current_control_flow,
-    is_strict,
     record_control_flow,
     register_assertion,
+)
+from tracegraph.ops.provenance.propagation import collect
+from tracegraph.ops.provenance.registry import (
+    is_registered,
+    is_strict,
+    register_rule,
+    rule_for,
     set_strict,
     strict,
 )
-from tracegraph.ops.provenance_propagation import _collect
-from tracegraph.ops.provenance_registry import is_registered, register_rule, rule_for
-from tracegraph.ops.provenance_tensor import (
+from tracegraph.ops.provenance.rules import install_rules
+from tracegraph.ops.provenance.tensor import (
     DynamicShapeProvenanceTensor,
     ProvenanceTensor,
-    _plain_of,
-    _provenance_of,
-    _wrap,
+    plain_of,
+    provenance_of,
+    reduce_untracked,
+    tag_in_place,
+    tracking_enabled,
+    untracked,
+    wrap,
 )
+
+# The rule table is installed here, once, so a tracked tensor never meets an
+# empty table whichever module of the package was imported first.
+install_rules()
 
 __all__ = [
     "ProvenanceTensor",
@@ -98,6 +121,12 @@ __all__ = [
     "register_rule",
     "rule_for",
     "is_registered",
+    "install_rules",
+    # The fast path for code that has read the provenance it needs already.
+    "untracked",
+    "tracking_enabled",
+    "tag_in_place",
+    "reduce_untracked",
 ]
 
 _EMPTY: frozenset = frozenset()
@@ -152,7 +181,7 @@ def track_provenance(x: Any, provenance: Iterable[Any]) -> Any:
     prov = provenance if isinstance(provenance, frozenset) else frozenset(provenance)
     if not prov:
         return x
-    return _map_tensors(x, lambda t: _wrap(t, prov, ProvenanceTensor))
+    return _map_tensors(x, lambda t: wrap(t, prov, ProvenanceTensor))
 
 
 def extract_provenance(x: Any) -> tuple[Any, frozenset]:
@@ -173,8 +202,8 @@ def extract_provenance(x: Any) -> tuple[Any, frozenset]:
 
     def plain(t: torch.Tensor) -> torch.Tensor:
         if isinstance(t, ProvenanceTensor):
-            found.append(_provenance_of(t))
-            return _plain_of(t)
+            found.append(provenance_of(t))
+            return plain_of(t)
         return t
 
     value = _map_tensors(x, plain)
@@ -196,10 +225,10 @@ def get_provenance(x: Any) -> frozenset:
     """
     # One tensor is the common case (the ELBO asks once per cost term).
     if isinstance(x, ProvenanceTensor):
-        return _provenance_of(x)
+        return provenance_of(x)
     if isinstance(x, torch.Tensor):
         return _EMPTY
-    return _collect(x)
+    return collect(x)
 
 
 def detach_provenance(x: Any) -> Any:
@@ -220,4 +249,4 @@ def detach_provenance(x: Any) -> Any:
     >>> type(p).__name__, p is detach_provenance(y), p.grad_fn is not None
     ('Tensor', True, True)
     """
-    return _map_tensors(x, lambda t: _plain_of(t) if isinstance(t, ProvenanceTensor) else t)
+    return _map_tensors(x, lambda t: plain_of(t) if isinstance(t, ProvenanceTensor) else t)

@@ -1,4 +1,4 @@
-"""Control-flow scopes and strict mode of the provenance layer.
+"""Control-flow scopes of the provenance layer.
 
 A tracked value that decides Python control flow (``if z > 0:``, ``int(n)``,
 ``t.item()``) leaves the tensor world: PyTorch hands Python a plain ``bool``,
@@ -9,7 +9,7 @@ these *nonstandard interpretations*; we only need the "which sites" part).
 
 State lives in :class:`contextvars.ContextVar` objects holding immutable
 values, so threads and asyncio tasks never see each other's scopes, and an
-exception can never leave a scope or strict mode switched on.
+exception can never leave a scope open.
 
 >>> with control_flow_scope() as scope:
 ...     record_control_flow(frozenset({"z"}))
@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import sys
 import threading
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
 from contextvars import ContextVar
 from types import CodeType
 from typing import Any, TypeVar
@@ -35,9 +35,6 @@ __all__ = [
     "current_control_flow",
     "record_control_flow",
     "register_assertion",
-    "strict",
-    "set_strict",
-    "is_strict",
 ]
 
 _EMPTY: frozenset = frozenset()
@@ -48,7 +45,6 @@ _F = TypeVar("_F", bound=Callable[..., Any])
 _SCOPES: ContextVar[tuple[ControlFlowScope, ...]] = ContextVar(
     "tracegraph_control_flow_scopes", default=()
 )
-_STRICT: ContextVar[bool] = ContextVar("tracegraph_provenance_strict", default=False)
 
 # Code objects of functions whose data-dependent branches only decide "raise or
 # go on" (argument validation).  A leak whose Python caller runs one of these
@@ -192,51 +188,3 @@ def register_assertion(fn: _F) -> _F:
     code = fn if isinstance(fn, CodeType) else fn.__code__
     _ASSERTION_CODES.add(code)
     return fn
-
-
-@contextmanager
-def strict(enabled: bool = True) -> Iterator[None]:
-    """Raise :class:`~tracegraph.errors.ProvenanceError` on ops the rule table lacks.
-
-    Outside strict mode an unlisted op gets the default rule (the union of
-    its tensor inputs' provenance, or the mutation rule for in-place ops),
-    which is sound but may hide a missing precise rule.
-
-    :param enabled: ``False`` switches strict mode off inside a strict block.
-    :returns: a context manager.
-
-    >>> with strict():
-    ...     is_strict()
-    True
-    >>> is_strict()
-    False
-    """
-    token = _STRICT.set(enabled)
-    try:
-        yield
-    finally:
-        _STRICT.reset(token)
-
-
-def set_strict(enabled: bool) -> None:
-    """Switch strict mode on or off for the current thread or task.
-
-    Prefer :func:`strict`, which restores the previous setting on exit.
-
-    :param enabled: the new setting.
-
-    >>> set_strict(True); is_strict()
-    True
-    >>> set_strict(False); is_strict()
-    False
-    """
-    _STRICT.set(bool(enabled))
-
-
-def is_strict() -> bool:
-    """Return whether strict mode is on in the current thread or task.
-
-    >>> is_strict()
-    False
-    """
-    return _STRICT.get()
