@@ -1,6 +1,6 @@
 """The cost of plate soundness (issue 6): bias and variance of the gradient estimators
 before (Pyro's rule: per element along every shared plate) and after
-(:class:`~tracegraph.infer.downstream.PlateRule`).
+(:class:`~tracegraph.infer.plates.PlateRule`).
 
 Run ``python benchmarks/bench_plate_soundness.py [--draws M]``.
 

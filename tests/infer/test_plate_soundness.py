@@ -2,11 +2,11 @@
 
 A non-reparameterized site ``i`` in a plate ``f`` may multiply its element ``e``'s
 score by element ``e`` of a cost only when every path from ``i`` to the cost stays
-inside ``f`` (:class:`~tracegraph.infer.downstream.PlateRule`).  The tests compare
+inside ``f`` (:class:`~tracegraph.infer.plates.PlateRule`).  The tests compare
 the estimators against exact references on models where a path leaves the plate
 (a site outside it, Python control flow, a reparameterized site), check that the
-per-element estimator is kept where no path does, and that the re-run which adds
-tracking draws the same random numbers.
+per-element estimator is kept where no path does, and that a run lacking the
+tags the rule needs sums its shared plates (and is not redone) without bias.
 
 Two kinds of reference, both exact:
 
@@ -53,9 +53,9 @@ import tracegraph
 import tracegraph.distributions as dist
 from tracegraph.distributions import constraints
 from tracegraph.infer import ELBO, JitTraceGraph_ELBO, Trace_ELBO, TraceGraph_ELBO
-from tracegraph.infer.collect import collect_terms, tracked_deps
-from tracegraph.infer.dice import CostGroup
-from tracegraph.infer.downstream import NeedsProvenance, PlateRule
+from tracegraph.infer.plates import PlateRule
+from tracegraph.infer.runs import Tracking, trace_run
+from tracegraph.infer.terms import CostGroup, collect_terms, tracked_deps
 from tracegraph.ops.provenance import detach_provenance, get_provenance, track_provenance
 from tracegraph.poutine import handlers
 from tracegraph.poutine.messenger import Messenger
@@ -108,6 +108,9 @@ def estimator_moments(
     """The exact mean and per-coordinate variance of ``elbo``'s gradient estimate
     (one particle) w.r.t. the guide's params, by enumerating the guide's paths."""
     params = list(guide_params(guide, *args).values())
+    # One step first, so every path below gets the tracking the estimator settles
+    # on (a first step that lacks tags sums its shared plates instead).
+    elbo.differentiable_loss(model, guide, *args)
     mean = torch.zeros((), dtype=torch.float64)
     second = torch.zeros((), dtype=torch.float64)
     for values in enumerate_paths(guide, *args):
@@ -181,8 +184,7 @@ def particle_terms(
     model: Program, guide: Program, args: tuple[Any, ...], rao_blackwellize: bool
 ) -> list[CostGroup]:
     """The cost groups of one run tracked with every latent site tagged."""
-    elbo = TraceGraph_ELBO()
-    model_trace, guide_trace = elbo._get_trace(model, guide, args, {}, "latent")
+    model_trace, guide_trace = trace_run(model, guide, args, {}, Tracking.COMPLETE)
     return collect_terms(model_trace, guide_trace, tracked_deps, rao_blackwellize).groups
 
 
@@ -515,7 +517,7 @@ def test_reparam_intermediate_gradient_matches_closed_form(name):
     elbo = ESTIMATORS[name](num_particles=100, vectorize_particles=True)
     samples, exact = reparam_samples(elbo, n=40)
     assert_unbiased(samples, exact)
-    assert elbo._tag == "latent"  # the path through h was seen by tagging h
+    assert elbo._tracking is Tracking.COMPLETE  # the path through h was seen by tagging h
 
 
 @pytest.mark.parametrize("name", ["trace", "tracegraph"])
@@ -527,14 +529,16 @@ def test_reparam_intermediate_per_element_rule_biased_beyond_10_se(name):
 
 
 def test_reparam_intermediate_needs_every_latent_tagged():
-    elbo = TraceGraph_ELBO()
-    model_trace, guide_trace = elbo._get_trace(
-        reparam_model, reparam_guide, (REP_X,), {}, "nonreparam"
+    model_trace, guide_trace = trace_run(
+        reparam_model, reparam_guide, (REP_X,), {}, Tracking.NONREPARAM
     )
-    with pytest.raises(NeedsProvenance):
-        collect_terms(model_trace, guide_trace, tracked_deps, True, complete=False)
-    # Tagged this way, x seems to depend on z1 alone: the rule must not decide.
+    terms = collect_terms(model_trace, guide_trace, tracked_deps, True, complete=False)
+    # Tagged this way, x seems to depend on z1 alone: the rule must not decide, so
+    # every cost that z1's score multiplies in its plate is summed over it.
     assert get_provenance(model_trace.nodes["x"]["log_prob"]) == {"z1"}
+    assert terms.incomplete
+    incomplete = [g.elementwise for g in terms.groups if "z1" in g.deps and g.plates]
+    assert incomplete and all(e == {"z1": frozenset()} for e in incomplete)
     groups = particle_terms(reparam_model, reparam_guide, (REP_X,), rao_blackwellize=True)
     in_units1 = [g.elementwise for g in groups if set(g.plates.values()) == {"units1"}]
     # x reaches z1 through h (summed); log p(z1) and -log q(z1) directly.
@@ -630,22 +634,112 @@ UPGRADES = {
 
 
 @pytest.mark.parametrize("name", UPGRADES)
-def test_tracking_upgrade_reruns_same_draws(name):
+def test_tracking_upgrade_sums_first_step_without_rerun(name):
     estimator, model, guide, x = UPGRADES[name]
     params = list(guide_params(guide, x).values())
     elbo = estimator()
-    start = elbo._tag
+    start = elbo._tracking
 
-    def step() -> tuple[torch.Tensor, list[torch.Tensor], torch.Tensor]:
+    def step(elbo: ELBO) -> tuple[torch.Tensor, list[torch.Tensor], torch.Tensor]:
         tracegraph.set_rng_seed(3)
         loss = elbo.differentiable_loss(model, guide, x)
         grads = torch.autograd.grad(loss, params)
         return loss.detach(), list(grads), torch.rand(2)  # torch.rand: the RNG after
 
-    first = step()
-    assert start != "latent" and elbo._tag == "latent"  # the first step re-ran
-    second = step()
+    first = step(elbo)
+    # The first step lacked tags: it was not redone, and later steps track completely.
+    assert not start.complete and elbo._tracking is Tracking.COMPLETE
+    second = step(elbo)
+    # Same draws (the loss's value does not depend on the rule), and no run drew
+    # more random numbers than the other.
     assert torch.equal(first[0], second[0])
-    for a, b in zip(first[1], second[1]):
-        assert torch.equal(a, b)
     assert torch.equal(first[2], second[2])
+    # The first step is the conservative estimator: every shared plate summed.
+    settled = estimator()
+    settled._tracking = Tracking.COMPLETE
+    with forced_rule("summed"):
+        summed = step(settled)
+    for a, b in zip(first[1], summed[1]):
+        torch.testing.assert_close(a, b)
+
+
+# -- whether a step needs the fallback depends on a latent's value ------------------------
+#
+# ``b`` decides whether a plated latent exists at all.  On the path b = 1 the costs in
+# the plate read z through a deterministic site outside it, so the per-element rule
+# would be biased there; a run that did not tag h (the first run, when TraceGraph_ELBO
+# tracks only non-reparameterized sites and Trace_ELBO nothing) cannot see that and
+# sums the shared plate.  Whether a first step falls back thus depends on the value
+# of b, and its expected gradient must still be exact (docs/design/plate-soundness.md).
+
+
+def fallback_model(x: torch.Tensor) -> None:
+    b = tracegraph.sample("b", dist.Bernoulli(0.5))
+    if b.item() == 1.0:
+        with tracegraph.plate("units", 3):
+            z = tracegraph.sample("z", dist.Bernoulli(REP_PRIOR))
+        h = tracegraph.deterministic("h", z.sum(-1, keepdim=True))
+        with tracegraph.plate("units", 3):
+            tracegraph.sample("x", dist.Normal(REP_A * h + REP_B * z, 1.0), obs=x)
+    else:
+        with tracegraph.plate("units", 3):
+            tracegraph.sample("x", dist.Normal(0.0, 1.0), obs=x)
+
+
+def fallback_guide(x: torch.Tensor) -> None:
+    b = tracegraph.sample("b", dist.Bernoulli(_probs("fb_b", [0.6])[0]))
+    if b.item() == 1.0:
+        with tracegraph.plate("units", 3):
+            tracegraph.sample("z", dist.Bernoulli(_probs("fb_z", [0.3, 0.6, 0.7])))
+
+
+def first_step_moments(estimator: type[ELBO], model: Program, guide: Program, *args: Any):
+    """The exact mean of a *fresh* estimator's first-step gradient: every path is the
+    first run of its own estimator, so each gets the tracking an estimator starts
+    with, and falls back exactly where its own draw needs it."""
+    params = list(guide_params(guide, *args).values())
+    mean = torch.zeros((), dtype=torch.float64)
+    fell_back = []
+    for values in enumerate_paths(guide, *args):
+        forced = ForceValues(values)(guide)
+        trace = handlers.trace(forced).get_trace(*args)
+        log_q = trace.log_prob_sum(lambda name, site: not site["is_observed"])
+        weight = detach_provenance(log_q).detach().double().exp()
+        elbo = estimator()
+        start = elbo._tracking
+        loss = elbo.differentiable_loss(model, forced, *args)
+        fell_back.append(elbo._tracking is not start)
+        grads = torch.autograd.grad(loss, params, allow_unused=True)
+        row = torch.cat(
+            [(torch.zeros_like(p) if g is None else g).reshape(-1) for g, p in zip(grads, params)]
+        ).double()
+        mean = mean + weight * row
+    return mean, fell_back
+
+
+@pytest.mark.parametrize("name", ESTIMATORS)
+def test_fallback_decided_by_latent_first_step_exact(name):
+    mean, fell_back = first_step_moments(
+        ESTIMATORS[name], fallback_model, fallback_guide, REP_X
+    )
+    # Some paths fell back and some did not: the choice depended on b's value.
+    assert any(fell_back) and not all(fell_back)
+    params = list(guide_params(fallback_guide, REP_X).values())
+    exact = exact_grads(fallback_model, fallback_guide, params, REP_X)
+    assert_exact(mean, exact)
+
+
+@pytest.mark.parametrize("name", ESTIMATORS)
+def test_fallback_decided_by_latent_settled_estimator_exact(name):
+    mean, _ = estimator_moments(ESTIMATORS[name](), fallback_model, fallback_guide, REP_X)
+    params = list(guide_params(fallback_guide, REP_X).values())
+    assert_exact(mean, exact_grads(fallback_model, fallback_guide, params, REP_X))
+
+
+def test_fallback_decided_by_latent_per_element_rule_biased():
+    # The test has power: the per-element rule is wrong on this model.
+    with forced_rule("per_element"):
+        mean, _ = estimator_moments(TraceGraph_ELBO(), fallback_model, fallback_guide, REP_X)
+    params = list(guide_params(fallback_guide, REP_X).values())
+    exact = exact_grads(fallback_model, fallback_guide, params, REP_X)
+    assert relative_error(mean, exact) > 0.05

@@ -8,7 +8,6 @@ where the code before them worked (all fixed since).
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Iterator
 
 import numpy as np
@@ -18,7 +17,6 @@ import torch
 import tracegraph
 import tracegraph.distributions as dist
 from tracegraph.infer import Trace_ELBO, TraceGraph_ELBO
-from tracegraph.infer.rng import RngState
 from tracegraph.ops.provenance import (
     DynamicShapeProvenanceTensor,
     control_flow_scope,
@@ -148,57 +146,6 @@ def test_elbo_float64_observations_with_float32_latents_match_all_float32(estima
     want = _loss_and_grad(estimator, make, torch.float32, method)
     got = _loss_and_grad(estimator, make, torch.float64, method)
     assert got == pytest.approx(want, rel=1e-5, abs=1e-6)
-
-
-# -- NumPy generator snapshots ------------------------------------------------------
-
-
-@pytest.fixture
-def _numpy_restored() -> Iterator[None]:
-    bit_generator = np.random.get_bit_generator()  # type: ignore[attr-defined]
-    state = bit_generator.state
-    yield
-    np.random.set_bit_generator(bit_generator)  # type: ignore[attr-defined]
-    bit_generator.state = state
-
-
-@pytest.mark.usefixtures("_numpy_restored")
-def test_rng_state_after_set_state_with_cached_gaussian_restores_it():
-    # A state with a cached Gaussian, set back by the user on Twister words that
-    # a snapshot saw earlier *without* one: the snapshot reused then drops the
-    # cached Gaussian, so a redone run draws a different normal than the first.
-    np.random.seed(0)
-    np.random.normal()  # a pair drawn, the second cached
-    saved = np.random.get_state()
-    assert saved[3] == 1  # type: ignore[index]  # has_gauss
-    np.random.normal()  # the cached one: the Twister does not move
-    RngState()  # seen: these words, no cached Gaussian
-    np.random.set_state(saved)  # the same words, a cached Gaussian again
-    state = RngState()
-    first = np.random.normal()
-    state.restore()
-    assert np.random.normal() == first
-
-
-@pytest.mark.usefixtures("_numpy_restored")
-def test_rng_state_with_non_mersenne_numpy_generator_restores_draws():
-    # np.random.set_bit_generator swaps the legacy generator's engine; every
-    # BitGenerator has ``ctypes.state_address``, so the Mersenne-Twister read
-    # runs on a PCG64 (reading past its small state) and then indexes the dict
-    # that get_state returns for it: KeyError.  The old code worked (with
-    # NumPy's RuntimeWarning about legacy states, silenced here).
-    np.random.set_bit_generator(np.random.PCG64(0))  # type: ignore[attr-defined]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        RngState()
-        state = RngState()  # the generator has not moved since the last snapshot
-        first = np.random.rand(3)
-        state.restore()
-        assert np.array_equal(np.random.rand(3), first)
-        later = RngState()
-        second = np.random.rand(3)
-        later.restore()
-        assert np.array_equal(np.random.rand(3), second)
 
 
 # -- loss() and loss_and_grads() of a subclass that overrides differentiable_loss ----

@@ -30,6 +30,7 @@ from tracegraph.cli.loading import CliError, FunctionLoader, parse_model_args, u
 from tracegraph.cli.measure import VarianceReport, format_number, format_table, gradient_variance
 from tracegraph.infer import Trace_ELBO, TraceGraph_ELBO
 from tracegraph.poutine.runtime import Message
+from tracegraph.poutine.sites import site_is_nonreparam
 
 __all__ = ["add_parser", "run"]
 
@@ -94,19 +95,11 @@ def _count(least: int) -> Callable[[str], int]:
     return parse
 
 
-def _is_nonreparam_latent(msg: Message) -> bool:
-    return (
-        msg["type"] == "sample"
-        and not msg["is_observed"]
-        and not getattr(msg["fn"], "has_rsample", False)
-    )
-
-
 def _with_baseline(guide: Callable[..., Any], config: dict[str, Any]) -> Callable[..., Any]:
     """The guide with ``infer["baseline"] = config`` at every non-reparameterized site."""
 
     def config_fn(msg: Message) -> dict[str, Any]:
-        return {"baseline": dict(config)} if _is_nonreparam_latent(msg) else {}
+        return {"baseline": dict(config)} if site_is_nonreparam(msg) else {}
 
     return poutine.infer_config(guide, config_fn)
 

@@ -16,12 +16,12 @@ True
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 
-from tracegraph.infer.dice import sum_surrogates
+from tracegraph.infer.baselines import Run
 from tracegraph.infer.elbo import ELBO
+from tracegraph.infer.runs import Tracking
+from tracegraph.infer.surrogate import Surrogate
 
 __all__ = ["Trace_ELBO"]
 
@@ -31,22 +31,16 @@ class Trace_ELBO(ELBO):
     site's score multiplies every cost term.
 
     Inside a plate shared by the site and a cost the product is per element only
-    where that is unbiased (see :class:`~tracegraph.infer.downstream.PlateRule`);
-    deciding it needs the dependency graph, so runs of models with
-    non-reparameterized sites inside plates are tracked (decided on the first
-    step), and other models run untracked.
+    where that is unbiased (see :class:`~tracegraph.infer.plates.PlateRule`);
+    deciding it needs the dependency graph, so a model with non-reparameterized
+    sites inside plates is tracked from its second step on (its first, untracked
+    step sums the shared plates), and other models run untracked.
 
     See :class:`~tracegraph.infer.elbo.ELBO` for the arguments.
     """
 
-    def _losses(
-        self, model: Any, guide: Any, args: Any, kwargs: Any, first_order: bool
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        particles = self._particle_terms(model, guide, args, kwargs, rao_blackwellize=False)
-        surrogate, elbo = sum_surrogates((terms for terms, _ in particles), first_order)
-        # Vectorized or not, the sums run over num_particles particles.
-        n = self.num_particles
-        if not first_order:
-            loss = -surrogate / n
-            return loss, loss
-        return -surrogate / n, -elbo / n
+    tracking = Tracking.NONE
+    rao_blackwellize = False
+
+    def _estimate(self, runs: list[Run], surrogate: Surrogate) -> tuple[torch.Tensor, torch.Tensor]:
+        return self._particle_mean(runs, surrogate)

@@ -4,7 +4,7 @@ Each non-reparameterized guide site's score multiplies only the cost terms whose
 provenance contains it: the costs computed from its value, plus the costs of sites
 that ran after its value decided Python control flow (``if z.item(): ...``), since
 their existence or distribution may depend on it.  The surrogate is built with
-DiCE (see :mod:`tracegraph.infer.dice`), so its value is the ELBO and its first and
+DiCE (see :mod:`tracegraph.infer.surrogate`), so its value is the ELBO and its first and
 second derivatives are the estimator's.
 
 >>> import torch
@@ -21,19 +21,21 @@ True
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
 from tracegraph.distributions.util import is_validation_enabled
-from tracegraph.errors import SiteError
-from tracegraph.infer.baselines import DecayingAverage, check_baseline_config
-from tracegraph.infer.collect import collect_terms, tracked_deps
-from tracegraph.infer.dice import ParticleTerms, magic_box, sum_surrogates
-from tracegraph.infer.downstream import NeedsProvenance
-from tracegraph.infer.elbo import ELBO
-from tracegraph.infer.rng import RngState
+from tracegraph.errors import TracegraphWarning
+from tracegraph.infer.baselines import Baselines, Run
+from tracegraph.infer.elbo import ELBO, Program
+from tracegraph.infer.rng import RngState, host_state
+from tracegraph.infer.runs import Tracking, reproduced, trace_run
+from tracegraph.infer.surrogate import Surrogate
+from tracegraph.infer.terms import ParticleTerms, collect_terms, tracked_deps
+from tracegraph.infer.validation import check_log_prob_shapes, check_model_guide_match
 from tracegraph.ops.provenance import detach_provenance
 from tracegraph.poutine.provenance_messenger import TrackProvenanceMessenger
 from tracegraph.poutine.trace_struct import Trace
@@ -68,181 +70,34 @@ class TraceGraph_ELBO(ELBO):
     Other arguments: see :class:`~tracegraph.infer.elbo.ELBO`.
     """
 
+    # Tag non-reparameterized sites; raised to every latent site for a pair whose
+    # plate rule needs to see paths through reparameterized ones.
+    tracking = Tracking.NONREPARAM
+    rao_blackwellize = True
+
     def __init__(self, *args: Any, leave_one_out: bool = False, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if leave_one_out and self.num_particles < 2:
             raise ValueError("leave_one_out=True needs num_particles >= 2")
         self.leave_one_out = leave_one_out
-        self._decaying = DecayingAverage()
+        self.baselines = Baselines(leave_one_out)
 
-    # Tag non-reparameterized sites; the base class raises this to every latent
-    # site when the plate rule needs to see paths through reparameterized ones.
-    _tag = "nonreparam"
-
-    def _terms(
-        self, model: Any, guide: Any, args: Any, kwargs: Any
-    ) -> list[tuple[ParticleTerms, Trace]]:
-        return self._particle_terms(model, guide, args, kwargs, rao_blackwellize=True)
-
-    def _losses(
-        self, model: Any, guide: Any, args: Any, kwargs: Any, first_order: bool
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        particles = self._terms(model, guide, args, kwargs)
-        surrogate, elbo = sum_surrogates((p for p, _ in particles), first_order)
-        extra, aux = self._baselines(particles, first_order)
-        if extra is not None:
-            surrogate = surrogate + extra
-        n = self.num_particles
-        loss = -surrogate / n
+    def _estimate(self, runs: list[Run], surrogate: Surrogate) -> tuple[torch.Tensor, torch.Tensor]:
+        extra: torch.Tensor | None = None
+        aux: torch.Tensor | None = None
+        for b in self.baselines.values(runs, self.num_particles, self.particle_dim):
+            term = surrogate.baseline_term(b.score, b.value)
+            extra = term if extra is None else extra + term
+            if b.training_loss is not None:
+                aux = b.training_loss if aux is None else aux + b.training_loss
+        loss, neg_elbo = self._particle_mean(runs, surrogate, extra)
         if aux is not None:
             # Trains learnable baselines without changing the loss's value.
-            loss = loss + (aux if first_order else aux - aux.detach())
+            loss = loss + surrogate.auxiliary(aux)
         # A baseline fed tracked inputs would make the loss (and then gradients
         # from torch.autograd.grad) tracked; the loss carries no provenance.
         loss = detach_provenance(loss)
-        if first_order:
-            return loss, -elbo / n
-        return loss, loss
-
-    # -- baselines ----------------------------------------------------------
-    def _configs(self, guide_trace: Trace) -> dict[str, dict[str, Any]]:
-        configs: dict[str, dict[str, Any]] = {}
-        for name, site in guide_trace.nodes.items():
-            if site["type"] != "sample":
-                continue
-            config = site["infer"].get("baseline")
-            if config is not None:
-                configs[name] = check_baseline_config(name, config)
-        return configs
-
-    def _baselines(
-        self, particles: list[tuple[ParticleTerms, Trace]], first_order: bool
-    ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-        """The baseline terms (value 0) and the learnable baselines' training loss."""
-        extra: torch.Tensor | None = None
-        aux: torch.Tensor | None = None
-        configs = self._configs(particles[0][1]) if particles else {}
-        for _, g in particles[1:]:
-            for name, config in self._configs(g).items():
-                configs.setdefault(name, config)
-        sites = set().union(*(p.scores for p, _ in particles)) if particles else set()
-        loo_sites = set()
-        for name in sites:
-            config = configs.get(name, {})
-            if config.get("use_leave_one_out") or (self.leave_one_out and not config):
-                loo_sites.add(name)
-        for name in sorted(loo_sites):
-            term = self._leave_one_out(name, particles, first_order)
-            extra = term if extra is None else extra + term
-        for name in sorted(sites - loo_sites):
-            explicit = configs.get(name)
-            if not explicit:
-                continue
-            config = explicit
-            term, loss = self._explicit_baseline(name, config, particles, first_order)
-            extra = term if extra is None else extra + term
-            if loss is not None:
-                aux = loss if aux is None else aux + loss
-        return extra, aux
-
-    def _leave_one_out(
-        self, name: str, particles: list[tuple[ParticleTerms, Trace]], first_order: bool
-    ) -> torch.Tensor:
-        if self.num_particles < 2:
-            raise SiteError(
-                f"site '{name}': the leave-one-out baseline needs num_particles >= 2, "
-                f"got {self.num_particles}"
-            )
-        if self.vectorize_particles:
-            ((p, g),) = particles
-            dim = -1 - int(self.max_plate_nesting)
-            d = p.downstream_cost(name)
-            if -dim > d.dim() or d.shape[dim] != self.num_particles:
-                raise SiteError(
-                    f"site '{name}': leave-one-out needs the site inside the particle plate"
-                )
-            b = (d.sum(dim, keepdim=True) - d) / (self.num_particles - 1)
-            return _baseline_term(p.plain_score(name), b, first_order)
-        present = [(p, p.downstream_cost(name)) for p, _ in particles if name in p.scores]
-        if len(present) < 2:
-            return torch.zeros(())
-        total = sum((d for _, d in present), torch.zeros(()))
-        k = len(present)
-        out = torch.zeros(())
-        for p, d in present:
-            b = (total - d) / (k - 1)
-            out = out + _baseline_term(p.plain_score(name), b, first_order)
-        return out
-
-    def _explicit_baseline(
-        self,
-        name: str,
-        config: dict[str, Any],
-        particles: list[tuple[ParticleTerms, Trace]],
-        first_order: bool,
-    ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        term = torch.zeros(())
-        aux: torch.Tensor | None = None
-        present = [(p, g) for p, g in particles if name in p.scores]
-        if config.get("use_decaying_avg_baseline"):
-            beta = float(config.get("baseline_beta", 0.90))
-            costs = []
-            for p, g in present:
-                pooled = _pooled_dims(g.nodes[name], self)
-                b = self._decaying.value(name, p.plain_score(name), beta, pooled)
-                term = term + _baseline_term(p.plain_score(name), b, first_order)
-                costs.append((p.downstream_cost(name), pooled))
-            # Update only after use: the baseline must not see this step's draw.
-            # loss() (no gradient: an evaluation, not a step) leaves it alone.
-            if torch.is_grad_enabled():
-                for d, pooled in costs:
-                    self._decaying.update(name, d, beta, pooled)
-            return term, None
-        for p, _ in present:
-            if config.get("nn_baseline") is not None:
-                b = config["nn_baseline"](config["nn_baseline_input"])
-            else:
-                b = torch.as_tensor(config["baseline_value"])
-            d = p.downstream_cost(name)
-            _check_baseline_shape(name, b, d)
-            term = term + _baseline_term(p.plain_score(name), b, first_order)
-            if b.requires_grad:
-                mse = ((d - b) ** 2).sum()
-                aux = mse if aux is None else aux + mse
-        return term, aux
-
-
-def _baseline_term(score: torch.Tensor, b: torch.Tensor, first_order: bool) -> torch.Tensor:
-    # Value 0 and gradient ``-b * grad score`` (the baseline is a constant).
-    b = b.detach()
-    if first_order:
-        return -(score * b).sum()
-    return ((1.0 - magic_box(score)) * b).sum()
-
-
-def _check_baseline_shape(name: str, b: torch.Tensor, d: torch.Tensor) -> None:
-    # The baseline may carry extra size-1 dims (a (1,) network output for a scalar
-    # site) but must not add elements.
-    try:
-        shape = torch.broadcast_shapes(b.shape, d.shape)
-    except RuntimeError:
-        shape = None
-    if shape is None or shape.numel() != d.numel():
-        raise SiteError(
-            f"site '{name}': the baseline has shape {tuple(b.shape)}, which does not "
-            f"broadcast to the site's downstream cost shape {tuple(d.shape)}"
-        )
-
-
-def _pooled_dims(site: Any, elbo: ELBO) -> tuple[int, ...]:
-    dims = [
-        f.dim
-        for f in site["cond_indep_stack"]
-        if f.dim is not None and f.full_size is not None and f.size != f.full_size
-    ]
-    if elbo.vectorize_particles:
-        dims.append(-1 - int(elbo.max_plate_nesting))
-    return tuple(dims)
+        return loss, (loss if surrogate.exact else neg_elbo)
 
 
 class JitTraceGraph_ELBO(TraceGraph_ELBO):
@@ -254,14 +109,17 @@ class JitTraceGraph_ELBO(TraceGraph_ELBO):
     observed flags, distribution classes and value shapes) plus the values of the
     sites that decided Python control flow in the tracked run of that structure,
     so two branches with the same sites but different data flow get their own
-    dependency sets.  A step with a new key runs again with tracking.  Once a
-    structure's control flow is decided by a site without finite support (a
-    continuous latent: every value is new), every later run is tracked, once, as
-    in :class:`TraceGraph_ELBO`; past :attr:`max_tables` keys per structure, new
-    keys run tracked without being stored, so the cache stays bounded.  What the key cannot see
-    is control flow decided by something other than a site's value (a parameter,
-    a global), as for any trace-based compiler: a model whose data flow changes
-    that way must use :class:`TraceGraph_ELBO`.
+    dependency sets.  A step with a new key runs again with tracking, on the same
+    draws: torch's generators are restored (and Python's and NumPy's, once a
+    tracked run was seen to draw from them), and the second run is checked to
+    draw the same values.  Once a structure's control flow is decided by a site
+    without finite support (a continuous latent: every value is new), every later
+    run is tracked, once, as in :class:`TraceGraph_ELBO`; past :attr:`max_tables`
+    keys per structure, new keys run tracked without being stored, so the cache
+    stays bounded.  What the key cannot see is control flow decided by something
+    other than a site's value (a parameter, a global), as for any trace-based
+    compiler: a model whose data flow changes that way must use
+    :class:`TraceGraph_ELBO`.
 
     >>> import tracegraph
     >>> import tracegraph.distributions as dist
@@ -286,40 +144,65 @@ class JitTraceGraph_ELBO(TraceGraph_ELBO):
         # keys never repeat, so every run is tracked (as TraceGraph_ELBO does),
         # once, instead of untracked first and then again.
         self._always_track = False
+        # Set once a tracked run moved Python's or NumPy's generator: their state
+        # is then saved before every untracked run too.
+        self._host_generators = False
 
-    def _one_run(
-        self,
-        model: Any,
-        guide: Any,
-        args: Any,
-        kwargs: Any,
-        rao_blackwellize: bool,
-        rng: RngState | None = None,
+    def _run(
+        self, model: Program, guide: Program, args: Any, kwargs: Any, tracking: Tracking
     ) -> tuple[ParticleTerms, Trace, Trace]:
         if self._always_track:
             # Every run is tracked the same way: no choice depends on the draw.
-            return super()._one_run(model, guide, args, kwargs, rao_blackwellize)
-        rng = RngState()
-        m, g = self._get_trace(model, guide, args, kwargs, None)
+            return super()._run(model, guide, args, kwargs, tracking)
+        if not self._deps_cache:
+            return self._tracked_run(model, guide, args, kwargs, tracking)
+        rng = RngState(host=self._host_generators)
+        m, g = trace_run(model, guide, args, kwargs, Tracking.NONE)
         entry = self._deps_cache.get(_structure_key(m, g))
         found = None if entry is None else entry.tables.get(_values_key(g, entry.control_sites))
-        if found is not None:
+        # A table made under another completeness would give another estimator
+        # than a tracked run of this mode gives: whether the key hits depends on
+        # the draw, so both must give the same one.
+        if found is not None and found[1] == tracking.complete:
             table, complete = found
 
             def deps_fn(log_prob: Any, site: Any, role: str) -> Any:
                 return table[(role, site["name"])]
 
-            try:
-                terms = collect_terms(m, g, deps_fn, rao_blackwellize, complete)
-                if is_validation_enabled():
-                    self._check_log_prob_shapes(m, g)
-                return terms, m, g
-            except NeedsProvenance:
-                pass  # the cached table lacks reparameterized tags: track again
+            validate = is_validation_enabled()
+            if validate:
+                check_model_guide_match(m, g)
+            terms = collect_terms(m, g, deps_fn, self.rao_blackwellize, complete)
+            if validate:
+                check_log_prob_shapes(m, g, self.max_plate_nesting)
+            return terms, m, g
         # A new key: find its dependencies with provenance tracking, on the same
         # random draws.
         rng.restore()
-        terms, m, g = super()._one_run(model, guide, args, kwargs, rao_blackwellize, rng)
+        terms, m2, g2 = self._tracked_run(model, guide, args, kwargs, tracking)
+        differs = reproduced((m, g), (m2, g2))
+        if differs is not None:
+            self._host_generators = True
+            warnings.warn(
+                f"JitTraceGraph_ELBO: running the model and guide again on the same "
+                f"random state gave another value at site '{differs}'; they draw from a "
+                "generator other than torch's (Python's random, NumPy's) or read state "
+                "that changed.  This step's estimate used the second run; later steps "
+                "also save Python's and NumPy's generators.  Draw random numbers with "
+                "torch, or use TraceGraph_ELBO.",
+                TracegraphWarning,
+                stacklevel=4,
+            )
+        return terms, m2, g2
+
+    def _tracked_run(
+        self, model: Program, guide: Program, args: Any, kwargs: Any, tracking: Tracking
+    ) -> tuple[ParticleTerms, Trace, Trace]:
+        watch = not self._host_generators
+        before = host_state() if watch else None
+        terms, m, g = super()._run(model, guide, args, kwargs, tracking)
+        if watch and host_state() != before:
+            self._host_generators = True
         control = _control_sites(m, g)
         structure = _structure_key(m, g)
         entry = self._deps_cache.get(structure)
@@ -333,11 +216,9 @@ class JitTraceGraph_ELBO(TraceGraph_ELBO):
             self._deps_cache[structure] = entry
             if not _all_finite(g, merged):
                 self._always_track = True
-        if len(entry.tables) < self.max_tables:
-            entry.tables[_values_key(g, entry.control_sites)] = (
-                _deps_table(m, g),
-                self._tag == "latent",
-            )
+        key = _values_key(g, entry.control_sites)
+        if len(entry.tables) < self.max_tables or key in entry.tables:
+            entry.tables[key] = (_deps_table(m, g), tracking.complete)
         return terms, m, g
 
 

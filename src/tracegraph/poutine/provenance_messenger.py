@@ -41,35 +41,14 @@ from typing import Any
 from tracegraph.ops.provenance import control_flow_scope, get_provenance, track_provenance
 from tracegraph.poutine.messenger import Messenger
 from tracegraph.poutine.runtime import Message
+from tracegraph.poutine.sites import site_is_latent, site_is_nonreparam
 from tracegraph.poutine.trace_struct import Trace
 
 __all__ = [
     "TrackProvenanceMessenger",
     "identify_provenance_edges",
-    "is_latent",
-    "is_nonreparam_latent",
     "site_dependencies",
 ]
-
-
-def _is_latent(msg: Message) -> bool:
-    # Deterministic sites are observed; a plate's subsample indices are not a
-    # latent of the model (their log-prob is zero).
-    return (
-        msg["type"] == "sample"
-        and not msg["is_observed"]
-        and not msg["infer"].get("_subsample", False)
-    )
-
-
-def is_latent(msg: Message) -> bool:
-    """Whether a site is a latent sample site (not observed, not a subsample)."""
-    return _is_latent(msg)
-
-
-def is_nonreparam_latent(msg: Message) -> bool:
-    """Whether a site is a latent sample site whose distribution has no ``rsample``."""
-    return _is_latent(msg) and not getattr(msg["fn"], "has_rsample", False)
 
 
 class TrackProvenanceMessenger(Messenger):
@@ -83,9 +62,9 @@ class TrackProvenanceMessenger(Messenger):
     def __init__(self, tag: Callable[[Message], bool] | str | None = "latent") -> None:
         super().__init__()
         if tag == "latent":
-            self._tag: Callable[[Message], bool] | None = _is_latent
+            self._tag: Callable[[Message], bool] | None = site_is_latent
         elif tag == "nonreparam":
-            self._tag = is_nonreparam_latent
+            self._tag = site_is_nonreparam
         elif tag is None or callable(tag):
             self._tag = tag  # type: ignore[assignment]
         else:
@@ -122,7 +101,7 @@ class TrackProvenanceMessenger(Messenger):
         # A predicate may also pick sites that are not latent (deterministic sites:
         # a recorded intermediate that costs depend on through its value).
         tagged = self._tag is not None and self._tag(msg)
-        if not tagged and not _is_latent(msg):
+        if not tagged and not site_is_latent(msg):
             return
         # A latent value drawn after control flow was decided depends on the sites
         # that decided it (they chose its distribution), tagged or not.

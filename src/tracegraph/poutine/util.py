@@ -1,5 +1,5 @@
-"""Small predicates and edits on trace sites that inference code shares (Pyro's
-``pyro.poutine.util`` names).
+"""Pyro's ``pyro.poutine.util`` names: the site predicates (which live in
+:mod:`tracegraph.poutine.sites`) and small edits on traces.
 
 >>> import tracegraph
 >>> import tracegraph.distributions as dist
@@ -19,6 +19,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from tracegraph.poutine.sites import (
+    site_is_deterministic,
+    site_is_factor,
+    site_is_latent,
+    site_is_nonreparam,
+    site_is_subsample,
+)
 from tracegraph.poutine.trace_struct import Trace
 
 __all__ = [
@@ -26,42 +33,10 @@ __all__ = [
     "prune_subsample_sites",
     "site_is_deterministic",
     "site_is_factor",
+    "site_is_latent",
+    "site_is_nonreparam",
     "site_is_subsample",
 ]
-
-
-def site_is_subsample(site: Mapping[str, Any]) -> bool:
-    """Whether ``site`` holds a plate's subsample indices (not a model variable).
-
-    >>> site_is_subsample({"type": "sample", "infer": {"_subsample": True}})
-    True
-    """
-    return site.get("type") == "sample" and bool((site.get("infer") or {}).get("_subsample"))
-
-
-def site_is_factor(site: Mapping[str, Any]) -> bool:
-    """Whether ``site`` was made by :func:`tracegraph.factor` (an observed site of
-    the auxiliary ``Unit`` distribution).
-
-    >>> site_is_factor({"type": "sample", "is_observed": True, "infer": {"is_auxiliary": True},
-    ...                 "fn": None})
-    False
-    """
-    return (
-        site.get("type") == "sample"
-        and bool(site.get("is_observed"))
-        and bool((site.get("infer") or {}).get("is_auxiliary"))
-        and type(site.get("fn")).__name__ == "Unit"
-    )
-
-
-def site_is_deterministic(site: Mapping[str, Any]) -> bool:
-    """Whether ``site`` was made by :func:`tracegraph.deterministic`.
-
-    >>> site_is_deterministic({"type": "sample", "infer": {"_deterministic": True}})
-    True
-    """
-    return site.get("type") == "sample" and bool((site.get("infer") or {}).get("_deterministic"))
 
 
 def prune_subsample_sites(trace: Trace) -> Trace:

@@ -1,4 +1,4 @@
-"""Plate-aware bookkeeping of cost terms for score-function estimators.
+"""Plates in score-function estimators: plate form, reductions and the plate rule.
 
 A *cost term* is one site's contribution to the ELBO: ``log p`` of a model sample
 site or ``-log q`` of a guide latent site, as a tensor whose batch dims belong to
@@ -29,7 +29,7 @@ import torch
 
 from tracegraph.poutine.runtime import CondIndepStackFrame
 
-__all__ = ["PARTICLE_PLATE", "plate_dims", "reduce_to_dims", "to_plate_form"]
+__all__ = ["PARTICLE_PLATE", "PlateRule", "plate_dims", "reduce_to_dims", "to_plate_form"]
 
 #: The plate ``vectorize_particles`` runs model and guide in.  Its elements are
 #: independent runs, so no path can leave it.
@@ -72,10 +72,6 @@ def reduce_to_dims(
     if reduce:
         x = x.sum(reduce, keepdim=True)
     return x
-
-
-class NeedsProvenance(Exception):
-    """Internal: the plate rule needs dependency information this run lacks."""
 
 
 class PlateRule:
