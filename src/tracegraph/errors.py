@@ -13,6 +13,7 @@ __all__ = [
     "TracegraphError",
     "SiteError",
     "DuplicateSiteError",
+    "GuideObservedError",
     "ShapeError",
     "PlateError",
     "ProvenanceError",
@@ -32,6 +33,10 @@ class SiteError(TracegraphError, ValueError):
 
 class DuplicateSiteError(SiteError, RuntimeError):
     """Two sample sites of one run share a name (Pyro raises ``RuntimeError`` here)."""
+
+
+class GuideObservedError(SiteError, RuntimeError):
+    """A site the guide observes is latent in the model (Pyro raises ``RuntimeError``)."""
 
 
 class ShapeError(SiteError):

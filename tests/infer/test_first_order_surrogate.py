@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 import torch
+from baseline_state import restore_baselines, save_baselines
 from enumeration import CONTROL_FLOW_ZOO, MIXED, ZOO, Case, guide_params, one_thread
 from test_tracegraph_elbo import baseline_config, with_baseline
 
@@ -36,9 +37,11 @@ def _both(
     params = guide_params(case.guide, *case.args)
     for _, p in tracegraph.get_param_store().named_parameters():
         p.grad = None  # also params that an earlier call created and used
+    baselines = save_baselines()  # decaying averages live in the param store
     tracegraph.set_rng_seed(seed)
     loss = make().differentiable_loss(case.model, guide, *case.args)
     expected = torch.autograd.grad(loss, list(params.values()), allow_unused=True)
+    restore_baselines(baselines)
     tracegraph.set_rng_seed(seed)
     value = make().loss_and_grads(case.model, guide, *case.args)
     assert value == pytest.approx(float(loss.detach()), rel=1e-6, abs=1e-6)

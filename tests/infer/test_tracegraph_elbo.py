@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 import torch
+from baseline_state import restore_baselines
 from enumeration import (
     CONTROL_FLOW_ZOO,
     MIXED,
@@ -42,6 +43,7 @@ from tracegraph.distributions import constraints
 from tracegraph.errors import SiteError
 from tracegraph.infer import JitTraceGraph_ELBO, Trace_ELBO, TraceGraph_ELBO, TrackNonReparam
 from tracegraph.ops.provenance import get_provenance
+from tracegraph.params import get_param_store
 from tracegraph.poutine import handlers
 
 
@@ -367,6 +369,7 @@ def _prepared(name: str) -> tuple[Any, Callable[..., Any]]:
     make, kind = ESTIMATORS[name]
     elbo = make()
     guide = MIXED.guide if kind is None else with_baseline(MIXED.guide, baseline_config(kind))
+    restore_baselines({})  # the averages live in the param store: start from none
     tracegraph.set_rng_seed(100)
     elbo.differentiable_loss(MIXED.model, guide, *MIXED.args)
     return elbo, guide
@@ -525,7 +528,7 @@ def test_tracegraph_elbo_decaying_average_adds_to_baseline_value():
     elbo = TraceGraph_ELBO()
     tracegraph.set_rng_seed(1)
     first = elbo.differentiable_loss(_one_bernoulli_model, both)
-    d1 = float(elbo.baselines.decaying._state["z"].reshape(()))
+    d1 = float(get_param_store()["__baseline_avg_downstream_cost_z"].detach().reshape(()))
     (g_first,) = torch.autograd.grad(first, [p])
     tracegraph.set_rng_seed(2)
     (g_both,) = torch.autograd.grad(elbo.differentiable_loss(_one_bernoulli_model, both), [p])
@@ -679,7 +682,10 @@ def test_decaying_average_baseline_creates_no_optimizer(monkeypatch):
     for _ in range(5):
         elbo.loss_and_grads(case.model, guide, *case.args)
     assert created == []
-    assert set(tracegraph.get_param_store().keys()) - params_before == {"pg", "qa", "qb"}
+    # The guide's params and, as in Pyro, the averages (stored, never optimized).
+    new = set(tracegraph.get_param_store().keys()) - params_before
+    assert {n for n in new if not n.startswith("__baseline_avg_")} == {"pg", "qa", "qb"}
+    assert {n for n in new if n.startswith("__baseline_avg_downstream_cost_")}
 
 
 def test_decaying_average_baseline_survives_plate_size_change():
@@ -753,6 +759,7 @@ def test_decaying_average_baseline_unchanged_by_loss_evaluation():
     grads = []
     for evaluate in (False, True):
         elbo = TraceGraph_ELBO()
+        restore_baselines({})
         tracegraph.set_rng_seed(1)
         elbo.loss_and_grads(_one_bernoulli_model, guide)
         if evaluate:

@@ -20,6 +20,7 @@ footing: it is the variance a single-particle step would have at the same cost.
 from __future__ import annotations
 
 import argparse
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -31,6 +32,9 @@ from tracegraph.cli.measure import VarianceReport, format_number, format_table, 
 from tracegraph.infer import Trace_ELBO, TraceGraph_ELBO
 from tracegraph.poutine.runtime import Message
 from tracegraph.poutine.sites import site_is_nonreparam
+
+#: The model/guide-mismatch warnings of validation, errors for this command.
+MISMATCH = "latent sites in the model but not in the guide|guide sites that are not latent"
 
 __all__ = ["add_parser", "run"]
 
@@ -179,7 +183,11 @@ def run(args: argparse.Namespace) -> int:
             "gradient to measure"
         )
     with user_code(f"the model '{model_name}' with the guide '{guide_name}'"):
-        Trace_ELBO().loss(model, guide, *model_args, **model_kwargs)
+        # Training may go on with a mismatched pair (as in Pyro, with a warning);
+        # measuring its gradient's variance says nothing, so here it is an error.
+        with warnings.catch_warnings():
+            warnings.filterwarnings("error", message=MISMATCH, category=UserWarning)
+            Trace_ELBO().loss(model, guide, *model_args, **model_kwargs)
     nonreparam = guide_trace.nonreparam_stochastic_nodes
     own = [n for n in nonreparam if guide_trace.nodes[n]["infer"].get("baseline")]
 

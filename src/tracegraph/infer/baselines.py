@@ -34,11 +34,14 @@ import torch
 
 from tracegraph.errors import SiteError
 from tracegraph.infer.terms import ParticleTerms
+from tracegraph.ops.provenance import detach_provenance
+from tracegraph.params import get_param_store
 from tracegraph.poutine.trace_struct import Trace
 
 __all__ = [
     "BASELINE_KEYS",
     "BaselineConfigError",
+    "BaselineInputError",
     "BaselineValue",
     "Baselines",
     "DecayingAverage",
@@ -59,6 +62,11 @@ BASELINE_KEYS = frozenset(
 
 class BaselineConfigError(SiteError, AssertionError):
     """Two baseline kinds that cannot be combined (Pyro asserts here)."""
+
+
+class BaselineInputError(SiteError, AttributeError):
+    """An ``nn_baseline`` without its ``nn_baseline_input`` (Pyro fails calling the
+    network on ``None`` with an ``AttributeError``)."""
 
 
 def check_baseline_config(name: str, config: Any) -> dict[str, Any]:
@@ -105,12 +113,16 @@ def check_baseline_config(name: str, config: Any) -> dict[str, Any]:
                 f"{type(nn).__name__}"
             )
         if config.get("nn_baseline_input") is None:
-            raise SiteError(f"site '{name}': nn_baseline needs nn_baseline_input")
+            raise BaselineInputError(f"site '{name}': nn_baseline needs nn_baseline_input")
     return config
 
 
 class DecayingAverage:
-    """Exponential moving averages of downstream costs, one per site.
+    """Exponential moving averages of downstream costs, one per site, kept in the
+    param store under Pyro's name ``__baseline_avg_downstream_cost_<site>`` (so it
+    is saved, loaded and cleared with the params, and two estimators of one model
+    share it, as in Pyro).  It is read and written directly, not through
+    ``param``: no trace sees it, and no optimizer steps it.
 
     The state is kept per element of the site's plates; when a plate is subsampled
     (its elements change from step to step) the element-wise state would belong to
@@ -125,11 +137,18 @@ class DecayingAverage:
     tensor([1., 2.])
     """
 
-    def __init__(self) -> None:
-        self._state: dict[str, torch.Tensor] = {}
+    #: The param-store name of a site's average is this prefix and the site's name.
+    prefix = "__baseline_avg_downstream_cost_"
+
+    def get(self, name: str) -> torch.Tensor | None:
+        """The current average of site ``name`` (``None`` before its first update)."""
+        store = get_param_store()
+        key = self.prefix + name
+        return store[key].detach() if key in store else None
 
     def value(self, name: str, like: torch.Tensor) -> torch.Tensor:
-        state = self._state.get(name)
+        """The baseline for site ``name`` now, shaped like ``like``."""
+        state = self.get(name)
         if state is None:
             return torch.zeros_like(like)
         if _broadcasts_to(state.shape, like.shape):
@@ -141,19 +160,18 @@ class DecayingAverage:
     def update(
         self, name: str, cost: torch.Tensor, beta: float, pooled_dims: tuple[int, ...]
     ) -> None:
-        cost = cost.detach()
+        """Fold this step's downstream cost into the average."""
+        cost = detach_provenance(cost).detach()
         dims = [d for d in pooled_dims if -d <= cost.dim()]
         if dims:
             cost = cost.mean(dims, keepdim=True)
-        old = self._state.get(name)
+        old = self.get(name)
         if old is None:
             old = torch.zeros_like(cost)
         elif not _broadcasts_to(old.shape, cost.shape):
             old = old.mean().expand(cost.shape)
-        self._state[name] = beta * old + (1.0 - beta) * cost
-
-    def clear(self) -> None:
-        self._state.clear()
+        with torch.no_grad():
+            get_param_store()[self.prefix + name] = beta * old + (1.0 - beta) * cost
 
 
 @dataclass

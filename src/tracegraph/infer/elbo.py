@@ -43,8 +43,15 @@ from tracegraph.infer.baselines import Run
 from tracegraph.infer.plates import PARTICLE_PLATE
 from tracegraph.infer.runs import Tracking, trace_run
 from tracegraph.infer.surrogate import DICE, FIRST_ORDER, Surrogate
-from tracegraph.infer.terms import ParticleTerms, collect_terms, tracked_deps, untracked_deps
+from tracegraph.infer.terms import (
+    DepsFn,
+    ParticleTerms,
+    collect_terms,
+    tracked_deps,
+    untracked_deps,
+)
 from tracegraph.infer.validation import (
+    check_if_enumerated,
     check_log_prob_shapes,
     check_model_guide_match,
     check_site_log_prob_shape,
@@ -173,12 +180,21 @@ class ELBO:
         model_trace, guide_trace = trace_run(model, guide, args, kwargs, tracking)
         return self._terms(model_trace, guide_trace, tracking), model_trace, guide_trace
 
-    def _terms(self, model_trace: Trace, guide_trace: Trace, tracking: Tracking) -> ParticleTerms:
-        # Validation, then the cost terms of a run traced under ``tracking``.
+    def _terms(
+        self,
+        model_trace: Trace,
+        guide_trace: Trace,
+        tracking: Tracking,
+        deps_fn: DepsFn | None = None,
+    ) -> ParticleTerms:
+        """Validation, then the cost terms of a run traced under ``tracking`` (its
+        dependencies read from the run's provenance unless ``deps_fn`` is given)."""
         validate = is_validation_enabled()
         if validate:
-            check_model_guide_match(model_trace, guide_trace)
-        deps_fn = tracked_deps if tracking.tracked else untracked_deps
+            check_if_enumerated(guide_trace)
+            check_model_guide_match(model_trace, guide_trace, self.max_plate_nesting)
+        if deps_fn is None:
+            deps_fn = tracked_deps if tracking.tracked else untracked_deps
         terms = collect_terms(
             model_trace, guide_trace, deps_fn, self.rao_blackwellize, tracking.complete
         )

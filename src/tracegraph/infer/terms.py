@@ -339,7 +339,8 @@ def _collect(
         if site["type"] == "sample" and not site["infer"].get("_subsample"):
             add(site["log_prob"], site, 1.0, "model")
     for site in guide_trace.nodes.values():
-        if site_is_latent(site):
+        # Every guide sample site counts in log q, observed ones too (as in Pyro).
+        if site["type"] == "sample" and not site["infer"].get("_subsample"):
             add(site["log_prob"], site, -1.0, "guide")
 
     if len(scalar_costs) <= _FEW:

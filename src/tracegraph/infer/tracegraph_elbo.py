@@ -27,15 +27,13 @@ from typing import Any
 
 import torch
 
-from tracegraph.distributions.util import is_validation_enabled
 from tracegraph.errors import TracegraphWarning
 from tracegraph.infer.baselines import Baselines, Run
 from tracegraph.infer.elbo import ELBO, Program
 from tracegraph.infer.rng import RngState, host_state
 from tracegraph.infer.runs import Tracking, reproduced, trace_run
 from tracegraph.infer.surrogate import Surrogate
-from tracegraph.infer.terms import ParticleTerms, collect_terms, tracked_deps
-from tracegraph.infer.validation import check_log_prob_shapes, check_model_guide_match
+from tracegraph.infer.terms import ParticleTerms, tracked_deps
 from tracegraph.ops.provenance import detach_provenance
 from tracegraph.poutine.provenance_messenger import TrackProvenanceMessenger
 from tracegraph.poutine.trace_struct import Trace
@@ -164,18 +162,12 @@ class JitTraceGraph_ELBO(TraceGraph_ELBO):
         # than a tracked run of this mode gives: whether the key hits depends on
         # the draw, so both must give the same one.
         if found is not None and found[1] == tracking.complete:
-            table, complete = found
+            table = found[0]
 
             def deps_fn(log_prob: Any, site: Any, role: str) -> Any:
                 return table[(role, site["name"])]
 
-            validate = is_validation_enabled()
-            if validate:
-                check_model_guide_match(m, g)
-            terms = collect_terms(m, g, deps_fn, self.rao_blackwellize, complete)
-            if validate:
-                check_log_prob_shapes(m, g, self.max_plate_nesting)
-            return terms, m, g
+            return self._terms(m, g, tracking, deps_fn), m, g
         # A new key: find its dependencies with provenance tracking, on the same
         # random draws.
         rng.restore()

@@ -7,16 +7,18 @@ every site's log-prob has the shape its plates say.
 
 from __future__ import annotations
 
+import math
+import sys
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
-import torch
-
-from tracegraph.errors import PlateError, ShapeError, SiteError
+from tracegraph.errors import GuideObservedError, PlateError, ShapeError
 from tracegraph.infer.plates import PARTICLE_PLATE
 from tracegraph.poutine.trace_struct import Trace
 
 __all__ = [
+    "check_if_enumerated",
     "check_log_prob_shapes",
     "check_model_guide_match",
     "check_site_log_prob_shape",
@@ -49,51 +51,73 @@ def _plate_names(site: Any) -> set[str]:
     return {f.name for f in site["cond_indep_stack"] if f.name != PARTICLE_PLATE}
 
 
-def check_model_guide_match(model_trace: Trace, guide_trace: Trace) -> None:
-    """Check that model and guide agree, with errors naming the site.
+def check_model_guide_match(
+    model_trace: Trace, guide_trace: Trace, max_plate_nesting: float = math.inf
+) -> None:
+    """Check that model and guide agree, as permissive as Pyro: what Pyro trains
+    with a warning warns here too, and what it refuses raises, naming the site.
 
-    :raises SiteError: a latent model site missing from the guide, or a guide site
-        missing from the model (or observed there).
-    :raises ShapeError: values whose shapes or event dims disagree.
-    :raises PlateError: a guide site inside a plate that the model's site lacks.
+    Warns (``UserWarning``) about latent model sites the guide lacks (they are
+    drawn from the model's prior), guide sites the model lacks or observes (mark
+    them ``infer={"is_auxiliary": True}`` to silence it) and plates only the guide
+    has.
 
+    :param max_plate_nesting: only the rightmost ``max_plate_nesting`` batch dims
+        (plus the event dims) of a site's shape are compared; leading size-1 dims
+        never count.
+    :raises ShapeError: a site whose event dims or shapes disagree.
+    :raises GuideObservedError: a site the guide observes but the model samples.
+
+    >>> import warnings
     >>> import tracegraph
     >>> import tracegraph.distributions as dist
     >>> from tracegraph.poutine import trace
     >>> model = trace(lambda: tracegraph.sample("z", dist.Normal(0.0, 1.0))).get_trace()
     >>> guide = trace(lambda: tracegraph.sample("w", dist.Normal(0.0, 1.0))).get_trace()
-    >>> check_model_guide_match(model, guide)
-    Traceback (most recent call last):
-    ...
-    tracegraph.errors.SiteError: latent sites in the model but not in the guide: ['z']; ...
+    >>> with warnings.catch_warnings(record=True) as seen:
+    ...     warnings.simplefilter("always")
+    ...     check_model_guide_match(model, guide)
+    >>> for w in seen:
+    ...     print(str(w.message).split(":")[0])
+    latent sites in the model but not in the guide
+    guide sites that are not latent in the model
     """
-    guide_latent = {
-        name: site for name, site in _sample_sites(guide_trace) if not site["is_observed"]
-    }
     model_sites = dict(_sample_sites(model_trace))
-    missing = [
-        name
-        for name, site in model_sites.items()
-        if not site["is_observed"] and name not in guide_latent
-    ]
+    guide_sites = {
+        name: site
+        for name, site in _sample_sites(guide_trace)
+        if not site["infer"].get("is_auxiliary")
+    }
+    model_latent = {name for name, site in model_sites.items() if not site["is_observed"]}
+    missing = sorted(model_latent - set(guide_sites))
     if missing:
-        raise SiteError(
-            f"latent sites in the model but not in the guide: {missing}; every latent "
-            "model site needs a guide site of the same name (or observe it with obs=)"
+        warnings.warn(
+            f"latent sites in the model but not in the guide: {missing}; they are drawn "
+            "from the model's prior (give each a guide site, or observe it with obs=)",
+            UserWarning,
+            stacklevel=_user_stacklevel(),
         )
-    extra = [name for name in guide_latent if name not in model_sites]
+    extra = [name for name in guide_sites if name not in model_latent]
     if extra:
-        raise SiteError(
-            f"guide sites missing from the model: {extra}; the guide may only sample "
-            "sites the model has (hint: check the names for typos)"
+        warnings.warn(
+            f"guide sites that are not latent in the model: {extra}; their log-density "
+            "still counts in the guide (mark them infer={'is_auxiliary': True} if intended)",
+            UserWarning,
+            stacklevel=_user_stacklevel(),
         )
-    for name, gsite in guide_latent.items():
-        msite = model_sites[name]
+    for name, gsite in guide_sites.items():
+        msite = model_sites.get(name)
+        if msite is None:
+            continue
+        if gsite["is_observed"]:
+            if not msite["is_observed"]:
+                raise GuideObservedError(
+                    f"site '{name}' is observed in the guide but latent in the model: the "
+                    "model's value must come from the guide's sample (drop obs= in the guide)"
+                )
+            continue
         if msite["is_observed"]:
-            raise SiteError(
-                f"site '{name}' is latent in the guide but observed in the model; "
-                "an observed site must not appear in the guide"
-            )
+            continue
         m_event = len(getattr(msite["fn"], "event_shape", ()))
         g_event = len(getattr(gsite["fn"], "event_shape", ()))
         if m_event != g_event:
@@ -103,39 +127,93 @@ def check_model_guide_match(model_trace: Trace, guide_trace: Trace) -> None:
                 f"{tuple(msite['fn'].event_shape)} vs {tuple(gsite['fn'].event_shape)}); "
                 "hint: use .to_event(n) so both agree"
             )
-        m_shape = tuple(getattr(msite["fn"], "batch_shape", ())) + tuple(
-            getattr(msite["fn"], "event_shape", ())
-        )
-        g_shape = tuple(getattr(gsite["value"], "shape", ()))
-        try:
-            torch.broadcast_shapes(m_shape, g_shape)
-        except RuntimeError:
+        keep = m_event + max_plate_nesting
+        m_shape = _compared(_fn_shape(msite["fn"]), keep)
+        g_shape = _compared(_fn_shape(gsite["fn"]), keep)
+        if m_shape != g_shape:
             raise ShapeError(
-                f"site '{name}': the guide's value has shape {g_shape} but the model's "
-                f"distribution has shape {m_shape} (batch + event); they must broadcast"
-            ) from None
-        extra_plates = _plate_names(gsite) - _plate_names(msite)
-        if extra_plates:
-            raise PlateError(
-                f"site '{name}' is inside plate(s) {sorted(extra_plates)} in the guide "
-                f"but not in the model (model plates: {sorted(_plate_names(msite))}); "
-                "hint: declare the same plates in both"
+                f"site '{name}': the model's distribution has shape {m_shape} but the "
+                f"guide's has shape {g_shape} (batch + event, rightmost "
+                f"max_plate_nesting + event_dim dims, leading 1s dropped); hint: sample "
+                "the site inside the same plates in both"
             )
+    guide_plates = {f.name for _, site in guide_sites.items() for f in site["cond_indep_stack"]}
+    model_plates = {f.name for _, site in model_sites.items() for f in site["cond_indep_stack"]}
+    only_guide = sorted(guide_plates - model_plates - {PARTICLE_PLATE})
+    if only_guide:
+        warnings.warn(
+            f"plates in the guide but not in the model: {only_guide}",
+            UserWarning,
+            stacklevel=_user_stacklevel(),
+        )
+
+
+def _fn_shape(fn: Any) -> tuple[int, ...]:
+    return tuple(getattr(fn, "batch_shape", ())) + tuple(getattr(fn, "event_shape", ()))
+
+
+def _compared(shape: tuple[int, ...], keep: float) -> tuple[int, ...]:
+    # The dims a model/guide comparison reads: the rightmost ``keep``, leading 1s
+    # dropped (a size-1 dim broadcasts against nothing).
+    if keep < len(shape):
+        shape = shape[len(shape) - int(keep) :]
+    while shape and shape[0] == 1:
+        shape = shape[1:]
+    return shape
+
+
+def check_if_enumerated(guide_trace: Trace) -> None:
+    """Warn when guide sites ask for enumeration (``infer={"enumerate": ...}``), which
+    the ELBOs of tracegraph do not do: such sites are sampled.
+
+    >>> import warnings
+    >>> import tracegraph, tracegraph.distributions as dist
+    >>> from tracegraph.poutine import trace
+    >>> tr = trace(lambda: tracegraph.sample(
+    ...     "b", dist.Bernoulli(0.5), infer={"enumerate": "parallel"})).get_trace()
+    >>> with warnings.catch_warnings(record=True) as seen:
+    ...     warnings.simplefilter("always")
+    ...     check_if_enumerated(tr)
+    >>> "['b']" in str(seen[0].message)
+    True
+    """
+    names = [
+        name
+        for name, site in _sample_sites(guide_trace)
+        if site["infer"].get("enumerate") is not None
+    ]
+    if names:
+        warnings.warn(
+            f"sites marked for enumeration are sampled instead: {names}; tracegraph does "
+            "not enumerate (Pyro's TraceEnum_ELBO does)",
+            UserWarning,
+            stacklevel=_user_stacklevel(),
+        )
+
+
+def _user_stacklevel() -> int:
+    # Point the warning at the first frame outside tracegraph (the user's call).
+    frame = sys._getframe(1)
+    level = 1
+    while frame is not None and frame.f_globals.get("__name__", "").startswith("tracegraph."):
+        frame = frame.f_back  # type: ignore[assignment]
+        level += 1
+    return level
 
 
 def check_site_log_prob_shape(name: str, site: Any, max_plate_nesting: float) -> None:
     """Check a site's log-prob against its plates (Pyro's rule).
 
     Reading dims from the right over ``max_plate_nesting`` dims: a dim that a
-    vectorized plate declares must have the plate's size, and every other dim must
-    be 1 (a batch dim no plate explains: a forgotten ``plate`` or ``.to_event``, or
-    a hard-coded dim that the particle plate of ``vectorize_particles`` moved).
-    Pyro lets a dim between declared ones have any size (its enumeration uses
-    them); tracegraph has no enumeration dims, so it can be strict.
+    vectorized plate declares must have the plate's size, a dim between declared
+    ones may have any size, and every dim left of them must be 1 (a batch dim no
+    plate explains: a forgotten ``plate`` or ``.to_event``).
 
+    :raises PlateError: a plate deeper than ``max_plate_nesting`` (plate stack
+        overflow), naming the site and the nesting needed.
     :raises ShapeError: naming the site, the expected and the actual shapes.
 
-    >>> import math
+    >>> import torch
     >>> from tracegraph.poutine.runtime import CondIndepStackFrame as F
     >>> site = {"log_prob": torch.zeros(3, 2), "cond_indep_stack": (F("a", -1, 2, 0),)}
     >>> check_site_log_prob_shape("x", site, math.inf)
@@ -149,10 +227,19 @@ def check_site_log_prob_shape(name: str, site: Any, max_plate_nesting: float) ->
     for f in site["cond_indep_stack"]:
         if f.dim is None:
             continue
+        if -f.dim > max_plate_nesting and f.name != PARTICLE_PLATE:
+            raise PlateError(
+                f"plate stack overflow at site '{name}': plate '{f.name}' uses dim "
+                f"{f.dim} but max_plate_nesting is {max_plate_nesting}; increase "
+                f"max_plate_nesting to at least {-f.dim}"
+            )
         if len(expected) < -f.dim:
-            # tracegraph has no enumeration dims: a dim that no plate of the site
-            # owns must be 1 (else a particle or plate dim slipped into it).
-            padding: list[int | None] = [1] * (-f.dim - len(expected))
+            # A dim between two of the model's plates that none owns may have any
+            # size (as in Pyro).  Not so between them and the particle plate of
+            # ``vectorize_particles``: a size there is a particle dim that slipped
+            # into a model dim (x broadcast across particles), silently wrong.
+            free = None if f.name != PARTICLE_PLATE else 1
+            padding: list[int | None] = [free] * (-f.dim - len(expected))
             expected = padding + expected
         expected[f.dim] = f.size
     if max_plate_nesting >= len(shape):
