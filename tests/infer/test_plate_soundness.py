@@ -40,8 +40,10 @@ import pytest
 import torch
 from enumeration import (
     ZOO,
+    ForceValues,
     assert_unbiased,
     enumerate_paths,
+    estimator_moments,
     exact_grads,
     grad_estimates,
     guide_params,
@@ -56,10 +58,8 @@ from tracegraph.infer import ELBO, JitTraceGraph_ELBO, Trace_ELBO, TraceGraph_EL
 from tracegraph.infer.plates import PlateRule
 from tracegraph.infer.runs import Tracking, trace_run
 from tracegraph.infer.terms import CostGroup, collect_terms, tracked_deps
-from tracegraph.ops.provenance import detach_provenance, get_provenance, track_provenance
+from tracegraph.ops.provenance import detach_provenance, get_provenance
 from tracegraph.poutine import handlers
-from tracegraph.poutine.messenger import Messenger
-from tracegraph.poutine.runtime import Message
 
 Program = Callable[..., Any]
 
@@ -77,55 +77,6 @@ def _single_thread() -> Iterator[None]:
 
 
 # -- helpers --------------------------------------------------------------------------
-
-
-class ForceValues(Messenger):
-    """Give every latent site the value in ``values``, as if the guide had drawn it.
-
-    A drawn value carries the provenance of its distribution's parameters (the
-    sampler computes it from them); a plain constant would not, and
-    TraceGraph_ELBO would then miss that a site's costs depend on its parents.  So
-    the forced value gets the provenance of its log-density under the site's
-    distribution (empty in an untracked run).
-    """
-
-    def __init__(self, values: dict[str, torch.Tensor]) -> None:
-        super().__init__()
-        self.values = values
-
-    def _pyro_sample(self, msg: Message) -> None:
-        if msg["is_observed"]:
-            return
-        value = self.values[str(msg["name"])]
-        fn: Any = msg["fn"]
-        msg["value"] = track_provenance(value, get_provenance(fn.log_prob(value)))
-        msg["done"] = True
-
-
-def estimator_moments(
-    elbo: ELBO, model: Program, guide: Program, *args: Any
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """The exact mean and per-coordinate variance of ``elbo``'s gradient estimate
-    (one particle) w.r.t. the guide's params, by enumerating the guide's paths."""
-    params = list(guide_params(guide, *args).values())
-    # One step first, so every path below gets the tracking the estimator settles
-    # on (a first step that lacks tags sums its shared plates instead).
-    elbo.differentiable_loss(model, guide, *args)
-    mean = torch.zeros((), dtype=torch.float64)
-    second = torch.zeros((), dtype=torch.float64)
-    for values in enumerate_paths(guide, *args):
-        forced = ForceValues(values)(guide)
-        trace = handlers.trace(forced).get_trace(*args)
-        log_q = trace.log_prob_sum(lambda name, site: not site["is_observed"])
-        weight = detach_provenance(log_q).detach().double().exp()
-        loss = elbo.differentiable_loss(model, forced, *args)
-        grads = torch.autograd.grad(loss, params, allow_unused=True)
-        row = torch.cat(
-            [(torch.zeros_like(p) if g is None else g).reshape(-1) for g, p in zip(grads, params)]
-        ).double()
-        mean = mean + weight * row
-        second = second + weight * row * row
-    return mean, second - mean * mean
 
 
 def _keep_per_element(

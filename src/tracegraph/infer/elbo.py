@@ -44,6 +44,7 @@ from tracegraph.infer.plates import PARTICLE_PLATE
 from tracegraph.infer.runs import Tracking, trace_run
 from tracegraph.infer.surrogate import DICE, FIRST_ORDER, Surrogate
 from tracegraph.infer.terms import (
+    Analytic,
     DepsFn,
     ParticleTerms,
     collect_terms,
@@ -95,6 +96,9 @@ class ELBO:
     tracking: Tracking = Tracking.NONE
     #: Whether a score multiplies only the costs whose provenance contains its site.
     rao_blackwellize: bool = False
+    #: Replaces a latent site's ``log p - log q`` by its expectation where valid
+    #: (:data:`~tracegraph.infer.terms.Analytic`; ``TraceMeanField_ELBO``'s KL).
+    analytic: Analytic | None = None
 
     def __init__(
         self,
@@ -196,7 +200,12 @@ class ELBO:
         if deps_fn is None:
             deps_fn = tracked_deps if tracking.tracked else untracked_deps
         terms = collect_terms(
-            model_trace, guide_trace, deps_fn, self.rao_blackwellize, tracking.complete
+            model_trace,
+            guide_trace,
+            deps_fn,
+            self.rao_blackwellize,
+            tracking.complete,
+            self.analytic,
         )
         if validate:
             check_log_prob_shapes(model_trace, guide_trace, self.max_plate_nesting)

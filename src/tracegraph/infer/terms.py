@@ -42,6 +42,7 @@ from tracegraph.poutine.trace_struct import Trace
 from tracegraph.poutine.util import site_is_deterministic, site_is_latent, site_is_nonreparam
 
 __all__ = [
+    "Analytic",
     "CostGroup",
     "DepsFn",
     "ParticleTerms",
@@ -53,8 +54,15 @@ __all__ = [
 
 #: ``deps(log_prob, site, role) -> (full, control)``: every tagged site the cost
 #: depends on (its provenance and the control flow before it) and the control-flow
-#: part alone; ``None`` when the run was not tracked.  ``role`` is "model" or "guide".
+#: part alone; ``None`` when the run was not tracked (or, for role ``"analytic"``,
+#: when the site's analytic term is not known to be valid).  ``role`` is "model",
+#: "guide" or "analytic".
 DepsFn = Callable[[Any, Any, str], "tuple[frozenset[str], frozenset[str]] | None"]
+
+#: ``analytic(model_site, guide_site) -> cost | None``: the expectation over the
+#: site's own value of its two cost terms (``log p - log q``, scales and masks
+#: applied), e.g. a negative KL divergence; ``None`` where there is none.
+Analytic = Callable[[Any, Any], "torch.Tensor | None"]
 
 NO_PLATES: dict[int, str] = {}
 _PARTICLES = frozenset({PARTICLE_PLATE})
@@ -128,6 +136,9 @@ class ParticleTerms:
     score_plates: dict[str, dict[int, str]]
     scalar: ScalarTerms | None = None
     incomplete: bool = False
+    #: The sites whose two cost terms were replaced by their analytic expectation,
+    #: with the dependencies of that term.
+    analytic: dict[str, tuple[frozenset[str], frozenset[str]]] = field(default_factory=dict)
     _tau_cache: dict[tuple[str, tuple[tuple[int, str], ...]], torch.Tensor] = field(
         default_factory=dict
     )
@@ -240,6 +251,7 @@ def collect_terms(
     deps_fn: DepsFn,
     rao_blackwellize: bool,
     complete: bool = True,
+    analytic: Analytic | None = None,
 ) -> ParticleTerms:
     """Compute every cost term of one particle and group them.
 
@@ -251,12 +263,38 @@ def collect_terms(
         incomplete run whose scores share a plate with a cost sums the cost over
         every shared plate (always unbiased) and says so in
         :attr:`ParticleTerms.incomplete`.
+    :param analytic: replaces a latent site's ``log p - log q`` by its expectation
+        over the site's own value where that is valid: where the replacement does
+        not depend on the site's value (its provenance lacks the site; an
+        untracked run cannot tell, and keeps the Monte Carlo terms).
     """
     # The ELBO reads ``log_prob`` only; per-site sums would be work thrown away.
     model_trace.compute_log_prob(sums=False)
     guide_trace.compute_score_parts(sums=False)
+    # Computed tracked (their provenance says whether they are valid).
+    replaced = _analytic_terms(model_trace, guide_trace, deps_fn, analytic) if analytic else {}
     with untracked():
-        return _collect(model_trace, guide_trace, deps_fn, rao_blackwellize, complete)
+        return _collect(model_trace, guide_trace, deps_fn, rao_blackwellize, complete, replaced)
+
+
+def _analytic_terms(
+    model_trace: Trace, guide_trace: Trace, deps_fn: DepsFn, analytic: Analytic
+) -> dict[str, tuple[torch.Tensor, tuple[frozenset[str], frozenset[str]]]]:
+    replaced = {}
+    model_nodes = model_trace.nodes
+    for name, gsite in guide_trace.nodes.items():
+        msite = model_nodes.get(name)
+        if msite is None or not site_is_latent(gsite) or not site_is_latent(msite):
+            continue
+        cost = analytic(msite, gsite)
+        if cost is None:
+            continue
+        found = deps_fn(cost, msite, "analytic")
+        # Valid only if it does not depend on the site's own value (a model prior
+        # reading a later guide site that reads this one, for instance).
+        if found is not None and name not in found[0]:
+            replaced[name] = (cost, found)
+    return replaced
 
 
 def _collect(
@@ -265,6 +303,7 @@ def _collect(
     deps_fn: DepsFn,
     rao_blackwellize: bool,
     complete: bool,
+    replaced: dict[str, tuple[torch.Tensor, tuple[frozenset[str], frozenset[str]]]],
 ) -> ParticleTerms:
     scores: dict[str, torch.Tensor] = {}
     score_plates: dict[str, dict[int, str]] = {}
@@ -289,8 +328,8 @@ def _collect(
     scalar_deps: list[frozenset[str]] = []
     groups: dict[tuple[Any, ...], tuple[CostGroup, list[torch.Tensor], list[float]]] = {}
 
-    def add(log_prob: Any, site: Any, sign: float, role: str) -> None:
-        found = deps_fn(log_prob, site, role)
+    def add(log_prob: Any, site: Any, sign: float, role: str, known: Any = None) -> None:
+        found = deps_fn(log_prob, site, role) if known is None else known
         if rao_blackwellize:
             assert found is not None, "Rao-Blackwellization needs a tracked run"
             deps = found[0] & nonreparam
@@ -335,13 +374,18 @@ def _collect(
             entry[1].append(cost)
             entry[2].append(sign)
 
-    for site in model_trace.nodes.values():
+    for name, site in model_trace.nodes.items():
         if site["type"] == "sample" and not site["infer"].get("_subsample"):
-            add(site["log_prob"], site, 1.0, "model")
-    for site in guide_trace.nodes.values():
+            expected = replaced.get(name)
+            if expected is None:
+                add(site["log_prob"], site, 1.0, "model")
+            else:
+                add(expected[0], site, 1.0, "analytic", expected[1])
+    for name, site in guide_trace.nodes.items():
         # Every guide sample site counts in log q, observed ones too (as in Pyro).
         if site["type"] == "sample" and not site["infer"].get("_subsample"):
-            add(site["log_prob"], site, -1.0, "guide")
+            if name not in replaced:
+                add(site["log_prob"], site, -1.0, "guide")
 
     if len(scalar_costs) <= _FEW:
         # A few scalar costs: cheaper as cost groups than stacked (a stack's
@@ -362,7 +406,8 @@ def _collect(
         )
         scalar = ScalarTerms(costs, signs, sites, matrix)
     finished = [_sum_parts(group, parts, signs) for group, parts, signs in groups.values()]
-    return ParticleTerms(finished, scores, score_plates, scalar, incomplete)
+    analytic = {name: found for name, (_, found) in replaced.items()}
+    return ParticleTerms(finished, scores, score_plates, scalar, incomplete, analytic)
 
 
 def _rule_info(

@@ -16,14 +16,17 @@ True
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 from tracegraph.infer.baselines import Run
-from tracegraph.infer.elbo import ELBO
+from tracegraph.infer.elbo import ELBO, Program
+from tracegraph.infer.jit import CachedStructure
 from tracegraph.infer.runs import Tracking
-from tracegraph.infer.surrogate import Surrogate
+from tracegraph.infer.surrogate import FIRST_ORDER, Surrogate
 
-__all__ = ["Trace_ELBO"]
+__all__ = ["JitTrace_ELBO", "Trace_ELBO"]
 
 
 class Trace_ELBO(ELBO):
@@ -44,3 +47,31 @@ class Trace_ELBO(ELBO):
 
     def _estimate(self, runs: list[Run], surrogate: Surrogate) -> tuple[torch.Tensor, torch.Tensor]:
         return self._particle_mean(runs, surrogate)
+
+
+class JitTrace_ELBO(CachedStructure, Trace_ELBO):
+    """:class:`Trace_ELBO` with what the plate rule needs cached per structure
+    (:class:`~tracegraph.infer.jit.CachedStructure`).
+
+    >>> import torch
+    >>> import tracegraph
+    >>> import tracegraph.distributions as dist
+    >>> def model():
+    ...     tracegraph.sample("z", dist.Normal(0.0, 1.0))
+    >>> def guide():
+    ...     tracegraph.sample("z", dist.Normal(tracegraph.param("loc", torch.tensor(0.0)), 1.0))
+    >>> loss, surrogate = JitTrace_ELBO().loss_and_surrogate_loss(model, guide)
+    >>> abs(float(loss)) < 1e-5  # the guide is the prior: the ELBO is 0
+    True
+    """
+
+    def loss_and_surrogate_loss(
+        self, model: Program, guide: Program, *args: Any, **kwargs: Any
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The negative ELBO and a surrogate loss whose gradient is the estimator's,
+        both as tensors (Pyro's ``JitTrace_ELBO`` method).
+
+        :returns: ``(loss, surrogate_loss)``.
+        """
+        surrogate, loss = self._losses(model, guide, args, kwargs, FIRST_ORDER)
+        return loss.detach(), surrogate

@@ -1,0 +1,198 @@
+"""A structure cache for any ELBO: steps of a seen structure run untracked.
+
+:class:`CachedStructure` is mixed into an estimator (``JitTrace_ELBO``,
+``JitTraceGraph_ELBO``, ``JitTraceMeanField_ELBO``).  The dependency sets found by
+tracking provenance are cached per key, and runs that hit the cache run model and
+guide untracked.
+
+The cache key is the *structure* (the sequence of sample sites with their
+observed flags, distribution classes and value shapes) plus the values of the
+sites that decided Python control flow in the tracked run of that structure, so
+two branches with the same sites but different data flow get their own
+dependency sets.  A run with a new key runs again with tracking, on the same
+draws: torch's generators are restored (and Python's and NumPy's, once a tracked
+run was seen to draw from them), and the second run is checked to draw the same
+values.  Once a structure's control flow is decided by a site without finite
+support (a continuous latent: every value is new), every later run is tracked,
+once, as without the cache; past ``max_tables`` keys per structure, new keys run
+tracked without being stored, so the cache stays bounded.  What the key cannot
+see is control flow decided by something other than a site's value (a
+parameter, a global), as for any trace-based compiler: a model whose data flow
+changes that way must use the estimator without the cache.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from tracegraph.errors import TracegraphWarning
+from tracegraph.infer.elbo import ELBO, Program
+from tracegraph.infer.rng import RngState, host_state
+from tracegraph.infer.runs import Tracking, reproduced, trace_run
+from tracegraph.infer.terms import ParticleTerms, tracked_deps
+from tracegraph.ops.provenance import detach_provenance
+from tracegraph.poutine.trace_struct import Trace
+from tracegraph.poutine.util import site_is_deterministic
+
+__all__ = ["CachedStructure"]
+
+
+class CachedStructure(ELBO):
+    """Mix into an ELBO subclass (first in the bases) to cache dependency sets per
+    structure; see the module docstring.
+    """
+
+    #: Dependency tables kept per structure before its new keys run tracked.
+    max_tables = 256
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._deps_cache: dict[tuple[Any, ...], _JitEntry] = {}
+        # Set once a structure's control flow is decided by a continuous site:
+        # keys never repeat, so every run is tracked (as TraceGraph_ELBO does),
+        # once, instead of untracked first and then again.
+        self._always_track = False
+        # Set once a tracked run moved Python's or NumPy's generator: their state
+        # is then saved before every untracked run too.
+        self._host_generators = False
+
+    def _run(
+        self, model: Program, guide: Program, args: Any, kwargs: Any, tracking: Tracking
+    ) -> tuple[ParticleTerms, Trace, Trace]:
+        if self._always_track:
+            # Every run is tracked the same way: no choice depends on the draw.
+            return super()._run(model, guide, args, kwargs, tracking)
+        if not self._deps_cache:
+            return self._tracked_run(model, guide, args, kwargs, tracking)
+        rng = RngState(host=self._host_generators)
+        m, g = trace_run(model, guide, args, kwargs, Tracking.NONE)
+        entry = self._deps_cache.get(_structure_key(m, g))
+        found = None if entry is None else entry.tables.get(_values_key(g, entry.control_sites))
+        # A table made under another completeness would give another estimator
+        # than a tracked run of this mode gives: whether the key hits depends on
+        # the draw, so both must give the same one.
+        if found is not None and found[1] == tracking.complete:
+            table = found[0]
+
+            def deps_fn(log_prob: Any, site: Any, role: str) -> Any:
+                if role == "analytic":  # present only where the tracked run found it valid
+                    return table.get((role, site["name"]))
+                return table[(role, site["name"])]
+
+            return self._terms(m, g, tracking, deps_fn), m, g
+        # A new key: find its dependencies with provenance tracking, on the same
+        # random draws.
+        rng.restore()
+        terms, m2, g2 = self._tracked_run(model, guide, args, kwargs, tracking)
+        differs = reproduced((m, g), (m2, g2))
+        if differs is not None:
+            self._host_generators = True
+            warnings.warn(
+                f"{type(self).__name__}: running the model and guide again on the same "
+                f"random state gave another value at site '{differs}'; they draw from a "
+                "generator other than torch's (Python's random, NumPy's) or read state "
+                "that changed.  This step's estimate used the second run; later steps "
+                "also save Python's and NumPy's generators.  Draw random numbers with "
+                "torch, or use the estimator without Jit.",
+                TracegraphWarning,
+                stacklevel=4,
+            )
+        return terms, m2, g2
+
+    def _tracked_run(
+        self, model: Program, guide: Program, args: Any, kwargs: Any, tracking: Tracking
+    ) -> tuple[ParticleTerms, Trace, Trace]:
+        watch = not self._host_generators
+        before = host_state() if watch else None
+        terms, m, g = super()._run(model, guide, args, kwargs, tracking)
+        if watch and host_state() != before:
+            self._host_generators = True
+        control = _control_sites(m, g)
+        structure = _structure_key(m, g)
+        entry = self._deps_cache.get(structure)
+        if entry is None or entry.control_sites != control:
+            # Another branch of this structure may have found more deciding sites:
+            # key on all of them from now on.
+            merged = (
+                control if entry is None else tuple(sorted(set(control) | set(entry.control_sites)))
+            )
+            entry = _JitEntry(merged, {})
+            self._deps_cache[structure] = entry
+            if not _all_finite(g, merged):
+                self._always_track = True
+        key = _values_key(g, entry.control_sites)
+        if len(entry.tables) < self.max_tables or key in entry.tables:
+            entry.tables[key] = (_deps_table(m, g, terms), tracking.complete)
+        return terms, m, g
+
+
+@dataclass
+class _JitEntry:
+    control_sites: tuple[str, ...]
+    tables: dict[tuple[Any, ...], tuple[_DepsTable, bool]]
+
+
+def _all_finite(guide_trace: Trace, sites: tuple[str, ...]) -> bool:
+    # Whether every deciding site has finite support (its values can repeat).
+    for name in sites:
+        site = guide_trace.nodes.get(name)
+        if site is None or not getattr(site["fn"], "has_enumerate_support", False):
+            return False
+    return True
+
+
+def _control_sites(model_trace: Trace, guide_trace: Trace) -> tuple[str, ...]:
+    names: set[str] = set()
+    for tr in (model_trace, guide_trace):
+        for site in tr.nodes.values():
+            names.update(site.get("control_provenance") or ())
+    return tuple(sorted(names))
+
+
+def _values_key(guide_trace: Trace, sites: tuple[str, ...]) -> tuple[Any, ...]:
+    key: list[Any] = []
+    for name in sites:
+        site = guide_trace.nodes.get(name)
+        value = None if site is None else site["value"]
+        if isinstance(value, torch.Tensor):
+            key.append(tuple(detach_provenance(value).detach().reshape(-1).tolist()))
+        else:
+            key.append(value)
+    return tuple(key)
+
+
+_DepsTable = dict[tuple[str, str], tuple[frozenset[str], frozenset[str]]]
+
+
+def _structure_key(model_trace: Trace, guide_trace: Trace) -> tuple[Any, ...]:
+    def key(tr: Trace) -> tuple[Any, ...]:
+        return tuple(
+            (
+                name,
+                site["is_observed"],
+                type(site["fn"]).__name__,
+                tuple(getattr(site["value"], "shape", ())),
+            )
+            for name, site in tr.nodes.items()
+            if site["type"] == "sample"
+        )
+
+    return key(model_trace), key(guide_trace)
+
+
+def _deps_table(model_trace: Trace, guide_trace: Trace, terms: ParticleTerms) -> _DepsTable:
+    """``(full, control)`` dependencies of every cost of a tracked run, keyed by
+    ``(role, site name)``; the traces' log-probs are already computed."""
+    table: _DepsTable = {("analytic", name): found for name, found in terms.analytic.items()}
+    for role, tr in (("model", model_trace), ("guide", guide_trace)):
+        for name, site in tr.nodes.items():
+            if site_is_deterministic(site):
+                # Read as an intermediate by the plate rule (see collect_terms).
+                table[(role, name)] = tracked_deps(site["value"], site, role)
+            elif site["type"] == "sample" and "log_prob" in site:
+                table[(role, name)] = tracked_deps(site["log_prob"], site, role)
+    return table
