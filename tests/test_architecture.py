@@ -44,7 +44,11 @@ def _modules() -> list[tuple[str, pathlib.Path]]:
 def _imported(tree: ast.AST) -> set[str]:
     found: set[str] = set()
     for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("tracegraph"):
+        if (
+            isinstance(node, ast.ImportFrom)
+            and node.module
+            and node.module.startswith("tracegraph")
+        ):
             if node.module == "tracegraph":
                 found.update(f"tracegraph.{a.name}" for a in node.names)
             else:
@@ -83,7 +87,9 @@ def _names_torch_c(tree: ast.AST) -> list[int]:
             and node.value.id == "torch"
         ):
             lines.append(node.lineno)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("torch._C"):
+        elif (
+            isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("torch._C")
+        ):
             lines.append(node.lineno)
     return lines
 

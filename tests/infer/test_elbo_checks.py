@@ -316,3 +316,18 @@ class _nothing:
 
     def __exit__(self, *exc):
         return None
+
+
+@pytest.mark.parametrize("estimator", ESTIMATORS)
+def test_elbo_vectorized_particles_with_item_names_site_and_dim(estimator):
+    def model():
+        z = tracegraph.sample("z", dist.Bernoulli(0.5))
+        if z.item() == 1.0:
+            tracegraph.sample("w", dist.Normal(0.0, 1.0))
+
+    elbo = estimator(num_particles=3, vectorize_particles=True, max_plate_nesting=0)
+    with pytest.raises(RuntimeError) as info:
+        elbo.differentiable_loss(model, model)
+    note = "\n".join(getattr(info.value, "__notes__", []))
+    assert "after site 'z' (value shape (3,))" in note and "dim -1" in note
+    assert "vectorize_particles=False" in note

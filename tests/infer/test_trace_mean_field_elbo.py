@@ -169,9 +169,7 @@ def test_mean_field_scaled_model_exact_with_entropy():
         tracegraph.sample("z", dist.Normal(torch.tensor(0.5), 2.0))
 
     q, p = torch.distributions.Normal(0.5, 2.0), torch.distributions.Normal(0.0, 1.0)
-    expected = -(
-        -0.25 * torch.distributions.kl_divergence(q, p) - (0.25 - 1.0) * q.entropy()
-    )
+    expected = -(-0.25 * torch.distributions.kl_divergence(q, p) - (0.25 - 1.0) * q.entropy())
     for _ in range(3):
         loss = TraceMeanField_ELBO().loss(poutine.scale(model, 0.25), guide)
         assert loss == pytest.approx(float(expected), abs=1e-6)

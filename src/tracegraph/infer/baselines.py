@@ -293,8 +293,18 @@ def _leave_one_out(
     present = [(p, p.downstream_cost(name)) for p, _ in runs if name in p.scores]
     if len(present) < 2:
         return []
-    total = sum((d for _, d in present), torch.zeros(()))
     k = len(present)
+    if any(d.shape != present[0][1].shape for _, d in present):
+        # The site's plates have other sizes in other particles (a latent chose
+        # them): elements do not line up, so each element gets the mean per-element
+        # cost of the other particles, still independent of its own draw.
+        means = [d.mean() for _, d in present]
+        total_mean = sum(means, torch.zeros(()))
+        return [
+            BaselineValue(name, p.plain_score(name), (total_mean - m) / (k - 1))
+            for (p, _), m in zip(present, means)
+        ]
+    total = sum((d for _, d in present), torch.zeros(()))
     return [BaselineValue(name, p.plain_score(name), (total - d) / (k - 1)) for p, d in present]
 
 

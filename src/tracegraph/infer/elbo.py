@@ -32,6 +32,7 @@ True
 from __future__ import annotations
 
 import math
+import re
 import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -41,7 +42,7 @@ import torch
 from tracegraph.distributions.util import is_validation_enabled
 from tracegraph.infer.baselines import Run
 from tracegraph.infer.plates import PARTICLE_PLATE
-from tracegraph.infer.runs import Tracking, trace_run
+from tracegraph.infer.runs import LastSite, Tracking, trace_run
 from tracegraph.infer.surrogate import DICE, FIRST_ORDER, Surrogate
 from tracegraph.infer.terms import (
     Analytic,
@@ -72,6 +73,12 @@ __all__ = [
 ]
 
 Program = Callable[..., Any]
+
+# What torch says when a batched tensor is used as one number.
+_SCALAR_USE = re.compile(
+    r"cannot be converted to Scalar|Boolean value of Tensor with more than one value|"
+    r"only integer tensors of a single element|only one element tensors"
+)
 
 
 class ELBO:
@@ -153,8 +160,25 @@ class ELBO:
         n = self.num_particles
 
         def wrapped(*args: Any, **kwargs: Any) -> Any:
-            with plate(PARTICLE_PLATE, n, dim=dim):
-                return fn(*args, **kwargs)
+            last = LastSite()
+            with plate(PARTICLE_PLATE, n, dim=dim), last:
+                try:
+                    return fn(*args, **kwargs)
+                except (RuntimeError, ValueError, TypeError) as exc:
+                    if _SCALAR_USE.search(str(exc)):
+                        after = (
+                            "before its first site"
+                            if last.name is None
+                            else (f"after site '{last.name}' (value shape {last.shape})")
+                        )
+                        exc.add_note(
+                            f"with vectorize_particles=True every site's value is batched "
+                            f"over {n} particles in dim {dim}, and the program failed "
+                            f"{after} using a batched value as one Python number (.item(), "
+                            "bool(), int(), an if on a tensor); such a program needs "
+                            "vectorize_particles=False"
+                        )
+                    raise
 
         return wrapped
 

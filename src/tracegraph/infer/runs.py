@@ -40,12 +40,13 @@ import torch
 
 from tracegraph.ops.provenance import untracked
 from tracegraph.poutine import handlers
+from tracegraph.poutine.messenger import Messenger
 from tracegraph.poutine.provenance_messenger import TrackProvenanceMessenger
 from tracegraph.poutine.runtime import Message
 from tracegraph.poutine.sites import site_is_deterministic, site_is_latent, site_is_nonreparam
 from tracegraph.poutine.trace_struct import Trace
 
-__all__ = ["Tracking", "reproduced", "trace_run"]
+__all__ = ["LastSite", "Tracking", "reproduced", "trace_run"]
 
 Program = Callable[..., Any]
 
@@ -129,6 +130,26 @@ def trace_run(
     replayed = handlers.replay(model, trace=guide_trace)
     with TrackProvenanceMessenger(tracking.model_tags()):
         return handlers.trace(replayed).get_trace(*args, **kwargs), guide_trace
+
+
+class LastSite(Messenger):
+    """Remember the last sample site that ran, to say where a program failed.
+
+    >>> import tracegraph, tracegraph.distributions as dist
+    >>> with LastSite() as last:
+    ...     _ = tracegraph.sample("z", dist.Normal(0.0, 1.0))
+    >>> last.name, tuple(last.shape)
+    ('z', ())
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.name: str | None = None
+        self.shape: tuple[int, ...] = ()
+
+    def _pyro_post_sample(self, msg: Message) -> None:
+        self.name = str(msg["name"])
+        self.shape = tuple(getattr(msg["value"], "shape", ()))
 
 
 def reproduced(first: tuple[Trace, Trace], again: tuple[Trace, Trace]) -> str | None:
