@@ -116,6 +116,18 @@ OUT_OF_SCOPE: dict[str, dict[str, str]] = {
         "RenyiELBO": RENYI,
         "TraceTailAdaptive_ELBO": RENYI,
     },
+    "pyro.infer.util": {
+        "shared_intermediates": ENUM + " (opt_einsum's contraction cache)",
+        "count_cached_ops": ENUM + " (opt_einsum's contraction cache)",
+        "require_backward": ENUM + " (the einsum adjoint of infer_discrete)",
+        "MarginalRing": ENUM + " (the tensor ring of TraceEnum_ELBO)",
+        "Dice": ENUM + " (DiCE contracted over plate ordinals, used by TraceEnum_ELBO "
+        "and TraceTMC_ELBO; tracegraph's per-site factor is compute_site_dice_factor)",
+    },
+    "pyro.infer.predictive": {
+        "InitMessenger": AUTOGUIDE + " (pyro.infer.autoguide.initialization, imported here)",
+        "init_to_sample": AUTOGUIDE + " (pyro.infer.autoguide.initialization, imported here)",
+    },
 }
 
 
