@@ -106,7 +106,13 @@ def test_predictive_call_returns_values_sorted_by_site_name():
     assert len(as_tuple) == 2
     assert torch.equal(as_tuple[0], as_dict["d"]) and torch.equal(as_tuple[1], as_dict["x"])
     tracegraph.set_rng_seed(3)
-    assert torch.equal(p.get_samples()["x"], as_dict["x"])
+    with pytest.warns(DeprecationWarning, match="forward"):
+        assert torch.equal(p.get_samples()["x"], as_dict["x"])
+
+
+def test_predictive_samples_are_detached():
+    out = Predictive(model, guide=guide, num_samples=2)()
+    assert not any(v.requires_grad for v in out.values())
 
 
 def test_predictive_get_vectorized_trace_has_the_sample_plate():

@@ -139,13 +139,18 @@ class TracePosterior(abc.ABC):
     def __call__(self, *args: Any, **kwargs: Any) -> Trace:
         """Draw one of the collected traces in proportion to its weight.
 
-        :returns: a copy of the trace (its nodes may be edited freely).
+        :returns: a copy of the trace without its observed sites (as in Pyro);
+            its nodes are copies too, so editing them leaves the posterior as it is.
         """
         if self._categorical is None:
             self._require_run()
         assert self._categorical is not None
         index = int(self._categorical.sample().item())
-        return self.exec_traces[index].copy()
+        drawn = self.exec_traces[index].copy()
+        for name, site in list(drawn.nodes.items()):
+            if site["type"] == "sample" and site["is_observed"]:
+                drawn.remove_node(name)
+        return drawn
 
     def information_criterion(self, pointwise: bool = False) -> OrderedDict[str, torch.Tensor]:
         """The WAIC of the model and its effective number of parameters, from the

@@ -158,9 +158,9 @@ def _predictive(
         if shape is None:
             samples[name] = value
         elif value.numel() < math.prod(shape):
-            samples[name] = value.expand(shape)
+            samples[name] = value.detach().expand(shape)
         else:
-            samples[name] = value.reshape(shape)
+            samples[name] = value.detach().reshape(shape)
     return _Run(samples, _per_sample_log_prob(tr) if log_prob else None)
 
 
@@ -191,7 +191,7 @@ def _sequential(
                 f"({type(values[0]).__name__}); they cannot be stacked; hint: return a "
                 "tensor from the model, or use parallel=True"
             )
-        stacked = torch.stack(values)
+        stacked = torch.stack(values).detach()
         samples[name] = stacked if shape is None else stacked.reshape(shape)
     return _Run(samples, torch.stack(log_probs) if log_prob else None)
 
@@ -202,7 +202,8 @@ class Predictive(torch.nn.Module):
     draws from ``guide``.
 
     By default the sample sites not in ``posterior_samples`` are returned; with a
-    guide, every sample site of the model (the guide's latents included).
+    guide, every sample site of the model (the guide's latents included).  The
+    samples are detached from any gradient graph, as in Pyro.
     ``"_RETURN"`` in ``return_sites`` adds the model's return value.  Each result
     has shape ``(num_samples,)`` + one dim per plate dim the model uses + the
     value's shape.  With ``parallel=True`` all samples are drawn in one run inside
@@ -306,10 +307,15 @@ class Predictive(torch.nn.Module):
         return tuple(value for _, value in sorted(result.items()))
 
     def get_samples(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
-        """The same samples :meth:`forward` returns.
+        """Deprecated (as in Pyro, with a ``DeprecationWarning``): :meth:`forward`.
 
         :returns: ``{site: samples}``.
         """
+        warnings.warn(
+            "The method `.get_samples` has been deprecated in favor of `.forward`.",
+            DeprecationWarning,
+            stacklevel=2,
+        )
         return self._samples(args, kwargs)
 
     def get_vectorized_trace(self, *args: Any, **kwargs: Any) -> Trace:

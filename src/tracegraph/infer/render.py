@@ -121,7 +121,7 @@ def render_graph(
 
     :param relations: the dict of :func:`~tracegraph.infer.inspect.get_model_relations`.
     :param render_distributions: add a legend node listing ``site ~ Distribution``
-        (and ``param : constraint``).
+        (and, with ``render_params``, ``param : constraint`` for every param).
     :param render_params: draw params and their edges.
     :returns: a ``graphviz.Digraph``.
     :raises ImportError: if the ``graphviz`` Python package is not installed.
@@ -189,8 +189,10 @@ def render_graph(
 
     if render_distributions:
         lines = [f"{s} ~ {sample_dist.get(s, '?')}\\l" for s in sites]
-        constraints = relations.get("param_constraint", {})
-        lines += [f"{p} : {constraints.get(p, '?')}\\l" for p in params]
+        if render_params:
+            # Every param of the model, drawn or not (as Pyro lists them).
+            constraints = relations.get("param_constraint", {})
+            lines += [f"{p} : {c}\\l" for p, c in constraints.items()]
         graph.node("distribution_description_node", label="".join(lines), shape="plaintext")
     return graph
 
