@@ -143,7 +143,9 @@ def test_empirical_matches():
     assert_same(a, b, exact=False)  # the moments differ in summation order
 
 
-@pytest.mark.parametrize(("s_shape", "w_shape"), [((3, 2), (2,)), ((3,), (4,)), ((3, 2), (3, 2, 1))])
+@pytest.mark.parametrize(
+    ("s_shape", "w_shape"), [((3, 2), (2,)), ((3,), (4,)), ((3, 2), (3, 2, 1))]
+)
 def test_empirical_bad_shapes_raise_value_error_in_both(s_shape, w_shape):
     for dist in (pdist, tdist):
         with pytest.raises(ValueError):
@@ -249,7 +251,7 @@ def test_psis_diagnostic_matches_on_fixed_weights():
 
 
 def test_psis_diagnostic_too_few_particles_both_warn_inf():
-    for lib, dist, infer, importance, _ in LIBS.values():
+    for lib, dist, _, importance, _ in LIBS.values():
         model, guide = programs(lib, dist)
         with pytest.warns(UserWarning, match="Not enough tail samples"):
             assert importance.psis_diagnostic(model, guide, DATA, num_particles=40) == math.inf
@@ -538,7 +540,8 @@ def test_plate_log_prob_sum_matches():
 
 CHECK_SITE_CASES = [
     ((3,), [("a", -1, 3)], 1), ((2, 3), [("a", -1, 3)], 1), ((2, 3), [("a", -1, 3)], 2),
-    ((1,), [("a", -1, 3)], 1), ((), [("a", -1, 3)], 2), ((2, 5, 3), [("a", -1, 3), ("b", -3, 2)], 3),
+    ((1,), [("a", -1, 3)], 1), ((), [("a", -1, 3)], 2),
+    ((2, 5, 3), [("a", -1, 3), ("b", -3, 2)], 3),
     ((3, 1), [("a", -2, 3)], 1), ((3,), [("s", None, 3)], 1), ((4,), [], 0), ((4,), [], math.inf),
     ((1, 3), [("a", -1, 3)], 2),
 ]

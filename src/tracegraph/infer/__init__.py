@@ -1,7 +1,6 @@
 """Inference: ELBOs, SVI, importance sampling, prediction and model inspection."""
 
 from tracegraph.distributions.validation import enable_validation, is_validation_enabled
-from tracegraph.infer.abstract_infer import EmpiricalMarginal, TracePosterior, TracePredictive
 from tracegraph.infer.elbo import ELBO
 from tracegraph.infer.fit import FitResult, NonFiniteLossError, fit
 from tracegraph.infer.importance import Importance
@@ -9,6 +8,8 @@ from tracegraph.infer.inspect import get_dependencies, render_model
 from tracegraph.infer.predictive import MHResampler, Predictive, WeighedPredictive
 from tracegraph.infer.svi import SVI
 from tracegraph.infer.trace_elbo import Trace_ELBO
+from tracegraph.infer.trace_posterior import EmpiricalMarginal, TracePosterior
+from tracegraph.infer.trace_predictive import TracePredictive
 from tracegraph.infer.tracegraph_elbo import JitTraceGraph_ELBO, TraceGraph_ELBO, TrackNonReparam
 
 __all__ = [

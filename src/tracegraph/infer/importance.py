@@ -27,11 +27,11 @@ from typing import Any
 import torch
 
 from tracegraph.errors import TracegraphWarning
-from tracegraph.infer.abstract_infer import TracePosterior
 from tracegraph.infer.generalized_pareto import fit_generalized_pareto
 from tracegraph.infer.importance_trace import get_importance_trace
 from tracegraph.infer.log_weights import LogWeightsMixin
 from tracegraph.infer.plate_sums import plate_log_prob_sum
+from tracegraph.infer.trace_posterior import TracePosterior
 from tracegraph.poutine import handlers
 from tracegraph.poutine.trace_struct import Trace
 from tracegraph.primitives import plate

@@ -61,6 +61,11 @@ class WeighedPredictiveResults(LogWeightsMixin, CloneMixin):
     :param log_weights: the samples' unnormalized log weights.
     :param guide_log_prob: the guide's log-density of each sample.
     :param model_log_prob: the model's log-density of each sample.
+
+    >>> r = WeighedPredictiveResults({"x": torch.zeros(3)}, torch.tensor([0.0, 0.0, -1e9]),
+    ...                              torch.zeros(3), torch.zeros(3))
+    >>> r.get_ESS()
+    tensor(2.)
     """
 
     samples: dict[str, torch.Tensor] | tuple[torch.Tensor, ...]

@@ -25,9 +25,9 @@ from typing import Any
 import torch
 
 from tracegraph.errors import OptimizerError
-from tracegraph.infer.abstract_infer import TracePosterior
 from tracegraph.infer.elbo import ELBO
 from tracegraph.infer.numeric import torch_backward, torch_item, zero_grads
+from tracegraph.infer.trace_posterior import TracePosterior
 from tracegraph.optim.optim import PyroOptim
 from tracegraph.poutine import handlers
 from tracegraph.poutine.trace_messenger import TraceMessenger
@@ -60,6 +60,19 @@ class SVI(TracePosterior):
         (``num_chains``).
     :raises OptimizerError: if ``optim`` is not a ``PyroOptim`` (a ``ValueError``).
     :raises TypeError: if ``model`` or ``guide`` is not callable.
+
+    >>> import torch
+    >>> import tracegraph
+    >>> import tracegraph.distributions as dist
+    >>> from tracegraph.infer import Trace_ELBO
+    >>> from tracegraph.optim import Adam
+    >>> def model():
+    ...     tracegraph.sample("z", dist.Normal(0.0, 1.0))
+    >>> def guide():
+    ...     tracegraph.sample("z", dist.Normal(tracegraph.param("loc", torch.tensor(0.5)), 1.0))
+    >>> svi = SVI(model, guide, Adam({"lr": 0.1}), Trace_ELBO())
+    >>> isinstance(svi.step(), float), tracegraph.param("loc").item() < 0.5
+    (True, True)
     """
 
     def __init__(
