@@ -206,3 +206,29 @@ def test_render_model_source_matches_pyro(name, kwargs):
         assert sorted(line.strip() for line in ours) == sorted(line.strip() for line in kept)
     else:
         assert ours == theirs
+
+
+#: get_dependencies(include_deterministic=True) in Pyro drops what a site computed
+#: from a deterministic (or Delta) site depends on, and the Delta site itself;
+#: tracegraph keeps the chain (docs/pyro-differences.md).
+DETERMINISTIC_CHAINS = {"deterministic", "delta_latent"}
+
+
+@pytest.mark.parametrize("name", sorted(P))
+@pytest.mark.parametrize("include_deterministic", [False, True])
+def test_get_dependencies_matches_pyro(name, include_deterministic):
+    from pyro.infer.inspect import get_dependencies as p_dependencies
+
+    from tracegraph.infer.inspect import get_dependencies as t_dependencies
+
+    fn, args = P[name]
+    theirs = p_dependencies(fn, args, include_deterministic=include_deterministic)
+    fn, args = T[name]
+    ours = t_dependencies(fn, args, include_deterministic=include_deterministic)
+    if name in EXTRA_EDGES or (include_deterministic and name in DETERMINISTIC_CHAINS):
+        # Every dependency Pyro finds is found (plus those Pyro loses).
+        for kind in ("prior_dependencies", "posterior_dependencies"):
+            for site, deps in theirs[kind].items():
+                assert set(deps) <= set(ours[kind][site]), (kind, site)
+    else:
+        assert ours == theirs
