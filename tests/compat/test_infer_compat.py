@@ -334,6 +334,9 @@ def test_predictive_errors_and_warnings_match():
             infer.Predictive(model)
         with pytest.raises(ValueError):
             infer.Predictive(model, posterior_samples={"z": torch.zeros(2)}, guide=guide)
+        with pytest.raises(RuntimeError), warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # Pyro warns about the sizes first
+            infer.Predictive(model, {"z": torch.zeros(2), "w": torch.zeros(3)})(DATA)
         with pytest.warns(UserWarning, match="Defaulting to 2"):
             assert infer.Predictive(model, {"z": torch.zeros(2)}, num_samples=5).num_samples == 2
 

@@ -92,7 +92,7 @@ def test_predictive_invalid_configurations_raise():
         Predictive(model)
     with pytest.raises(ValueError, match="cannot be provided with the `guide`"):
         Predictive(model, posterior_samples={"z": torch.zeros(2)}, guide=guide)
-    with pytest.raises(ValueError, match="different leading"):
+    with pytest.raises(RuntimeError, match="different leading"):
         Predictive(model, posterior_samples={"z": torch.zeros(2), "w": torch.zeros(3)})
 
 

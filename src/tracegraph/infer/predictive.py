@@ -66,6 +66,7 @@ class Predictive(torch.nn.Module):
     :param parallel: draw all samples in one vectorized run.
     :raises ValueError: without ``posterior_samples`` or ``num_samples``, or with
         both ``posterior_samples`` and ``guide``.
+    :raises RuntimeError: if the posterior samples differ in their leading size.
 
     >>> import torch
     >>> import tracegraph
@@ -97,7 +98,8 @@ class Predictive(torch.nn.Module):
             raise ValueError("`posterior_samples` cannot be provided with the `guide` argument.")
         sizes = {name: v.shape[0] for name, v in posterior_samples.items()}
         if len(set(sizes.values())) > 1:
-            raise ValueError(
+            # Pyro fails here too, with a RuntimeError from a reshape.
+            raise RuntimeError(
                 f"posterior_samples have different leading (sample) sizes: {sizes}; they "
                 "must all hold the same number of samples"
             )
