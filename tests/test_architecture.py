@@ -19,11 +19,11 @@ LAYERS = [
     "errors",
     "ops",
     "params",
+    "optim",  # wraps torch optimizers around params; SVI (infer) takes one
     "distributions",
     "poutine",
     "primitives",
     "infer",
-    "optim",
     "cli",
 ]
 

@@ -415,24 +415,35 @@ def test_get_model_relations_full_model():
             tracegraph.sample("x", dist.Normal(b, 1.0), obs=data)
         return lin
 
+    # Pyro 1.9.2's output for this model: the deterministic site is listed (and
+    # counted as observed, as in Pyro) whether or not include_deterministic is set.
     relations = get_model_relations(model, (torch.zeros(3),))
     assert relations == {
-        "sample_sample": {"a": [], "b": ["a"], "x": ["b"]},
-        "sample_param": {"a": ["s"], "b": [], "x": []},
-        "sample_dist": {"a": "Normal", "b": "Normal", "x": "Normal"},
+        "sample_sample": {"a": [], "b": ["a"], "d": ["b"], "x": ["b"]},
+        "sample_param": {"a": ["s"], "b": [], "d": [], "x": []},
+        "sample_dist": {"a": "Normal", "b": "Normal", "d": "Deterministic", "x": "Normal"},
         "param_constraint": {
             "s": "GreaterThan(lower_bound=0.0)",
             "lin$$$weight": "Real()",
             "lin$$$bias": "Real()",
         },
-        "plate_sample": {"data": ["b", "x"]},
-        "observed": ["x"],
+        "plate_sample": {"data": ["b", "d", "x"]},
+        "observed": ["d", "x"],
     }
-    relations = get_model_relations(model, (torch.zeros(3),), include_deterministic=True)
-    assert relations["sample_sample"]["d"] == ["b"]
-    assert relations["sample_dist"]["d"] == "Deterministic"
-    assert relations["plate_sample"] == {"data": ["b", "d", "x"]}
-    assert relations["observed"] == ["x"]
+    assert get_model_relations(model, (torch.zeros(3),), include_deterministic=True) == relations
+
+
+def test_get_model_relations_deterministic_cuts_only_when_included():
+    def model():
+        a = tracegraph.sample("a", dist.Normal(0.0, 1.0))
+        d = tracegraph.deterministic("d", a * 2)
+        tracegraph.sample("y", dist.Normal(d, 1.0), obs=torch.tensor(0.0))
+
+    # Without include_deterministic, y depends on what d was computed from (Pyro).
+    assert get_model_relations(model)["sample_sample"] == {"a": [], "d": ["a"], "y": ["a"]}
+    relations = get_model_relations(model, include_deterministic=True)
+    assert relations["sample_sample"] == {"a": [], "d": ["a"], "y": ["d"]}
+    assert relations["observed"] == ["d", "y"]
 
 
 def test_get_model_relations_sequential_plate_lists_each_site_once():
@@ -456,19 +467,23 @@ def test_render_model_dot_has_cluster_nodes_and_edge():
     source = render_model(_plated_model, (torch.zeros(2),)).source
     assert "subgraph cluster_data {" in source
     assert "a [label=a fillcolor=white shape=ellipse style=filled]" in source
-    assert "x [label=x fillcolor=grey shape=ellipse style=filled]" in source
+    assert "x [label=x fillcolor=gray shape=ellipse style=filled]" in source
     assert "a -> x" in source
 
 
-def test_render_model_deterministic_drawn_only_when_asked():
+def test_render_model_deterministic_always_drawn_edges_through_it_when_asked():
     def model():
         a = tracegraph.sample("a", dist.Normal(0.0, 1.0))
-        tracegraph.deterministic("d", a + 1)
+        d = tracegraph.deterministic("d", a + 1)
+        tracegraph.sample("y", dist.Normal(d, 1.0), obs=torch.tensor(0.0))
 
-    assert "d [" not in render_model(model).source
+    # As in Pyro: the deterministic site is drawn (gray, dashed) either way;
+    # render_deterministic decides whether edges go through it.
+    source = render_model(model).source
+    assert 'd [label=d fillcolor=gray shape=ellipse style="filled,dashed"]' in source
+    assert "a -> y" in source and "d -> y" not in source
     source = render_model(model, render_deterministic=True).source
-    assert 'd [label=d fillcolor=white shape=ellipse style="filled,dashed"]' in source
-    assert "a -> d" in source
+    assert "a -> d" in source and "d -> y" in source and "a -> y" not in source
 
 
 def test_render_model_without_dot_writes_source_and_warns(tmp_path, monkeypatch):

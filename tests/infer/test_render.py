@@ -35,8 +35,8 @@ def _boxes_of_nodes(source):
         if line.startswith("subgraph "):
             stack.append(line.split()[1])
             label_stack.append(None)
-        elif line.startswith("graph [label="):
-            match = re.match(r"graph \[label=(\"[^\"]*\"|\S+)", line)
+        elif line.startswith("label="):
+            match = re.match(r"label=(\"[^\"]*\"|\S+)", line)
             assert match is not None
             label_stack[-1] = match.group(1)
         elif line == "}":
@@ -53,7 +53,7 @@ def _boxes_of_nodes(source):
 def test_render_graph_nodes_edges_and_styles():
     source = render_graph(_relations({"a": [], "b": ["a"]}, observed=["b"])).source
     assert "a [label=a fillcolor=white shape=ellipse style=filled]" in source
-    assert "b [label=b fillcolor=grey shape=ellipse style=filled]" in source
+    assert "b [label=b fillcolor=gray shape=ellipse style=filled]" in source
     assert re.findall(r"\S+ -> \S+", source) == ["a -> b"]
     assert "subgraph" not in source
 
@@ -96,7 +96,7 @@ def test_render_graph_params_plain_with_edges_and_legend():
     )
     assert "lin" not in render_graph(rel).source
     source = render_graph(rel, render_distributions=True, render_params=True).source
-    assert '"lin$$$w" [label=lin__w shape=plain]' in source
+    assert '"lin$$$w" [label=lin__w fillcolor=white shape=plain style=filled]' in source
     assert '"lin$$$w" -> a' in source
     assert r"a ~ Normal\lx ~ Poisson\llin$$$w : Real()\l" in source
     assert "distribution_description_node" in source

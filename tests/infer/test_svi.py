@@ -12,6 +12,7 @@ from enumeration import one_thread
 import tracegraph
 import tracegraph.distributions as dist
 from tracegraph.distributions import constraints
+from tracegraph.errors import OptimizerError
 from tracegraph.infer import SVI, JitTraceGraph_ELBO, Trace_ELBO, TraceGraph_ELBO
 from tracegraph.optim import Adam
 
@@ -49,7 +50,8 @@ def test_svi_step_returns_float_and_moves_params(estimator):
     svi.step(DATA)
     assert float(_store_values()["loc"]) != float(first)
     for _, p in tracegraph.get_param_store().named_parameters():
-        assert p.grad is None  # cleared after the step, nothing accumulates
+        # Zeroed after the step, as Pyro's zero_grads does: nothing accumulates.
+        assert p.grad is not None and not p.grad.any()
 
 
 def test_svi_step_passes_args_and_kwargs():
@@ -77,7 +79,7 @@ def test_svi_evaluate_loss_leaves_params_and_grads_alone():
     for name, value in _store_values().items():
         assert torch.equal(value, before[name]), name
     for _, p in tracegraph.get_param_store().named_parameters():
-        assert p.grad is None
+        assert not p.grad.any()
 
 
 def test_svi_evaluate_loss_is_the_elbo_estimate():
@@ -116,11 +118,47 @@ def test_svi_accepts_explicit_loss_and_grads():
     assert float(_store_values()["loc"]) != 0.0
 
 
-def test_svi_rejects_non_callables():
-    with pytest.raises(TypeError, match="optim"):
-        SVI(_model, _guide, {"lr": 0.1}, Trace_ELBO())
+def test_svi_rejects_an_optim_that_is_not_a_pyro_optim():
+    # Pyro raises ValueError here; OptimizerError is one.
+    for optim in ({"lr": 0.1}, torch.optim.Adam):
+        with pytest.raises(OptimizerError, match="PyroOptim"):
+            SVI(_model, _guide, optim, Trace_ELBO())  # type: ignore[arg-type]
+    assert issubclass(OptimizerError, ValueError)
+
+
+def test_svi_rejects_non_callable_model():
     with pytest.raises(TypeError, match="model"):
         SVI(None, _guide, Adam({"lr": 0.1}), Trace_ELBO())  # type: ignore[arg-type]
+
+
+def test_svi_tuple_loss_gives_tuple_of_numbers():
+    def loss(model, guide, *args, **kwargs):
+        return torch.tensor(1.0), torch.tensor(2.0)
+
+    svi = SVI(_model, _guide, Adam({"lr": 0.1}), loss, loss_and_grads=loss)
+    assert svi.step(DATA) == (1.0, 2.0) and svi.evaluate_loss(DATA) == (1.0, 2.0)
+
+
+def test_svi_callable_loss_without_graph_steps_without_error():
+    svi = SVI(_model, _guide, Adam({"lr": 0.1}), lambda m, g, *a, **k: torch.tensor(1.5))
+    assert svi.step(DATA) == 1.5
+
+
+def test_svi_legacy_num_steps_and_num_samples_warn_and_run():
+    with pytest.warns(FutureWarning) as record:
+        svi = SVI(_model, _guide, Adam({"lr": 0.1}), Trace_ELBO(), num_samples=3, num_steps=4)
+    assert len(record) == 2
+    with pytest.warns(FutureWarning, match="SVI.run"):
+        assert svi.run(DATA) is svi
+    assert float(_store_values()["loc"]) != 0.0  # four steps were taken
+    assert len(svi.exec_traces) == 3 and svi.log_weights == [torch.tensor(1.0)] * 3
+    assert list(svi.exec_traces[0].nodes) == ["_INPUT", "z", "x", "_RETURN"]
+    assert svi.marginal(["z"]).support()["z"].shape == (3,)
+
+
+def test_svi_kwargs_go_to_trace_posterior():
+    svi = SVI(_model, _guide, Adam({"lr": 0.1}), Trace_ELBO(), num_chains=2)
+    assert svi.num_chains == 2
 
 
 def test_svi_steps_only_params_used_in_this_step():

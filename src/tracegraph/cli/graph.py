@@ -111,7 +111,7 @@ def posterior_graph(relations: dict[str, Any], posterior: dict[str, dict[str, se
     ... # doctest: +NORMALIZE_WHITESPACE
     digraph {
         a [label=a fillcolor=white shape=ellipse style=filled]
-        x [label=x fillcolor=grey shape=ellipse style=filled]
+        x [label=x fillcolor=gray shape=ellipse style=filled]
         a -> x [dir=none]
     }
     """

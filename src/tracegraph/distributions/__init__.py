@@ -24,6 +24,7 @@ shares the parameters) or uses :func:`draw`, :func:`score_parts`,
 from tracegraph.distributions import constraints
 from tracegraph.distributions import torch as _torch_wrappers
 from tracegraph.distributions.delta import Delta
+from tracegraph.distributions.empirical import Empirical
 from tracegraph.distributions.generic import (
     as_tracegraph_distribution,
     draw,
@@ -52,6 +53,7 @@ from tracegraph.distributions.validation import (
 
 __all__ = [
     "Delta",
+    "Empirical",
     "ExpandedDistribution",
     "Independent",
     "MaskedDistribution",

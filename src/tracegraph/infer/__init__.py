@@ -1,13 +1,16 @@
 """Inference: ELBOs, SVI, importance sampling, prediction and model inspection."""
 
+from tracegraph.distributions.validation import enable_validation, is_validation_enabled
 from tracegraph.infer.elbo import ELBO
 from tracegraph.infer.fit import FitResult, NonFiniteLossError, fit
-from tracegraph.infer.importance import EmpiricalMarginal, Importance
+from tracegraph.infer.importance import Importance
 from tracegraph.infer.inspect import get_dependencies, render_model
-from tracegraph.infer.predictive import Predictive
+from tracegraph.infer.predictive import MHResampler, Predictive, WeighedPredictive
 from tracegraph.infer.svi import SVI
 from tracegraph.infer.trace_elbo import JitTrace_ELBO, Trace_ELBO
 from tracegraph.infer.trace_mean_field_elbo import JitTraceMeanField_ELBO, TraceMeanField_ELBO
+from tracegraph.infer.trace_posterior import EmpiricalMarginal, TracePosterior
+from tracegraph.infer.trace_predictive import TracePredictive
 from tracegraph.infer.tracegraph_elbo import JitTraceGraph_ELBO, TraceGraph_ELBO, TrackNonReparam
 
 __all__ = [
@@ -16,16 +19,22 @@ __all__ = [
     "FitResult",
     "NonFiniteLossError",
     "Importance",
-    "Predictive",
     "JitTraceGraph_ELBO",
     "JitTraceMeanField_ELBO",
     "JitTrace_ELBO",
+    "MHResampler",
+    "Predictive",
     "SVI",
     "TraceGraph_ELBO",
     "TraceMeanField_ELBO",
+    "TracePosterior",
+    "TracePredictive",
     "Trace_ELBO",
     "TrackNonReparam",
+    "WeighedPredictive",
+    "enable_validation",
     "fit",
     "get_dependencies",
+    "is_validation_enabled",
     "render_model",
 ]

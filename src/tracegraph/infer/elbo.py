@@ -56,19 +56,22 @@ from tracegraph.infer.validation import (
     check_if_enumerated,
     check_log_prob_shapes,
     check_model_guide_match,
-    check_site_log_prob_shape,
+    check_site_shape,
     guess_max_plate_nesting,
 )
 from tracegraph.params import get_param_store
 from tracegraph.poutine import handlers
 from tracegraph.poutine.trace_struct import Trace
+
+# Pyro's names at this module path, re-exported from where they live.
+from tracegraph.poutine.util import prune_subsample_sites  # noqa: E402, F401
 from tracegraph.primitives import plate
 
 __all__ = [
     "ELBO",
     "ELBOModule",
     "check_model_guide_match",
-    "check_site_log_prob_shape",
+    "check_site_shape",
     "guess_max_plate_nesting",
 ]
 

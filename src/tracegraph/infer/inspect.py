@@ -153,9 +153,11 @@ def _trace_with_provenance(
     model_kwargs: dict[str, Any] | None,
     include_deterministic: bool,
     cut_deterministic: bool,
+    every_site: bool = False,
 ) -> tuple[Trace, dict[str, frozenset[str]]]:
-    """Run the model once; return its trace and, for each counted sample site,
-    the names its log-prob, value or existence depends on."""
+    """Run the model once; return its trace and, for each counted sample site
+    (with ``every_site``: each sample site, deterministic or not), the names its
+    log-prob, value or existence depends on."""
     args, kwargs = _check_args(model_args, model_kwargs)
     deps: dict[str, frozenset[str]] = {}
     with torch.random.fork_rng(), torch.no_grad(), validation_enabled(False):
@@ -165,7 +167,7 @@ def _trace_with_provenance(
         with tracker:
             trace = TraceHandler(TraceMessenger(), model).get_trace(*args, **kwargs)
         for name, site in trace.nodes.items():
-            if not is_sample_site(site, include_deterministic=include_deterministic):
+            if not is_sample_site(site, include_deterministic=include_deterministic or every_site):
                 continue
             try:
                 site_deps = site_dependencies(cast(Message, site))
@@ -175,7 +177,11 @@ def _trace_with_provenance(
             if _is_deterministic(site):
                 # A masked Delta's log-prob is a constant zero; what the site
                 # depends on is what its value was computed from.
-                site_deps = site_deps | tracker.value_provenance.get(name, frozenset())
+                # An untagged one's value still carries that provenance itself.
+                value_prov = tracker.value_provenance.get(name)
+                if value_prov is None:
+                    value_prov = get_provenance(site["value"])
+                site_deps = site_deps | value_prov
             deps[name] = site_deps
     return trace, deps
 
@@ -309,8 +315,11 @@ def get_model_relations(
     :param model: the model, a callable.
     :param model_args: positional arguments for the model.
     :param model_kwargs: keyword arguments for the model.
-    :param include_deterministic: list deterministic sites too (their
-        distribution is named ``"Deterministic"``; they are not ``observed``).
+    :param include_deterministic: let deterministic sites be dependencies of
+        later sites (otherwise a site using a deterministic value depends on
+        what that value was computed from).  Deterministic sites are listed
+        either way, as in Pyro: their distribution is named ``"Deterministic"``
+        and they count as ``observed``.
     :returns: a dict with keys ``"sample_sample"`` (site -> the earlier sample
         sites, latent or observed, its log-prob, value or existence depends
         on), ``"sample_param"`` (site -> the params it depends on),
@@ -335,7 +344,8 @@ def get_model_relations(
      'plate_sample': {'data': ['x']}, 'observed': ['x']}
     """
     trace, deps = _trace_with_provenance(
-        model, model_args, model_kwargs, include_deterministic, cut_deterministic=True
+        model, model_args, model_kwargs, include_deterministic, cut_deterministic=True,
+        every_site=True,
     )
     sample_sample: dict[str, list[str]] = {}
     sample_param: dict[str, list[str]] = {}
@@ -357,7 +367,7 @@ def get_model_relations(
             # A sequential plate adds one frame per iteration; list a site once.
             if not members or members[-1] != name:
                 members.append(name)
-        if site["is_observed"] and not _is_deterministic(site):
+        if site["is_observed"]:
             observed.append(name)
     return {
         "sample_sample": sample_sample,
@@ -396,7 +406,8 @@ def render_model(
     :param render_distributions: add a legend naming each site's distribution
         (and each drawn param's constraint).
     :param render_params: draw params and their edges to sample sites.
-    :param render_deterministic: draw deterministic sites.
+    :param render_deterministic: draw edges through deterministic sites (they
+        are drawn either way, as in Pyro).
     :returns: a ``graphviz.Digraph`` (displayed inline by Jupyter).
     :raises ImportError: if the ``graphviz`` Python package is not installed.
     :raises ValueError: if ``filename`` has no known format extension.
@@ -411,8 +422,8 @@ def render_model(
     digraph {
         a [label=a fillcolor=white shape=ellipse style=filled]
         subgraph cluster_data {
-            graph [label=data labeljust=r labelloc=b]
-            x [label=x fillcolor=grey shape=ellipse style=filled]
+            label=data labeljust=r labelloc=b
+            x [label=x fillcolor=gray shape=ellipse style=filled]
         }
         a -> x
     }

@@ -12,7 +12,7 @@ DOT source; Graphviz's ``dot`` program is needed only for SVG, PNG, PDF, ...
 >>> print(render_graph(relations).source, end="")  # doctest: +NORMALIZE_WHITESPACE
 digraph {
     a [label=a fillcolor=white shape=ellipse style=filled]
-    b [label=b fillcolor=grey shape=ellipse style=filled]
+    b [label=b fillcolor=gray shape=ellipse style=filled]
     a -> b
 }
 """
@@ -96,10 +96,9 @@ def _add_cluster(
     for plate, child in cluster.children.items():
         used[plate] = used.get(plate, 0) + 1
         suffix = "" if used[plate] == 1 else f"__{used[plate]}"
-        sub = graphviz.Digraph(
-            name=f"cluster_{plate}{suffix}",
-            graph_attr={"label": _label(plate), "labeljust": "r", "labelloc": "b"},
-        )
+        sub = graphviz.Digraph(name=f"cluster_{plate}{suffix}")
+        # A bare attribute statement, as Pyro writes it.
+        sub.attr(label=_label(plate), labeljust="r", labelloc="b")
         _add_cluster(sub, child, node_attrs, used)
         graph.subgraph(sub)
 
@@ -109,10 +108,11 @@ def render_graph(
 ) -> Any:
     """Build the drawing of a model from its relations.
 
-    Nodes: latent sample sites are white ellipses, observed ones grey,
+    Nodes: latent sample sites are white ellipses, observed ones gray,
     deterministic ones (distribution ``"Deterministic"``) dashed, params (with
     ``render_params``) plain text with ``$$$`` shown as ``__``.  Edges: from each
-    site in ``sample_sample[x]`` (and ``sample_param[x]``) to ``x``.  Plates are
+    site in ``sample_sample[x]`` to ``x``, then from each param in
+    ``sample_param[x]`` to ``x``.  Plates are
     ``subgraph cluster_<plate>`` boxes labelled with the plate's name; a site is
     drawn in the innermost box of its plates, nested plates give nested boxes,
     and a plate that overlaps another without nesting is drawn as several boxes
@@ -121,7 +121,7 @@ def render_graph(
 
     :param relations: the dict of :func:`~tracegraph.infer.inspect.get_model_relations`.
     :param render_distributions: add a legend node listing ``site ~ Distribution``
-        (and ``param : constraint``).
+        (and, with ``render_params``, ``param : constraint`` for every param).
     :param render_params: draw params and their edges.
     :returns: a ``graphviz.Digraph``.
     :raises ImportError: if the ``graphviz`` Python package is not installed.
@@ -134,10 +134,10 @@ def render_graph(
     digraph {
         a [label=a fillcolor=white shape=ellipse style=filled]
         subgraph cluster_p {
-            graph [label=p labeljust=r labelloc=b]
+            label=p labeljust=r labelloc=b
             b [label=b fillcolor=white shape=ellipse style=filled]
             subgraph cluster_q {
-                graph [label=q labeljust=r labelloc=b]
+                label=q labeljust=r labelloc=b
                 c [label=c fillcolor=white shape=ellipse style=filled]
             }
         }
@@ -159,7 +159,7 @@ def render_graph(
             "label": _label(site),
             "shape": "ellipse",
             "style": "filled,dashed" if deterministic else "filled",
-            "fillcolor": "grey" if site in observed else "white",
+            "fillcolor": "gray" if site in observed else "white",
         }
     params: list[str] = []
     if render_params:
@@ -168,24 +168,31 @@ def render_graph(
                 if p not in params:
                     params.append(p)
         for p in params:
-            node_attrs[p] = {"label": _label(p.replace("$$$", "__")), "shape": "plain"}
+            node_attrs[p] = {
+                "label": _label(p.replace("$$$", "__")),
+                "shape": "plain",
+                "style": "filled",
+                "fillcolor": "white",
+            }
 
     graph = graphviz.Digraph()
     root = _plate_tree(sites, relations.get("plate_sample", {}))
     root.sites.extend(params)
     _add_cluster(graph, root, node_attrs, {})
 
-    for site in sites:
-        sources = list(sample_sample[site])
-        if render_params:
-            sources += sample_param.get(site, [])
-        for source in sources:
-            graph.body.append(f"\t{_id(source)} -> {_id(site)}\n")
+    # Edges between sites first, then those from params (Pyro's order).
+    edges = [(source, site) for site in sites for source in sample_sample[site]]
+    if render_params:
+        edges += [(p, site) for site in sites for p in sample_param.get(site, [])]
+    for source, site in edges:
+        graph.body.append(f"\t{_id(source)} -> {_id(site)}\n")
 
     if render_distributions:
         lines = [f"{s} ~ {sample_dist.get(s, '?')}\\l" for s in sites]
-        constraints = relations.get("param_constraint", {})
-        lines += [f"{p} : {constraints.get(p, '?')}\\l" for p in params]
+        if render_params:
+            # Every param of the model, drawn or not (as Pyro lists them).
+            constraints = relations.get("param_constraint", {})
+            lines += [f"{p} : {c}\\l" for p, c in constraints.items()]
         graph.node("distribution_description_node", label="".join(lines), shape="plaintext")
     return graph
 

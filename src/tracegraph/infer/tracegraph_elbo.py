@@ -25,12 +25,22 @@ from typing import Any
 
 import torch
 
+# Pyro's names at this module path (implementation helpers Pyro imports here),
+# re-exported from where they live.
+from tracegraph.distributions.util import is_identically_zero  # noqa: E402, F401
+from tracegraph.distributions.validation import is_validation_enabled  # noqa: E402, F401
 from tracegraph.infer.baselines import Baselines, Run
 from tracegraph.infer.elbo import ELBO
+from tracegraph.infer.importance_trace import get_importance_trace  # noqa: E402, F401
 from tracegraph.infer.jit import CachedStructure
+from tracegraph.infer.nan_warnings import warn_if_nan  # noqa: E402, F401
+from tracegraph.infer.numeric import torch_backward, torch_item  # noqa: E402, F401
+from tracegraph.infer.plate_sums import MultiFrameTensor, get_plate_stacks  # noqa: E402, F401
 from tracegraph.infer.runs import Tracking
 from tracegraph.infer.surrogate import Surrogate
-from tracegraph.ops.provenance import detach_provenance
+from tracegraph.infer.validation import check_if_enumerated  # noqa: E402, F401
+from tracegraph.ops.provenance import detach_provenance, get_provenance, track_provenance  # noqa: E402, F401
+from tracegraph.poutine.messenger import Messenger  # noqa: E402, F401
 from tracegraph.poutine.provenance_messenger import TrackProvenanceMessenger
 
 __all__ = ["JitTraceGraph_ELBO", "TraceGraph_ELBO", "TrackNonReparam"]

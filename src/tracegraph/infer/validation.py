@@ -13,7 +13,8 @@ import warnings
 from collections.abc import Iterator
 from typing import Any
 
-from tracegraph.errors import GuideObservedError, PlateError, ShapeError
+from tracegraph.distributions.util import is_identically_zero
+from tracegraph.errors import GuideObservedError, PlateError, ShapeError, TracegraphWarning
 from tracegraph.infer.plates import PARTICLE_PLATE
 from tracegraph.poutine.trace_struct import Trace
 
@@ -21,7 +22,8 @@ __all__ = [
     "check_if_enumerated",
     "check_log_prob_shapes",
     "check_model_guide_match",
-    "check_site_log_prob_shape",
+    "check_fully_reparametrized",
+    "check_site_shape",
     "guess_max_plate_nesting",
 ]
 
@@ -180,13 +182,13 @@ def check_if_enumerated(guide_trace: Trace) -> None:
     names = [
         name
         for name, site in _sample_sites(guide_trace)
-        if site["infer"].get("enumerate") is not None
+        if site["infer"].get("enumerate") in ("sequential", "parallel")
     ]
     if names:
         warnings.warn(
             f"sites marked for enumeration are sampled instead: {names}; tracegraph does "
             "not enumerate (Pyro's TraceEnum_ELBO does)",
-            UserWarning,
+            TracegraphWarning,
             stacklevel=_user_stacklevel(),
         )
 
@@ -201,7 +203,7 @@ def _user_stacklevel() -> int:
     return level
 
 
-def check_site_log_prob_shape(name: str, site: Any, max_plate_nesting: float) -> None:
+def check_site_shape(site: Any, max_plate_nesting: float) -> None:
     """Check a site's log-prob against its plates (Pyro's rule).
 
     Reading dims from the right over ``max_plate_nesting`` dims: a dim that a
@@ -215,12 +217,13 @@ def check_site_log_prob_shape(name: str, site: Any, max_plate_nesting: float) ->
 
     >>> import torch
     >>> from tracegraph.poutine.runtime import CondIndepStackFrame as F
-    >>> site = {"log_prob": torch.zeros(3, 2), "cond_indep_stack": (F("a", -1, 2, 0),)}
-    >>> check_site_log_prob_shape("x", site, math.inf)
+    >>> site = {"name": "x", "log_prob": torch.zeros(3, 2), "cond_indep_stack": (F("a", -1, 2, 0),)}
+    >>> check_site_shape(site, math.inf)
     Traceback (most recent call last):
     ...
     tracegraph.errors.ShapeError: invalid log_prob shape at site 'x': expected [2], ...
     """
+    name = site.get("name", "?")
     log_prob = site.get("log_prob")
     shape = list(getattr(log_prob, "shape", ()))
     expected: list[int | None] = []
@@ -246,9 +249,15 @@ def check_site_log_prob_shape(name: str, site: Any, max_plate_nesting: float) ->
         window = shape
     else:
         window = shape[len(shape) - int(max_plate_nesting) :]
-    for i in range(1, len(window) + 1):
+    # Within the rightmost max_plate_nesting dims only (the particle plate of
+    # vectorize_particles lies left of them).
+    span = max(len(window), len(expected))
+    if span > max_plate_nesting:
+        span = int(max_plate_nesting)
+    for i in range(1, span + 1):
         want = expected[-i] if i <= len(expected) else 1
-        if want is not None and window[-i] != want:
+        got = window[-i] if i <= len(window) else 1  # a missing dim broadcasts as 1
+        if want is not None and got != want:
             shown = ["*" if e is None else e for e in expected]
             plates = ", ".join(
                 f"{f.name}(dim {f.dim}, size {f.size})"
@@ -265,9 +274,28 @@ def check_site_log_prob_shape(name: str, site: Any, max_plate_nesting: float) ->
 def check_log_prob_shapes(
     model_trace: Trace, guide_trace: Trace, max_plate_nesting: float
 ) -> None:
-    """:func:`check_site_log_prob_shape` on every sample site of both traces that
-    has a log-prob."""
+    """:func:`check_site_shape` on every sample site of both traces that has a
+    log-prob."""
     for tr in (model_trace, guide_trace):
-        for name, site in _sample_sites(tr):
+        for _, site in _sample_sites(tr):
             if "log_prob" in site:
-                check_site_log_prob_shape(name, site, max_plate_nesting)
+                check_site_shape(site, max_plate_nesting)
+
+
+def check_fully_reparametrized(guide_site: Any) -> None:
+    """Refuse a guide site whose gradient estimate needs a score-function term.
+
+    :param guide_site: a sample site whose ``score_parts`` were computed.
+    :raises NotImplementedError: if the site's score-function term is not
+        identically zero (a non-reparameterized distribution, even if masked).
+
+    >>> from tracegraph.distributions.util import ScoreParts
+    >>> check_fully_reparametrized({"name": "z", "score_parts": ScoreParts(0.0, 0, 0)})
+    """
+    _, score_function, _ = guide_site["score_parts"]
+    if not is_identically_zero(score_function):
+        raise NotImplementedError(
+            f"all distributions in the guide must be fully reparameterized, but site "
+            f"'{guide_site.get('name', '?')}' needs a score-function term; hint: use "
+            "TraceGraph_ELBO or Trace_ELBO, which handle non-reparameterized sites"
+        )
