@@ -73,8 +73,8 @@ class ImproperUniform(TorchDistribution):
         """
         batch = value.shape[: value.dim() - self.event_dim]
         shape = broadcast_shape(batch, self.batch_shape)
-        dtype = value.dtype if value.is_floating_point() else torch.get_default_dtype()
-        return torch.zeros(shape, dtype=dtype, device=value.device)
+        # Like Pyro, in the default dtype whatever the value's.
+        return torch.zeros(shape, device=value.device)
 
     def sample(self, sample_shape: Shape = torch.Size()) -> torch.Tensor:
         """Always raises: an improper distribution has no sampler.

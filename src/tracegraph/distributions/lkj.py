@@ -101,8 +101,11 @@ class LKJ(_torch_wrappers.TransformedDistribution):  # type: ignore[misc, name-d
 
     @property
     def mean(self) -> torch.Tensor:
-        """The identity matrix (the distribution is symmetric in every correlation)."""
-        eye = torch.eye(self.dim, dtype=self.concentration.dtype, device=self.concentration.device)
+        """The identity matrix (the distribution is symmetric in every correlation).
+
+        Like Pyro's, in the default dtype.
+        """
+        eye = torch.eye(self.dim, device=self.concentration.device)
         return eye.expand(self.batch_shape + (self.dim, self.dim))
 
 

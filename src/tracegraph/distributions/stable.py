@@ -33,6 +33,8 @@ __all__ = ["Stable", "StableWithLogProb"]
 Number = torch.Tensor | float
 # |stability - 1| below this uses the stability = 1 formulas (S0 is continuous there).
 _NEAR_ONE = 1e-8
+# Half-width of the central difference that gives stability-1 values an alpha-gradient.
+_SMOOTHING = 1e-4
 
 
 class StableCoordsError(SiteError, AssertionError):
@@ -42,39 +44,59 @@ class StableCoordsError(SiteError, AssertionError):
 def _s0_loc(
     stability: torch.Tensor, skew: torch.Tensor, scale: torch.Tensor, loc: torch.Tensor, coords: str
 ) -> torch.Tensor:
-    # The S0 location of a distribution given in ``coords``.
+    # The S0 location of a distribution given in ``coords``.  As in Pyro, "S" at
+    # stability = 1 coincides with S0 (no ``2/pi skew scale log(scale)`` term, which
+    # Nolan's S1 would add).
     if coords == "S0":
         return loc
     near_one = (stability - 1).abs() < _NEAR_ONE
     safe = torch.where(near_one, torch.full_like(stability, 0.5), stability)
-    shift_general = skew * scale * torch.tan(math.pi / 2 * safe)
-    shift_one = 2 / math.pi * skew * scale * scale.log()
-    return loc + torch.where(near_one, shift_one, shift_general)
+    shift = skew * scale * torch.tan(math.pi / 2 * safe)
+    return loc + torch.where(near_one, torch.zeros_like(shift), shift)
 
 
-def _standard_s0_sample(
-    alpha: torch.Tensor, beta: torch.Tensor, v: torch.Tensor, w: torch.Tensor
+def _standard_s0_general(
+    a: torch.Tensor, beta: torch.Tensor, v: torch.Tensor, w: torch.Tensor
 ) -> torch.Tensor:
-    """A standard S0 draw from ``V ~ Uniform(-pi/2, pi/2)`` and ``W ~ Exponential(1)``."""
-    near_one = (alpha - 1).abs() < _NEAR_ONE
-    a = torch.where(near_one, torch.full_like(alpha, 0.5), alpha)
-    # stability != 1 (S1 draw, then the S0 shift -beta tan(pi alpha / 2)).
+    # stability != 1: the S1 draw of Weron (1996), then the S0 shift -beta tan(pi a / 2).
     t = beta * torch.tan(math.pi / 2 * a)
     b = torch.atan(t) / a
     s = (1 + t * t).pow(1 / (2 * a))
     tiny = torch.finfo(v.dtype).tiny
     inner = torch.cos(v - a * (v + b)).clamp(min=tiny) / w
-    general = (
+    return (
         s
         * torch.sin(a * (v + b))
         / torch.cos(v).clamp(min=tiny).pow(1 / a)
         * inner.pow((1 - a) / a)
         - t
     )
+
+
+def _standard_s0_sample(
+    alpha: torch.Tensor, beta: torch.Tensor, v: torch.Tensor, w: torch.Tensor
+) -> torch.Tensor:
+    """A standard S0 draw from ``V ~ Uniform(-pi/2, pi/2)`` and ``W ~ Exponential(1)``.
+
+    At stability 1 the value comes from the stability-1 formula, which does not
+    depend on ``alpha``; its ``alpha``-gradient is the mean of the general
+    formula's gradients at ``alpha -+ 1e-4`` (a central difference, error ``O(1e-8)``).
+    """
+    near_one = (alpha - 1).abs() < _NEAR_ONE
+    safe = torch.where(near_one, torch.full_like(alpha, 0.5), alpha)
+    general = _standard_s0_general(safe, beta, v, w)
     # stability == 1 (S1 and S0 agree for unit scale).
     half_pi = math.pi / 2
     lever = half_pi + beta * v
     one = (lever * torch.tan(v) - beta * torch.log(half_pi * w * torch.cos(v) / lever)) / half_pi
+    if bool(near_one.any()):
+        # Only alpha's gradient is borrowed; the others are the stability-1 formula's own.
+        fixed = beta.detach()
+        around = 0.5 * (
+            _standard_s0_general(alpha + _SMOOTHING, fixed, v, w)
+            + _standard_s0_general(alpha - _SMOOTHING, fixed, v, w)
+        )
+        one = one + (around - around.detach())
     return torch.where(near_one, one, general)
 
 

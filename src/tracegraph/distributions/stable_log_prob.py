@@ -39,6 +39,7 @@ import torch
 __all__ = ["stable_standard_log_prob"]
 
 _NEAR_ONE = 1e-8
+_SMOOTHING = 1e-4
 # s = log h beyond these adds less than exp(-40) (left) or exp(-exp(4)) (right)
 # of the Gumbel-shaped integrand's mass.
 _S_LOW, _S_HIGH = -40.0, 4.0
@@ -93,6 +94,24 @@ def stable_standard_log_prob(
     """
     x, alpha, beta = torch.broadcast_tensors(x, alpha, beta)
     near_one = (alpha - 1).abs() < _NEAR_ONE
+    result = _log_prob(x, alpha, beta, near_one)
+    if bool(near_one.any()) and alpha.requires_grad:
+        # The stability-1 formula does not depend on alpha; its alpha-gradient is the
+        # mean of the neighbouring general formulas' gradients (a central difference).
+        # Only alpha's gradient is borrowed; the others are the stability-1 formula's own.
+        never = torch.zeros_like(near_one)
+        fixed_x, fixed_beta = x.detach(), beta.detach()
+        around = 0.5 * (
+            _log_prob(fixed_x, alpha + _SMOOTHING, fixed_beta, never)
+            + _log_prob(fixed_x, alpha - _SMOOTHING, fixed_beta, never)
+        )
+        result = torch.where(near_one, result + (around - around.detach()), result)
+    return result
+
+
+def _log_prob(
+    x: torch.Tensor, alpha: torch.Tensor, beta: torch.Tensor, near_one: torch.Tensor
+) -> torch.Tensor:
     cauchy = near_one & (beta.abs() < 1e-10)
     a = torch.where(near_one, torch.full_like(alpha, 0.5), alpha)
     zeta = -beta * torch.tan(math.pi / 2 * a)

@@ -159,7 +159,7 @@ class ZeroInflatedDistribution(TorchDistribution):
         torch.Size([2])
         """
         batch_shape = torch.Size(batch_shape)
-        new = self._get_checked_instance(ZeroInflatedDistribution, _instance)
+        new = self._get_checked_instance(type(self), _instance)
         # Copy only the parameter the user gave (the other is derived lazily).
         for name in ("gate", "gate_logits"):
             if name in self.__dict__:
