@@ -96,7 +96,7 @@ class SineSkewed(TorchDistribution):
             validate_args=False,
         )
         new._validate_args = self._validate_args
-        return new
+        return self._keep_has_rsample(new)
 
     def log_prob(self, value: torch.Tensor) -> torch.Tensor:
         """``base.log_prob(value) + log1p(sum_d skewness_d sin(value_d - loc_d))``."""

@@ -153,14 +153,13 @@ def _log_prob(
             left = torch.where(below, middle, left)
             right = torch.where(below, right, middle)
         cuts = (left + right) / 2
-        # Two panels, [cut(3.5), cut(0)] and [cut(0), cut(-23)], each Gauss-Legendre in theta.
+        # Two panels, [cut(4), cut(0)] and [cut(0), cut(-40)], each Gauss-Legendre in theta.
         unit_nodes, unit_weights = _legendre(_NUM_NODES)
         starts, ends = cuts[..., :2], cuts[..., 1:]
         half = (ends - starts) / 2
-        theta = (starts + half * (unit_nodes.unsqueeze(-1) + 1).unsqueeze(-1)).movedim(-3, -1)
+        theta = starts.unsqueeze(-1) + half.unsqueeze(-1) * (unit_nodes + 1)  # (..., 2, n)
         theta = theta.reshape(x.shape + (-1,))
-        weights = (unit_weights.unsqueeze(-1) * half.abs().unsqueeze(-2)).movedim(-2, -1)
-        weights = weights.reshape(x.shape + (-1,))
+        weights = (unit_weights * half.abs().unsqueeze(-1)).reshape(x.shape + (-1,))
 
     # The integrand, differentiable in the parameters at the fixed nodes.
     s = log_h(theta)
