@@ -717,8 +717,9 @@ def test_grouped_normal_normal_posterior_matches() -> None:
         lambda lib: lib.VonMises3D(t([1.0, 0.0])),
         lambda lib: lib.FoldedDistribution(lib.Normal(torch.zeros(2), 1.0).to_event(1)),
         lambda lib: lib.GroupedNormalNormal(t(0.0, 1.0), t(1.0, 1.0), t(1.0), t(0.0, 1.0)),
+        lambda lib: lib.LogNormalNegativeBinomial(t(3.0), t(0.2), t(0.5), num_quad_points=0),
     ],
-    ids=["gate", "mask", "lkj-dim", "vmf-dim", "folded-event", "group-idx"],
+    ids=["gate", "mask", "lkj-dim", "vmf-dim", "folded-event", "group-idx", "quad-points"],
 )
 def test_pyro_distribution_invalid_arguments_raise_same_type(build: Callable[..., Any]) -> None:
     with pytest.raises(ValueError) as expected:
@@ -733,8 +734,22 @@ def test_pyro_distribution_invalid_arguments_raise_same_type(build: Callable[...
         lambda lib: lib.SineBivariateVonMises(0.0, 0.0, 1.0, 1.0),
         lambda lib: lib.SineSkewed(lib.VonMises(t(0.0), t(1.0)), t([0.3])),
         lambda lib: lib.Stable(t(1.5), t(0.0), coords="X"),
+        lambda lib: lib.MultivariateStudentT(t(3.0), torch.zeros(2), torch.eye(3)),
+        lambda lib: lib.ProjectedNormal(t(1.0)),
+        lambda lib: lib.MixtureOfDiagNormals(torch.zeros(2, 3), torch.ones(2, 2), torch.zeros(2)),
+        lambda lib: lib.MixtureOfDiagNormalsSharedCovariance(
+            torch.zeros(2, 3), torch.ones(2, 3), torch.zeros(2)
+        ),
     ],
-    ids=["sine-correlation", "skewed-event", "stable-coords"],
+    ids=[
+        "sine-correlation",
+        "skewed-event",
+        "stable-coords",
+        "studentt-tril",
+        "projected-scalar",
+        "mixture-scale",
+        "shared-scale",
+    ],
 )
 def test_pyro_distribution_assertion_errors_keep_their_type(build: Callable[..., Any]) -> None:
     for lib in (pd, td):

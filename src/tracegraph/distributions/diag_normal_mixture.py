@@ -25,9 +25,9 @@ from typing import Any
 import torch
 from torch.distributions import Categorical, constraints
 
+from tracegraph.distributions.argument_errors import ShapeAssertionError
 from tracegraph.distributions.expansion import finish_expand
 from tracegraph.distributions.torch_distribution import Shape, TorchDistribution
-from tracegraph.errors import ShapeError
 
 __all__ = ["MixtureOfDiagNormals", "MixtureOfDiagNormalsSharedCovariance"]
 
@@ -93,7 +93,7 @@ class MixtureOfDiagNormals(TorchDistribution):
     :param locs: the component means, shape ``batch_shape + (K, D)``.
     :param coord_scale: the component scales, positive, shape ``batch_shape + (K, D)``.
     :param component_logits: the mixture logits, shape ``batch_shape + (K,)``.
-    :raises ShapeError: if the shapes do not fit together.
+    :raises ShapeAssertionError: if the shapes do not fit together.
 
     >>> d = MixtureOfDiagNormals(torch.tensor([[0.0, 0.0], [3.0, 3.0]]), torch.ones(2, 2),
     ...                          torch.zeros(2))
@@ -128,12 +128,12 @@ class MixtureOfDiagNormals(TorchDistribution):
         self, locs: torch.Tensor, coord_scale: torch.Tensor, component_logits: torch.Tensor
     ) -> None:
         if locs.dim() < 2 or coord_scale.shape != locs.shape:
-            raise ShapeError(
+            raise ShapeAssertionError(
                 f"{type(self).__name__} expects locs and coord_scale of one shape "
                 f"batch_shape + (K, D); got {tuple(locs.shape)} and {tuple(coord_scale.shape)}"
             )
         if component_logits.shape != locs.shape[:-1]:
-            raise ShapeError(
+            raise ShapeAssertionError(
                 f"{type(self).__name__} expects component_logits of shape batch_shape + (K,) = "
                 f"{tuple(locs.shape[:-1])}; got {tuple(component_logits.shape)}"
             )
@@ -203,7 +203,7 @@ class MixtureOfDiagNormalsSharedCovariance(MixtureOfDiagNormals):
     :param locs: the component means, shape ``batch_shape + (K, D)``.
     :param coord_scale: the shared scales, positive, shape ``batch_shape + (D,)``.
     :param component_logits: the mixture logits, shape ``batch_shape + (K,)``.
-    :raises ShapeError: if the shapes do not fit together.
+    :raises ShapeAssertionError: if the shapes do not fit together.
 
     >>> d = MixtureOfDiagNormalsSharedCovariance(torch.zeros(2, 3), torch.ones(3), torch.zeros(2))
     >>> d.log_prob(torch.zeros(3))
@@ -214,7 +214,7 @@ class MixtureOfDiagNormalsSharedCovariance(MixtureOfDiagNormals):
         self, locs: torch.Tensor, coord_scale: torch.Tensor, component_logits: torch.Tensor
     ) -> None:
         if locs.dim() < 2 or coord_scale.shape != locs.shape[:-2] + locs.shape[-1:]:
-            raise ShapeError(
+            raise ShapeAssertionError(
                 "MixtureOfDiagNormalsSharedCovariance expects locs of shape batch_shape + (K, D) "
                 "and coord_scale of shape batch_shape + (D,); got "
                 f"{tuple(locs.shape)} and {tuple(coord_scale.shape)}"

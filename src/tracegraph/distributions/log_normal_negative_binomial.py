@@ -86,7 +86,7 @@ class LogNormalNegativeBinomial(TorchDistribution):
         validate_args: bool | None = None,
     ):
         if num_quad_points < 1:
-            raise SiteError(f"num_quad_points must be at least 1, got {num_quad_points}")
+            raise SiteError(f"num_quad_points must be positive, got {num_quad_points}")
         total_count, logits, scale = broadcast_all(total_count, logits, multiplicative_noise_scale)
         nodes, weights = normal_quadrature(num_quad_points)
         self.quad_points = nodes.to(dtype=logits.dtype, device=logits.device)

@@ -15,10 +15,10 @@ import torch
 from torch.distributions import Chi2, constraints
 from torch.distributions.utils import lazy_property
 
+from tracegraph.distributions.argument_errors import ShapeAssertionError
 from tracegraph.distributions.expansion import finish_expand
 from tracegraph.distributions.torch_distribution import Shape, TorchDistribution
 from tracegraph.distributions.util import broadcast_shape
-from tracegraph.errors import ShapeError
 
 __all__ = ["MultivariateStudentT"]
 
@@ -56,7 +56,7 @@ class MultivariateStudentT(TorchDistribution):
     ):
         dim = loc.size(-1)
         if scale_tril.shape[-2:] != (dim, dim):
-            raise ShapeError(
+            raise ShapeAssertionError(
                 f"scale_tril must be of shape batch_shape + ({dim}, {dim}) to match loc; got "
                 f"{tuple(scale_tril.shape)}"
             )

@@ -16,6 +16,7 @@ from typing import Any
 import torch
 from torch.distributions import constraints
 
+from tracegraph.distributions.argument_errors import ShapeAssertionError
 from tracegraph.distributions.expansion import finish_expand
 from tracegraph.distributions.pyro_constraints import sphere
 from tracegraph.distributions.torch_distribution import Shape, TorchDistribution
@@ -85,7 +86,7 @@ class ProjectedNormal(TorchDistribution):
 
     def __init__(self, concentration: torch.Tensor, *, validate_args: bool | None = None):
         if concentration.dim() < 1:
-            raise ShapeError(
+            raise ShapeAssertionError(
                 "ProjectedNormal expects concentration with at least one dim (the event); "
                 f"got shape {tuple(concentration.shape)}"
             )

@@ -23,6 +23,7 @@ import torch
 from torch.distributions import VonMises, constraints
 from torch.distributions.utils import broadcast_all, lazy_property
 
+from tracegraph.distributions.argument_errors import ArgumentAssertionError
 from tracegraph.distributions.expansion import finish_expand
 from tracegraph.distributions.torch_distribution import Shape, TorchDistribution
 from tracegraph.errors import SiteError, TracegraphWarning
@@ -30,10 +31,6 @@ from tracegraph.errors import SiteError, TracegraphWarning
 __all__ = ["SineBivariateVonMises", "log_bessel_i_orders", "wrap_angle"]
 
 Param = torch.Tensor | float
-
-
-class SineArgumentError(SiteError, AssertionError):
-    """Bad arguments to a torus distribution (Pyro raises ``AssertionError`` here)."""
 
 
 def wrap_angle(x: torch.Tensor) -> torch.Tensor:
@@ -100,7 +97,7 @@ class SineBivariateVonMises(TorchDistribution):
     :param correlation: ``rho``.
     :param weighted_correlation: ``rho / sqrt(k1 k2)``.
     :param validate_args: torch's per-instance validation switch.
-    :raises SineArgumentError: unless exactly one correlation argument is given.
+    :raises ArgumentAssertionError: unless exactly one correlation argument is given.
 
     A ``TracegraphWarning`` says so when ``rho**2 > k1 k2`` (bimodal; sampling
     gets slow).
@@ -131,7 +128,7 @@ class SineBivariateVonMises(TorchDistribution):
         validate_args: bool | None = None,
     ):
         if (correlation is None) == (weighted_correlation is None):
-            raise SineArgumentError(
+            raise ArgumentAssertionError(
                 "give exactly one of correlation and weighted_correlation; got "
                 f"correlation={correlation!r}, weighted_correlation={weighted_correlation!r}"
             )

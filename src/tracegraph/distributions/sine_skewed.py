@@ -17,7 +17,8 @@ from typing import Any
 import torch
 from torch.distributions import constraints
 
-from tracegraph.distributions.sine_bivariate_von_mises import SineArgumentError, wrap_angle
+from tracegraph.distributions.argument_errors import ShapeAssertionError
+from tracegraph.distributions.sine_bivariate_von_mises import wrap_angle
 from tracegraph.distributions.torch_distribution import Shape, TorchDistribution, _expand
 from tracegraph.distributions.util import broadcast_shape
 from tracegraph.errors import TracegraphWarning
@@ -39,7 +40,7 @@ class SineSkewed(TorchDistribution):
     :param base_dist: a distribution on the d-torus with event shape ``(d,)``.
     :param skewness: one weight per event dim, each in ``[-1, 1]``.
     :param validate_args: torch's per-instance validation switch.
-    :raises SineArgumentError: if ``skewness`` does not have one weight per event dim.
+    :raises ShapeAssertionError: if ``skewness`` does not have one weight per event dim.
 
     A ``TracegraphWarning`` says so when ``sum_d |skewness_d| > 1``.
 
@@ -61,7 +62,7 @@ class SineSkewed(TorchDistribution):
     ):
         event_shape = base_dist.event_shape
         if len(event_shape) != 1 or skewness.dim() < 1 or skewness.size(-1) != event_shape[0]:
-            raise SineArgumentError(
+            raise ShapeAssertionError(
                 "Sine Skewing is only valid with a skewness parameter for each dimension of "
                 f"`base_dist.event_shape`; got event_shape {tuple(event_shape)} and skewness "
                 f"of shape {tuple(skewness.shape)}"

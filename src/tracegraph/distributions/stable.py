@@ -22,11 +22,11 @@ import torch
 from torch.distributions import constraints
 from torch.distributions.utils import broadcast_all
 
+from tracegraph.distributions.argument_errors import ArgumentAssertionError
 from tracegraph.distributions.expansion import finish_expand
 from tracegraph.distributions.sampling import open_uniform, standard_exponential
 from tracegraph.distributions.stable_log_prob import stable_standard_log_prob
 from tracegraph.distributions.torch_distribution import Shape, TorchDistribution
-from tracegraph.errors import SiteError
 
 __all__ = ["Stable", "StableWithLogProb"]
 
@@ -35,10 +35,6 @@ Number = torch.Tensor | float
 _NEAR_ONE = 1e-8
 # Half-width of the central difference that gives stability-1 values an alpha-gradient.
 _SMOOTHING = 1e-4
-
-
-class StableCoordsError(SiteError, AssertionError):
-    """An unknown ``coords`` (Pyro raises ``AssertionError`` here)."""
 
 
 def _s0_loc(
@@ -109,7 +105,7 @@ class Stable(TorchDistribution):
     :param loc: Nolan's ``S0`` location (or the ``S`` location with ``coords="S"``).
     :param coords: ``"S0"`` (continuous in ``alpha``) or ``"S"``.
     :param validate_args: torch's per-instance validation switch.
-    :raises StableCoordsError: for another ``coords``.
+    :raises ArgumentAssertionError: for another ``coords``.
 
     >>> d = Stable(torch.tensor(1.5), torch.tensor(0.3), torch.tensor(2.0), torch.tensor(1.0))
     >>> d.mean
@@ -134,7 +130,7 @@ class Stable(TorchDistribution):
         validate_args: bool | None = None,
     ):
         if coords not in ("S", "S0"):
-            raise StableCoordsError(f"coords must be 'S0' or 'S', got {coords!r}")
+            raise ArgumentAssertionError(f"coords must be 'S0' or 'S', got {coords!r}")
         self.stability, self.skew, self.scale, self.loc = broadcast_all(stability, skew, scale, loc)
         self.coords = coords
         super().__init__(self.loc.shape, validate_args=validate_args)
