@@ -28,7 +28,11 @@ __all__ = ["LKJ", "LKJCorrCholesky"]
 
 
 class LKJDeprecationWarning(TracegraphWarning, FutureWarning):
-    """``LKJCorrCholesky`` is deprecated (Pyro warns with ``FutureWarning`` too)."""
+    """``LKJCorrCholesky`` is deprecated (Pyro warns with ``FutureWarning`` too).
+
+    >>> issubclass(LKJDeprecationWarning, FutureWarning)
+    True
+    """
 
 
 class _CorrMatrixCholeskyTransform(Transform):
