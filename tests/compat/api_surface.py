@@ -66,6 +66,19 @@ AUTOGUIDE = "pyro.nn and autoguides have their own issue (14)"
 RENYI = "multi-sample objectives have their own issue (13)"
 FLOWS = "Pyro's learnable normalizing flows are not torch distributions (issue 10's scope)"
 PYRO_DIST = "a Pyro-specific distribution outside torch.distributions (issue 10's scope)"
+HMM = (
+    "a Pyro-specific structured distribution for HMM/enumeration inference (parallel-scan "
+    "marginalization), outside issue 10's scope"
+)
+COALESCENT = "a phylogenetic coalescent likelihood from Pyro's epidemiology tools, outside issue 10"
+MATCHING = (
+    "a combinatorial distribution over graphs or matchings (for enumeration and MCMC), "
+    "outside issue 10's scope"
+)
+GRADIENT_RESEARCH = (
+    "a Normal variant whose point is a research gradient estimator (Pyro-specific, not a torch "
+    "distribution), outside issue 10's scope"
+)
 JIT = "torch.jit tracing helper of Pyro's own JIT, which tracegraph does not use"
 PRIVATE_HELPER = "an implementation helper Pyro imports into this module, not its API"
 
@@ -94,6 +107,29 @@ OUT_OF_SCOPE: dict[str, dict[str, str]] = {
         "collapse": ENUM,
         "enum": ENUM,
         "reparam": REPARAM,
+    },
+    "pyro.distributions": {
+        "AVFMultivariateNormal": GRADIENT_RESEARCH,
+        "CoalescentRateLikelihood": COALESCENT,
+        "CoalescentTimes": COALESCENT,
+        "CoalescentTimesWithRate": COALESCENT,
+        "ComposeTransformModule": FLOWS,
+        "ConditionalDistribution": FLOWS,
+        "ConditionalTransform": FLOWS,
+        "ConditionalTransformModule": FLOWS,
+        "ConditionalTransformedDistribution": FLOWS,
+        "DiscreteHMM": HMM,
+        "GammaGaussianHMM": HMM,
+        "GaussianHMM": HMM,
+        "GaussianMRF": HMM,
+        "GaussianScaleMixture": GRADIENT_RESEARCH,
+        "IndependentHMM": HMM,
+        "LinearHMM": HMM,
+        "OMTMultivariateNormal": GRADIENT_RESEARCH,
+        "OneOneMatching": MATCHING,
+        "OneTwoMatching": MATCHING,
+        "SpanningTree": MATCHING,
+        "TransformModule": FLOWS,
     },
     "pyro.infer": {
         "config_enumerate": ENUM,

@@ -75,3 +75,91 @@ __all__ = [
     "validation_enabled",
 ]
 __all__ += [name for name in _torch_wrappers.__all__ if name not in __all__]
+
+# -- Pyro's own distributions (not in torch.distributions) --------------------------
+from tracegraph.distributions.affine_beta import AffineBeta  # noqa: E402
+from tracegraph.distributions.conjugate import (  # noqa: E402
+    BetaBinomial,
+    DirichletMultinomial,
+    GammaPoisson,
+)
+from tracegraph.distributions.diag_normal_mixture import (  # noqa: E402
+    MixtureOfDiagNormals,
+    MixtureOfDiagNormalsSharedCovariance,
+)
+from tracegraph.distributions.extended import ExtendedBetaBinomial, ExtendedBinomial  # noqa: E402
+from tracegraph.distributions.folded import FoldedDistribution  # noqa: E402
+from tracegraph.distributions.grouped_normal_normal import GroupedNormalNormal  # noqa: E402
+from tracegraph.distributions.improper_uniform import ImproperUniform  # noqa: E402
+from tracegraph.distributions.laplace import (  # noqa: E402
+    AsymmetricLaplace,
+    SoftAsymmetricLaplace,
+    SoftLaplace,
+)
+from tracegraph.distributions.lkj import LKJ, LKJCorrCholesky  # noqa: E402
+from tracegraph.distributions.log_normal_negative_binomial import (  # noqa: E402
+    LogNormalNegativeBinomial,
+)
+from tracegraph.distributions.logistic import Logistic, SkewLogistic  # noqa: E402
+from tracegraph.distributions.masked_mixture import MaskedMixture  # noqa: E402
+from tracegraph.distributions.multivariate_studentt import MultivariateStudentT  # noqa: E402
+from tracegraph.distributions.nan_masked import (  # noqa: E402
+    NanMaskedMultivariateNormal,
+    NanMaskedNormal,
+)
+from tracegraph.distributions.ordered_logistic import OrderedLogistic  # noqa: E402
+from tracegraph.distributions.polya_gamma import TruncatedPolyaGamma  # noqa: E402
+from tracegraph.distributions.projected_normal import ProjectedNormal, VonMises3D  # noqa: E402
+from tracegraph.distributions.rejector import Rejector  # noqa: E402
+from tracegraph.distributions.relaxed_straight_through import (  # noqa: E402
+    RelaxedBernoulliStraightThrough,
+    RelaxedOneHotCategoricalStraightThrough,
+)
+from tracegraph.distributions.sine_bivariate_von_mises import SineBivariateVonMises  # noqa: E402
+from tracegraph.distributions.sine_skewed import SineSkewed  # noqa: E402
+from tracegraph.distributions.stable import Stable, StableWithLogProb  # noqa: E402
+from tracegraph.distributions.zero_inflated import (  # noqa: E402
+    ZeroInflatedDistribution,
+    ZeroInflatedNegativeBinomial,
+    ZeroInflatedPoisson,
+)
+
+__all__ += [
+    "AffineBeta",
+    "AsymmetricLaplace",
+    "BetaBinomial",
+    "DirichletMultinomial",
+    "ExtendedBetaBinomial",
+    "ExtendedBinomial",
+    "FoldedDistribution",
+    "GammaPoisson",
+    "GroupedNormalNormal",
+    "ImproperUniform",
+    "LKJ",
+    "LKJCorrCholesky",
+    "LogNormalNegativeBinomial",
+    "Logistic",
+    "MaskedMixture",
+    "MixtureOfDiagNormals",
+    "MixtureOfDiagNormalsSharedCovariance",
+    "MultivariateStudentT",
+    "NanMaskedMultivariateNormal",
+    "NanMaskedNormal",
+    "OrderedLogistic",
+    "ProjectedNormal",
+    "Rejector",
+    "RelaxedBernoulliStraightThrough",
+    "RelaxedOneHotCategoricalStraightThrough",
+    "SineBivariateVonMises",
+    "SineSkewed",
+    "SkewLogistic",
+    "SoftAsymmetricLaplace",
+    "SoftLaplace",
+    "Stable",
+    "StableWithLogProb",
+    "TruncatedPolyaGamma",
+    "VonMises3D",
+    "ZeroInflatedDistribution",
+    "ZeroInflatedNegativeBinomial",
+    "ZeroInflatedPoisson",
+]
