@@ -2,11 +2,15 @@
 
 ``tracegraph.distributions.Normal`` is ``torch.distributions.Normal`` with
 :class:`TorchDistributionMixin` in front: the same maths, plus calling to draw a
-sample, ``to_event``, ``expand_by``, ``mask``, ``has_rsample_`` and
-``score_parts``.  New here: :class:`Delta`, :class:`Unit` and the wrappers
-:class:`MaskedDistribution` and :class:`ExpandedDistribution`.  Constraints are
-torch's (:mod:`tracegraph.distributions.constraints`); non-reparameterized fakes
-for tests are in :mod:`tracegraph.distributions.testing.fakes`.
+sample, ``to_event``, ``expand_by``, ``mask``, ``has_rsample_``,
+``score_parts`` and the rest of Pyro's distribution API.  Every one is an
+instance of the abstract :class:`Distribution`.  New here: :class:`Delta`,
+:class:`Unit` and the wrappers :class:`MaskedDistribution` and
+:class:`ExpandedDistribution`.  Constraints (torch's and Pyro's) are in
+:mod:`~tracegraph.distributions.constraints`, transforms in
+:mod:`~tracegraph.distributions.transforms`, KL rules in
+:mod:`~tracegraph.distributions.kl`; non-reparameterized fakes for tests are in
+:mod:`tracegraph.distributions.testing.fakes`.
 
 Plain ``torch.distributions`` objects are accepted wherever a distribution is;
 library code converts them with :func:`as_tracegraph_distribution` (a view that
@@ -21,9 +25,30 @@ shares the parameters) or uses :func:`draw`, :func:`score_parts`,
 (torch.Size([2]), torch.Size([3]), torch.Size([2]))
 """
 
-from tracegraph.distributions import constraints
+# --- torch distributions, Pyro's API on them (issue 10, compat-dist) -------------
+from tracegraph.distributions import constraints, kl, random_variable, transforms
 from tracegraph.distributions import torch as _torch_wrappers
+from tracegraph.distributions.torch import *  # noqa: F403
+from tracegraph.distributions.distribution import Distribution
+from tracegraph.distributions.transform_module import ComposeTransformModule, TransformModule
+from tracegraph.distributions.torch_distribution import (
+    ExpandedDistribution,
+    Independent,
+    MaskedDistribution,
+    TorchDistribution,
+    TorchDistributionMixin,
+)
+from tracegraph.distributions.validation import (
+    enable_validation,
+    is_validation_enabled,
+    validation_enabled,
+)
+
+# --- Pyro-specific distributions -------------------------------------------------
 from tracegraph.distributions.delta import Delta
+from tracegraph.distributions.unit import Unit
+
+# --- tracegraph's helpers for any distribution ------------------------------------
 from tracegraph.distributions.generic import (
     as_tracegraph_distribution,
     draw,
@@ -34,30 +59,21 @@ from tracegraph.distributions.generic import (
     score_parts,
     to_event,
 )
-from tracegraph.distributions.torch import *  # noqa: F403
-from tracegraph.distributions.torch_distribution import (
-    ExpandedDistribution,
-    Independent,
-    MaskedDistribution,
-    TorchDistribution,
-    TorchDistributionMixin,
-)
-from tracegraph.distributions.unit import Unit
-from tracegraph.distributions.util import ScoreParts
-from tracegraph.distributions.validation import (
-    enable_validation,
-    is_validation_enabled,
-    validation_enabled,
-)
+from tracegraph.distributions.score_parts import ScoreParts
+
+del random_variable  # imported for Distribution.rv
 
 __all__ = [
+    "ComposeTransformModule",
     "Delta",
+    "Distribution",
     "ExpandedDistribution",
     "Independent",
     "MaskedDistribution",
     "ScoreParts",
     "TorchDistribution",
     "TorchDistributionMixin",
+    "TransformModule",
     "Unit",
     "as_tracegraph_distribution",
     "constraints",
@@ -67,9 +83,11 @@ __all__ = [
     "expand_by",
     "has_rsample",
     "is_validation_enabled",
+    "kl",
     "mask",
     "score_parts",
     "to_event",
+    "transforms",
     "validation_enabled",
 ]
 __all__ += [name for name in _torch_wrappers.__all__ if name not in __all__]

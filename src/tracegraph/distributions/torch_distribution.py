@@ -18,27 +18,40 @@ property (settable) wins over torch's class attribute or read-only property.
 
 from __future__ import annotations
 
+import warnings
 from typing import TYPE_CHECKING, Any, Self
 
 import torch
 from torch.distributions import constraints
+from torch.distributions.kl import kl_divergence, register_kl
 
+from tracegraph.distributions.distribution import Distribution, check_has_rsample_flag
+from tracegraph.distributions.score_parts import ScoreParts, as_bool_mask, scale_and_mask
+from tracegraph.distributions.shape_inference import infer_shapes_from_constraints
+from tracegraph.distributions.shapes import broadcast_shape, sum_rightmost
 from tracegraph.distributions.tracked import (
     leaf_provenance,
     retrack,
     tag_output,
     value_provenance,
 )
-from tracegraph.distributions.util import ScoreParts, broadcast_shape, sum_rightmost
 from tracegraph.errors import ShapeError, SiteError
 from tracegraph.ops.provenance_tensor import reduce_untracked, tag_in_place
 
+# Pyro's module also binds these names (its users import them from here).
 __all__ = [
+    "Distribution",
     "ExpandedDistribution",
     "Independent",
     "MaskedDistribution",
+    "ScoreParts",
     "TorchDistribution",
     "TorchDistributionMixin",
+    "broadcast_shape",
+    "constraints",
+    "kl_divergence",
+    "register_kl",
+    "scale_and_mask",
 ]
 
 Shape = torch.Size | tuple[int, ...] | list[int]
@@ -53,17 +66,15 @@ else:
     _MixinBase = object
 
 
-def _check_flag(flag: object) -> None:
-    if not isinstance(flag, bool):
-        raise SiteError(f"has_rsample must be True or False, got {flag!r}")
+_MISSING = object()
 
 
 def _default_score_parts(log_prob: torch.Tensor, reparameterized: bool) -> ScoreParts:
     # Pyro's convention: a reparameterized sample carries its gradient through
     # the value (entropy term); otherwise the score function carries it.
     if reparameterized:
-        return ScoreParts(log_prob=log_prob, score_function=0.0, entropy_term=log_prob)
-    return ScoreParts(log_prob=log_prob, score_function=log_prob, entropy_term=0.0)
+        return ScoreParts(log_prob=log_prob, score_function=0, entropy_term=log_prob)
+    return ScoreParts(log_prob=log_prob, score_function=log_prob, entropy_term=0)
 
 
 def _score_parts(fn: torch.distributions.Distribution, value: torch.Tensor) -> ScoreParts:
@@ -215,29 +226,101 @@ class TorchDistributionMixin(_MixinBase):
         return self._native_has_rsample()
 
     @has_rsample.setter
-    def has_rsample(self, flag: bool) -> None:
-        _check_flag(flag)
-        self.__dict__["_has_rsample_override"] = flag
+    def has_rsample(self, value: bool) -> None:
+        check_has_rsample_flag(value)
+        self.__dict__["_has_rsample_override"] = value
 
     def _native_has_rsample(self) -> bool:
         # What the wrapped torch class says; wrappers around a base distribution
         # override this to ask the base instead.
         return bool(super().has_rsample)
 
-    def has_rsample_(self, flag: bool) -> Self:
+    def has_rsample_(self, value: bool) -> Self:
         """Set :attr:`has_rsample` in place and return ``self`` (for chaining).
 
-        :param flag: ``True`` for reparameterized samples, ``False`` for detached ones.
+        :param value: ``True`` for reparameterized samples, ``False`` for detached ones.
         :returns: this distribution.
-        :raises SiteError: if ``flag`` is not a bool.
+        :raises SiteError: (a ``ValueError``) if ``value`` is not a bool.
 
         >>> import tracegraph.distributions as dist
         >>> dist.Normal(0.0, 1.0).has_rsample_(False).has_rsample
         False
         """
-        _check_flag(flag)
-        self.has_rsample = flag
+        self.has_rsample = value
         return self
+
+    @property
+    def has_enumerate_support(self) -> bool:
+        """Whether :meth:`enumerate_support` works: the torch class's answer unless
+        set on this instance.
+
+        >>> import tracegraph.distributions as dist
+        >>> dist.Bernoulli(0.5).has_enumerate_support, dist.Normal(0.0, 1.0).has_enumerate_support
+        (True, False)
+        """
+        override = self.__dict__.get("_has_enumerate_support_override", _MISSING)
+        if override is not _MISSING:
+            return bool(override)
+        return bool(super().has_enumerate_support)
+
+    @has_enumerate_support.setter
+    def has_enumerate_support(self, value: bool) -> None:
+        self.__dict__["_has_enumerate_support_override"] = value
+
+    def enumerate_support(self, expand: bool = True) -> torch.Tensor:
+        """Torch's ``enumerate_support``: every value, along a new leftmost dim.
+
+        :param expand: expand the values over ``batch_shape`` (else size-1 dims).
+        :raises NotImplementedError: for distributions that are not discrete.
+
+        >>> import tracegraph.distributions as dist
+        >>> dist.Bernoulli(torch.full((2,), 0.5)).enumerate_support().shape
+        torch.Size([2, 2])
+        """
+        return super().enumerate_support(expand)  # type: ignore[no-any-return]
+
+    conjugate_update = Distribution.conjugate_update
+    rv = Distribution.rv
+
+    @property
+    def batch_shape(self) -> torch.Size:
+        """The shape over which parameters are batched.
+
+        >>> import tracegraph.distributions as dist
+        >>> dist.Normal(torch.zeros(2, 3), 1.0).batch_shape
+        torch.Size([2, 3])
+        """
+        return self._batch_shape
+
+    @property
+    def event_shape(self) -> torch.Size:
+        """The shape of one draw, without batching.
+
+        >>> import tracegraph.distributions as dist
+        >>> dist.Dirichlet(torch.ones(2, 3)).event_shape
+        torch.Size([3])
+        """
+        return self._event_shape
+
+    @classmethod
+    def infer_shapes(cls, **arg_shapes: Any) -> tuple[torch.Size, torch.Size]:
+        """``(batch_shape, event_shape)`` of an instance made from arguments of the
+        given shapes, without making one.
+
+        The default reads each argument's event dims off ``arg_constraints`` and
+        supports distributions with scalar events; classes with larger events
+        override it.
+
+        :param arg_shapes: argument name to shape.
+        :returns: the two shapes.
+        :raises NotImplementedError: when events are not scalar and the class has
+            no rule of its own.
+
+        >>> import tracegraph.distributions as dist
+        >>> dist.Normal.infer_shapes(loc=(2, 3), scale=(3,))
+        (torch.Size([2, 3]), torch.Size([]))
+        """
+        return infer_shapes_from_constraints(cls, arg_shapes)
 
     def _keep_has_rsample(self, new: Any) -> Any:
         # Copy a per-instance has_rsample setting onto an expanded copy, so that
@@ -319,9 +402,13 @@ class TorchDistributionMixin(_MixinBase):
     def to_event(self, reinterpreted_batch_ndims: int | None = None) -> Any:
         """Reinterpret the rightmost batch dims as event dims.
 
+        On an :class:`Independent`, a negative number gives event dims back to the
+        batch.
+
         :param reinterpreted_batch_ndims: how many; ``None`` means all batch dims.
         :returns: an :class:`Independent`, or ``self`` when the number is 0.
-        :raises ShapeError: if the number is negative or exceeds the batch dims.
+        :raises ShapeError: (a ``ValueError``) if the number exceeds the batch dims,
+            or is negative on a distribution that is not an ``Independent``.
 
         >>> import tracegraph.distributions as dist
         >>> d = dist.Normal(torch.zeros(2, 3), 1.0)
@@ -330,25 +417,58 @@ class TorchDistributionMixin(_MixinBase):
         """
         ndims = len(self.batch_shape)
         n = ndims if reinterpreted_batch_ndims is None else reinterpreted_batch_ndims
-        if not 0 <= n <= ndims:
+        if n == 0:
+            return self
+        if n < 0:
             raise ShapeError(
-                f"to_event({n}) on {type(self).__name__} with batch_shape "
-                f"{tuple(self.batch_shape)}: expected 0 <= reinterpreted_batch_ndims <= "
-                f"{ndims}; hint: expand the distribution first, or call to_event() to move "
-                "every batch dim"
+                f"Cannot remove event dimensions from {type(self)}: to_event({n}) undoes "
+                "event dims only of an Independent (one made by to_event)"
             )
-        return self if n == 0 else Independent(self, n)
+        if n > ndims:
+            raise _too_many_event_dims(self, n)
+        return Independent(self, n)
+
+    def independent(self, reinterpreted_batch_ndims: int | None = None) -> Any:
+        """Deprecated name of :meth:`to_event` (warns ``DeprecationWarning``).
+
+        >>> import warnings
+        >>> import tracegraph.distributions as dist
+        >>> with warnings.catch_warnings():
+        ...     warnings.simplefilter("ignore", DeprecationWarning)
+        ...     dist.Normal(torch.zeros(3), 1.0).independent(1).event_shape
+        torch.Size([3])
+        """
+        warnings.warn(
+            "independent is deprecated; use to_event instead", DeprecationWarning, stacklevel=2
+        )
+        return self.to_event(reinterpreted_batch_ndims=reinterpreted_batch_ndims)
+
+    def reshape(self, sample_shape: Shape | None = None, extra_event_dims: int | None = None) -> Any:
+        """Removed: raises, naming the replacement ``expand_by(...).to_event(...)``.
+
+        >>> import tracegraph.distributions as dist
+        >>> dist.Normal(0.0, 1.0).reshape((2,))
+        Traceback (most recent call last):
+        ...
+        Exception: .reshape(sample_shape=s, extra_event_dims=n) was renamed and split into .expand_by(sample_shape=s).to_event(reinterpreted_batch_ndims=n).
+        """
+        raise Exception(
+            ".reshape(sample_shape=s, extra_event_dims=n) was renamed and split into "
+            ".expand_by(sample_shape=s).to_event(reinterpreted_batch_ndims=n)."
+        )
 
     def mask(self, mask: torch.Tensor | bool) -> MaskedDistribution:
-        """Zero the log-density wherever ``mask`` is ``False``.
+        """Zero the log-density wherever ``mask`` is false.
 
-        :param mask: a bool, or a bool tensor that broadcasts with ``batch_shape``.
+        :param mask: a bool, or a bool or 0/1 tensor that broadcasts with
+            ``batch_shape`` (``.mask(z)`` with a sampled Bernoulli ``z`` works).
         :returns: a :class:`MaskedDistribution`.
-        :raises SiteError: if ``mask`` is not a bool or bool tensor.
+        :raises SiteError: for another kind of mask, or a tensor with values other
+            than 0 and 1 (checked while validation is on).
         :raises ShapeError: if ``mask`` does not broadcast with ``batch_shape``.
 
         >>> import tracegraph.distributions as dist
-        >>> d = dist.Normal(torch.zeros(2), 1.0).mask(torch.tensor([True, False]))
+        >>> d = dist.Normal(torch.zeros(2), 1.0).mask(torch.tensor([1.0, 0.0]))
         >>> d.log_prob(torch.zeros(2))
         tensor([-0.9189, 0.0000])
         """
@@ -357,17 +477,32 @@ class TorchDistributionMixin(_MixinBase):
     def score_parts(self, x: torch.Tensor, *args: Any, **kwargs: Any) -> ScoreParts:
         """The log-density terms for the ELBO, by Pyro's convention.
 
-        Reparameterized: ``(log_prob, 0.0, log_prob)``.  Otherwise:
-        ``(log_prob, log_prob, 0.0)``.  See :class:`~tracegraph.distributions.util.ScoreParts`.
+        Reparameterized: ``(log_prob, 0, log_prob)``.  Otherwise:
+        ``(log_prob, log_prob, 0)``.  See :class:`~tracegraph.distributions.util.ScoreParts`.
 
         :param x: the sampled value.
         :returns: ``ScoreParts(log_prob, score_function, entropy_term)``.
 
         >>> import tracegraph.distributions as dist
         >>> dist.Bernoulli(0.5).score_parts(torch.tensor(1.0)).entropy_term
-        0.0
+        0
         """
         return _default_score_parts(self.log_prob(x, *args, **kwargs), self.has_rsample)
+
+
+# Every tracegraph distribution counts as a Distribution (isinstance/issubclass),
+# while torch's methods keep precedence over the abstract ones.
+Distribution.register(TorchDistributionMixin)
+
+
+def _too_many_event_dims(fn: Any, n: int) -> ShapeError:
+    ndims = len(fn.batch_shape)
+    return ShapeError(
+        f"Expected reinterpreted_batch_ndims <= len(base_distribution.batch_shape), actual "
+        f"{n} vs {ndims}: to_event({n}) on {type(fn).__name__} with batch_shape "
+        f"{tuple(fn.batch_shape)}; hint: expand the distribution first, or call to_event() "
+        "to move every batch dim"
+    )
 
 
 class TorchDistribution(TorchDistributionMixin, torch.distributions.Distribution):
@@ -395,6 +530,77 @@ class Independent(TorchDistributionMixin, torch.distributions.Independent):
     tensor(-2.7568)
     """
 
+    @classmethod
+    def infer_shapes(cls, **kwargs: Any) -> tuple[torch.Size, torch.Size]:
+        """Not available: the shapes depend on the base distribution, not on shapes.
+
+        :raises NotImplementedError: always.
+        """
+        raise NotImplementedError
+
+    @property  # type: ignore[override]
+    def _validate_args(self) -> bool:
+        # Validation is the base distribution's: it does all the checking.
+        return bool(self.base_dist._validate_args)
+
+    @_validate_args.setter
+    def _validate_args(self, value: bool) -> None:
+        self.base_dist._validate_args = value
+
+    def to_event(self, reinterpreted_batch_ndims: int | None = None) -> Any:
+        """Move more batch dims into the event, or (negative) give event dims back.
+
+        ``to_event(-k)`` undoes ``to_event(k)``: the result is the base distribution
+        when no reinterpreted dims remain.
+
+        :param reinterpreted_batch_ndims: how many; ``None`` means all batch dims.
+        :returns: an ``Independent`` over the same base, or the base itself.
+        :raises ShapeError: (a ``ValueError``) if more dims would move than exist.
+
+        >>> import tracegraph.distributions as dist
+        >>> d = dist.Normal(torch.zeros(2, 3), 1.0).to_event(1)
+        >>> d.to_event(1).event_shape, type(d.to_event(-1)).__name__
+        (torch.Size([2, 3]), 'Normal')
+        """
+        n = len(self.batch_shape) if reinterpreted_batch_ndims is None else reinterpreted_batch_ndims
+        total = self.reinterpreted_batch_ndims + n
+        if total < 0:
+            raise ShapeError(
+                f"Cannot remove event dimensions from {type(self)}: to_event({n}) but only "
+                f"{self.reinterpreted_batch_ndims} dims were reinterpreted"
+            )
+        if total == 0:
+            return self.base_dist
+        if n > len(self.batch_shape):
+            raise _too_many_event_dims(self, n)
+        return Independent(self.base_dist, total)
+
+    def conjugate_update(self, other: Any) -> tuple[Any, torch.Tensor]:
+        """The base's :meth:`~Distribution.conjugate_update`, over the event dims.
+
+        :param other: an ``Independent`` with the same number of reinterpreted dims.
+        :returns: ``(updated, log_normalizer)``; ``log_normalizer`` is summed over
+            the reinterpreted dims.
+        :raises ValueError: if ``other`` is not such an ``Independent``.
+
+        >>> import tracegraph.distributions as dist
+        >>> f = dist.Gamma(torch.ones(3), 1.0).to_event(1)
+        >>> updated, log_normalizer = f.conjugate_update(dist.Gamma(torch.ones(3), 1.0).to_event(1))
+        >>> updated.event_shape, log_normalizer.shape
+        (torch.Size([3]), torch.Size([]))
+        """
+        n = self.reinterpreted_batch_ndims
+        if not (
+            isinstance(other, torch.distributions.Independent)
+            and other.reinterpreted_batch_ndims == n
+        ):
+            raise ValueError(
+                f"Independent.conjugate_update expects an Independent with "
+                f"reinterpreted_batch_ndims={n}, got {other!r}"
+            )
+        updated, log_normalizer = self.base_dist.conjugate_update(other.base_dist)
+        return updated.to_event(n), sum_rightmost(log_normalizer, n)
+
     def score_parts(self, x: torch.Tensor, *args: Any, **kwargs: Any) -> ScoreParts:
         """Sum the base distribution's score parts over the reinterpreted dims.
 
@@ -403,7 +609,7 @@ class Independent(TorchDistributionMixin, torch.distributions.Independent):
         >>> import tracegraph.distributions as dist
         >>> d = Independent(dist.Normal(torch.zeros(3), 1.0), 1)
         >>> d.score_parts(torch.zeros(3)).score_function
-        0.0
+        0
         """
         if self.has_rsample != bool(self.base_dist.has_rsample):
             return super().score_parts(x, *args, **kwargs)
@@ -431,14 +637,15 @@ def _sum_events(t: Any, n: int) -> Any:
 
 
 class MaskedDistribution(TorchDistribution):
-    """A distribution whose log-density is zero where a bool mask is ``False``.
+    """A distribution whose log-density is zero where a mask is false.
 
     Sampling is unchanged.  A tensor mask broadcasts with the base's batch
     shape; both are expanded to the broadcast shape.
 
     :param base_dist: any ``torch.distributions`` object.
-    :param mask: a bool, or a bool tensor.
-    :raises SiteError: if ``mask`` is not a bool or bool tensor.
+    :param mask: a bool, or a bool or 0/1 tensor (converted to bool).
+    :raises SiteError: for another kind of mask, or a tensor with values other
+        than 0 and 1 (checked while validation is on).
     :raises ShapeError: if ``mask`` does not broadcast with the base's batch shape.
 
     >>> import tracegraph.distributions as dist
@@ -451,19 +658,20 @@ class MaskedDistribution(TorchDistribution):
 
     def __init__(self, base_dist: torch.distributions.Distribution, mask: torch.Tensor | bool):
         batch_shape = base_dist.batch_shape
-        if isinstance(mask, torch.Tensor) and mask.dtype == torch.bool:
-            batch_shape = broadcast_shape(mask.shape, base_dist.batch_shape)
-            mask = mask.expand(batch_shape)
+        if mask is None:
+            raise SiteError(
+                f"{type(base_dist).__name__}.mask(None): expected a bool or a bool or 0/1 "
+                "tensor; hint: use mask(True) for no mask"
+            )
+        checked = as_bool_mask(mask, f"{type(base_dist).__name__}.mask()")
+        assert checked is not None
+        if isinstance(checked, torch.Tensor):
+            batch_shape = torch.Size(broadcast_shape(checked.shape, base_dist.batch_shape))
+            checked = checked.expand(batch_shape)
             if base_dist.batch_shape != batch_shape:
                 base_dist = _expand(base_dist, batch_shape)
-        elif not isinstance(mask, bool):
-            got = mask.dtype if isinstance(mask, torch.Tensor) else type(mask).__name__
-            raise SiteError(
-                f"expected mask to be a bool or a bool tensor, got {got}; hint: use "
-                "`mask.bool()` or a comparison such as `x > 0`"
-            )
         self.base_dist = base_dist
-        self._mask = mask
+        self._mask = checked
         super().__init__(batch_shape, base_dist.event_shape, validate_args=False)
 
     def _native_has_rsample(self) -> bool:
@@ -511,10 +719,31 @@ class MaskedDistribution(TorchDistribution):
             return log_prob
         return torch.where(self._mask, log_prob, log_prob.new_zeros(()))
 
-    def score_parts(self, x: torch.Tensor, *args: Any, **kwargs: Any) -> ScoreParts:
+    def score_parts(self, value: torch.Tensor) -> ScoreParts:  # type: ignore[override]
+        """The base's score parts with ``log_prob`` and ``entropy_term`` masked.
+
+        >>> import tracegraph.distributions as dist
+        >>> d = dist.Normal(torch.zeros(2), 1.0).mask(torch.tensor([True, False]))
+        >>> d.score_parts(torch.zeros(2)).entropy_term
+        tensor([-0.9189, 0.0000])
+        """
         if self._mask is False or self.has_rsample != bool(self.base_dist.has_rsample):
-            return super().score_parts(x, *args, **kwargs)
-        return _score_parts(self.base_dist, x).scale_and_mask(mask=self._mask)
+            return super().score_parts(value)
+        return _score_parts(self.base_dist, value).scale_and_mask(mask=self._mask)
+
+    def conjugate_update(self, other: Any) -> tuple[Any, torch.Tensor]:
+        """The base's :meth:`~Distribution.conjugate_update`, masked: where the mask
+        is false the log-normalizer is 0.
+
+        >>> import tracegraph.distributions as dist
+        >>> f = dist.Gamma(torch.ones(2), 1.0).mask(torch.tensor([True, False]))
+        >>> updated, log_normalizer = f.conjugate_update(dist.Gamma(torch.ones(2), 2.0))
+        >>> type(updated).__name__, log_normalizer
+        ('MaskedDistribution', tensor([-0.4055,  0.0000]))
+        """
+        updated, log_normalizer = self.base_dist.conjugate_update(other)
+        updated = updated.mask(self._mask)
+        return updated, scale_and_mask(log_normalizer, mask=self._mask)
 
 
 class ExpandedDistribution(TorchDistribution):
@@ -543,8 +772,8 @@ class ExpandedDistribution(TorchDistribution):
             fits = False
         if not fits:
             raise ShapeError(
-                f"cannot expand {type(base_dist).__name__} with batch_shape "
-                f"{tuple(base_dist.batch_shape)} to {tuple(batch_shape)}: a dim may only "
+                f"Cannot broadcast distribution of shape {base_dist.batch_shape} to shape "
+                f"{tuple(batch_shape)}: expanding {type(base_dist).__name__}, a dim may only "
                 "grow from 1 or be added on the left"
             )
         self.base_dist = base_dist
@@ -595,3 +824,55 @@ class ExpandedDistribution(TorchDistribution):
     def log_prob(self, value: torch.Tensor) -> torch.Tensor:
         log_prob = self.base_dist.log_prob(value)
         return log_prob.expand(broadcast_shape(log_prob.shape, self.batch_shape))
+
+    def score_parts(self, value: torch.Tensor) -> ScoreParts:  # type: ignore[override]
+        """The base's score parts, each expanded to the batch shape.
+
+        >>> import tracegraph.distributions as dist
+        >>> d = ExpandedDistribution(dist.Bernoulli(0.3), (2,))
+        >>> d.score_parts(torch.zeros(2)).score_function
+        tensor([-0.3567, -0.3567])
+        """
+        if self.has_rsample != bool(self.base_dist.has_rsample):
+            return super().score_parts(value)
+        parts = _score_parts(self.base_dist, value)
+        return ScoreParts(*(self._expand_term(term) for term in parts))
+
+    def _expand_term(self, term: Any) -> Any:
+        if not isinstance(term, torch.Tensor):
+            return term
+        return term.expand(broadcast_shape(term.shape, self.batch_shape))
+
+    @property
+    def has_enumerate_support(self) -> bool:  # type: ignore[override]
+        return bool(self.base_dist.has_enumerate_support)
+
+    def enumerate_support(self, expand: bool = True) -> torch.Tensor:
+        """The base's support values, over this batch shape when ``expand``.
+
+        >>> import tracegraph.distributions as dist
+        >>> ExpandedDistribution(dist.Bernoulli(0.5), (3,)).enumerate_support().shape
+        torch.Size([2, 3])
+        """
+        samples = self.base_dist.enumerate_support(expand=False)
+        # Drop the base's size-1 batch dims, then add ours.
+        event = samples.shape[samples.dim() - self.event_dim :]
+        samples = samples.reshape((-1,) + (1,) * len(self.batch_shape) + event)
+        if expand:
+            samples = samples.expand((-1,) + self.batch_shape + event)
+        return samples
+
+    def conjugate_update(self, other: Any) -> tuple[Any, torch.Tensor]:
+        """The base's :meth:`~Distribution.conjugate_update`, expanded to this batch shape.
+
+        >>> import tracegraph.distributions as dist
+        >>> f = ExpandedDistribution(dist.Gamma(1.0, 1.0), (2,))
+        >>> updated, log_normalizer = f.conjugate_update(dist.Gamma(1.0, 2.0))
+        >>> updated.batch_shape, log_normalizer.shape
+        (torch.Size([2]), torch.Size([2]))
+        """
+        updated, log_normalizer = self.base_dist.conjugate_update(other)
+        batch_shape = torch.Size(broadcast_shape(updated.batch_shape, self.batch_shape))
+        if updated.batch_shape != batch_shape:
+            updated = _expand(updated, batch_shape)
+        return updated, log_normalizer.expand(broadcast_shape(log_normalizer.shape, batch_shape))
