@@ -192,15 +192,27 @@ def test_clip_args_callable_per_param(make_param):
     ("clip", "match"),
     [
         ({"clip_nrm": 1.0}, r"unknown option 'clip_nrm' \(did you mean 'clip_norm'"),
-        ({"clip_norm": -1.0}, "clip_norm must be a number > 0"),
-        ({"clip_value": float("nan")}, "clip_value must be a number > 0"),
-        ({"clip_value": True}, "clip_value must be a number > 0"),
+        ({"clip_norm": -1.0}, "clip_norm must be a number >= 0"),
+        ({"clip_value": float("nan")}, "clip_value must be a number >= 0"),
+        ({"clip_value": True}, "clip_value must be a number >= 0"),
         (1.0, "clip_args must be a dict"),
     ],
 )
 def test_clip_args_bad_raises(clip, match):
     with pytest.raises(OptimizerError, match=match):
         optim.Adam({}, clip)
+
+
+def test_clip_args_unknown_key_is_also_a_type_error_as_in_pyro():
+    with pytest.raises(TypeError, match="unknown option 'bogus'"):
+        optim.Adam({}, {"bogus": 1.0})
+
+
+def test_clip_value_zero_zeroes_the_gradient_as_in_pyro(make_param):
+    x = make_param("x", torch.ones(2))
+    x.grad = torch.tensor([3.0, -4.0])
+    optim.SGD({"lr": 1.0}, {"clip_value": 0.0})([x])
+    assert torch.equal(x.detach(), torch.ones(2))
 
 
 def test_tracegraph_optim_is_pyro_optim():

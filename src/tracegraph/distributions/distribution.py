@@ -70,6 +70,9 @@ class Distribution(metaclass=ABCMeta):
     has_rsample = False
     has_enumerate_support = False
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__()
+
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Draw a value: the same as :meth:`sample`.
 

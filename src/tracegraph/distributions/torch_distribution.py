@@ -530,8 +530,8 @@ class Independent(TorchDistributionMixin, torch.distributions.Independent):
     tensor(-2.7568)
     """
 
-    @classmethod
-    def infer_shapes(cls, **kwargs: Any) -> tuple[torch.Size, torch.Size]:
+    @staticmethod
+    def infer_shapes(**kwargs: Any) -> tuple[torch.Size, torch.Size]:  # type: ignore[override]
         """Not available: the shapes depend on the base distribution, not on shapes.
 
         :raises NotImplementedError: always.

@@ -156,8 +156,8 @@ class Dirichlet(TorchDistributionMixin, torch.distributions.Dirichlet):
 
     __module__ = _MODULE
 
-    @classmethod
-    def infer_shapes(cls, concentration: Shape) -> tuple[tuple[int, ...], tuple[int, ...]]:  # type: ignore[override]
+    @staticmethod
+    def infer_shapes(concentration: Shape) -> tuple[tuple[int, ...], tuple[int, ...]]:  # type: ignore[override]
         """The last dim of ``concentration`` is the event.
 
         >>> Dirichlet.infer_shapes(concentration=(4, 3))
@@ -352,8 +352,8 @@ class Uniform(TorchDistributionMixin, _UniformMaths):
 
     __module__ = _MODULE
 
-    @classmethod
-    def infer_shapes(cls, low: Shape, high: Shape) -> tuple[torch.Size, torch.Size]:  # type: ignore[override]
+    @staticmethod
+    def infer_shapes(low: Shape, high: Shape) -> tuple[torch.Size, torch.Size]:  # type: ignore[override]
         """``low`` and ``high`` broadcast to the batch shape.
 
         >>> Uniform.infer_shapes(low=(2, 1), high=(3,))
@@ -371,9 +371,8 @@ class MultivariateNormal(TorchDistributionMixin, torch.distributions.Multivariat
 
     __module__ = _MODULE
 
-    @classmethod
+    @staticmethod
     def infer_shapes(  # type: ignore[override]
-        cls,
         loc: Shape,
         covariance_matrix: Shape | None = None,
         precision_matrix: Shape | None = None,
@@ -399,9 +398,9 @@ class LowRankMultivariateNormal(
 
     __module__ = _MODULE
 
-    @classmethod
+    @staticmethod
     def infer_shapes(  # type: ignore[override]
-        cls, loc: Shape, cov_factor: Shape, cov_diag: Shape
+        loc: Shape, cov_factor: Shape, cov_diag: Shape
     ) -> tuple[tuple[int, ...], tuple[int, ...]]:
         """``loc``'s last dim is the event.
 
@@ -420,9 +419,8 @@ class Multinomial(TorchDistributionMixin, torch.distributions.Multinomial):
 
     __module__ = _MODULE
 
-    @classmethod
+    @staticmethod
     def infer_shapes(  # type: ignore[override]
-        cls,
         total_count: Shape | None = None,
         probs: Shape | None = None,
         logits: Shape | None = None,
@@ -444,9 +442,9 @@ class OneHotCategorical(TorchDistributionMixin, torch.distributions.OneHotCatego
 
     __module__ = _MODULE
 
-    @classmethod
+    @staticmethod
     def infer_shapes(  # type: ignore[override]
-        cls, probs: Shape | None = None, logits: Shape | None = None
+        probs: Shape | None = None, logits: Shape | None = None
     ) -> tuple[tuple[int, ...], tuple[int, ...]]:
         """The last dim of ``probs``/``logits`` is the event.
 

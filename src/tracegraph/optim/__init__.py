@@ -1,7 +1,7 @@
 """Optimizers for tracegraph, wrapping ``torch.optim`` the way ``pyro.optim`` does.
 
-Each wrapper (``Adam``, ``SGD``, ``ClippedAdam``, ``StepLR``, ...) takes a dict of
-options -- or a callable from param name to such a dict -- and returns a
+Each wrapper (``Adam``, ``SGD``, ``ClippedAdam``, ``DCTAdam``, ``AdagradRMSProp``,
+``StepLR``, ...) takes a dict of options -- or a callable from param name to such a dict -- and returns a
 :class:`PyroOptim` that keeps one torch optimizer per param. ``TracegraphOptim`` is
 another name for :class:`PyroOptim`.
 
@@ -18,10 +18,21 @@ from typing import Any
 
 from tracegraph.optim import pytorch_optimizers as _pytorch_optimizers
 from tracegraph.optim.lr_scheduler import PyroLRScheduler
-from tracegraph.optim.optim import ClippedAdam, OptimizerError, PyroOptim, TracegraphOptim
+from tracegraph.optim.optim import (
+    AdagradRMSProp,
+    ClippedAdam,
+    DCTAdam,
+    OptimizerError,
+    PyroOptim,
+    TracegraphOptim,
+)
 from tracegraph.optim.pytorch_optimizers import (
     ASGD,
     SGD,
+    ChainedScheduler,
+    LRScheduler,
+    SequentialLR,
+    _LRScheduler,
     Adadelta,
     Adagrad,
     Adam,
@@ -49,7 +60,13 @@ from tracegraph.optim.pytorch_optimizers import (
 
 __all__ = [
     "ASGD",
+    "AdagradRMSProp",
     "Adadelta",
+    "ChainedScheduler",
+    "DCTAdam",
+    "LRScheduler",
+    "SequentialLR",
+    "_LRScheduler",
     "Adagrad",
     "Adam",
     "AdamW",
