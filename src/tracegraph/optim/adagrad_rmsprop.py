@@ -80,7 +80,7 @@ class AdagradRMSProp(torch.optim.Optimizer):
                 if k == 1:
                     state["sum"] = grad * grad
                 else:
-                    state["sum"].mul_(1.0 - group["t"]).addcmul_(grad, grad, value=group["t"])
+                    state["sum"].mul_(1.0 - group["t"]).add_(group["t"] * grad * grad)
                 step_size = group["eta"] * k ** (-0.5 + group["delta"])
                 p.addcdiv_(grad, state["sum"].sqrt().add_(1.0), value=-step_size)
         return loss

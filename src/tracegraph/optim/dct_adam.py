@@ -166,10 +166,12 @@ class DCTAdam(torch.optim.Optimizer):
         step_size = (
             group["lr"] * math.sqrt(1 - beta2 ** state["step"]) / (1 - beta1 ** state["step"])
         )
-        update = exp_avg / exp_avg_sq.sqrt().add_(group["eps"]) * step_size
-        if time_dim is not None:
-            update = _extend_transpose(update, time_dim, duration)
-        p.sub_(update)
+        denominator = exp_avg_sq.sqrt().add_(group["eps"])
+        if time_dim is None:
+            p.addcdiv_(exp_avg, denominator, value=-step_size)
+        else:
+            update = exp_avg / denominator * step_size
+            p.sub_(_extend_transpose(update, time_dim, duration))
 
     def _step_subsample(
         self, group: dict[str, Any], p: torch.Tensor, subsample: dict[int, torch.Tensor]

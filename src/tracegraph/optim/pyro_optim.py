@@ -31,6 +31,7 @@ objects.
 from __future__ import annotations
 
 import copy
+import inspect
 import os
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -52,6 +53,11 @@ from tracegraph.optim.state import (
     read_state,
     write_state,
 )
+from tracegraph.params.module_names import (
+    module_from_param_with_module_name,
+    normalize_param_name,
+    user_param_name,
+)
 from tracegraph.params.param_store import get_param_store
 
 __all__ = ["WRAPPED_OPTIMIZERS", "OptimizerError", "PyroOptim", "TracegraphOptim"]
@@ -61,16 +67,40 @@ __all__ = ["WRAPPED_OPTIMIZERS", "OptimizerError", "PyroOptim", "TracegraphOptim
 WRAPPED_OPTIMIZERS: dict[Any, type] = {}
 
 
+def _takes_two_positional(fn: Callable[..., Any]) -> bool:
+    try:
+        inspect.signature(fn).bind("module", "param")
+    except TypeError:
+        return False
+    except ValueError:  # no signature to inspect: trust the caller wrote Pyro's form
+        return True
+    return True
+
+
+def _call_with_name(options: Callable[..., Any], name: str, kind: str) -> Any:
+    # Pyro's conventions: optim_args(name with "$$$" written as "."), and
+    # clip_args(module name, param name) -- (name, name) for a param of no module.
+    # A clip_args callable of one argument gets the store name instead.
+    if kind == "clip_args" and _takes_two_positional(options):
+        return options(module_from_param_with_module_name(name), user_param_name(name))
+    if kind == "clip_args":
+        return options(name)
+    return options(normalize_param_name(name))
+
+
 class PyroOptim:
     """Steps every param with its own torch optimizer; Pyro's ``PyroOptim``.
 
     :param optim_constructor: a ``torch.optim.Optimizer`` class (or any callable
         ``(params, **options) -> Optimizer``).
     :param optim_args: constructor options, as a dict or as a callable from the
-        param's name in the param store to a dict (per-param options). The callable
-        form only works for params held in the param store.
+        param's name in the param store to a dict (per-param options; as in Pyro, a
+        module's param ``"net$$$w"`` is named ``"net.w"``). The callable form only
+        works for params held in the param store.
     :param clip_args: optional ``{"clip_norm": x}`` and/or ``{"clip_value": x}``
-        (or a callable from param name to such a dict): before each step the
+        (or, as in Pyro, a callable from ``(module name, param name)`` -- ``(name,
+        name)`` for a param of no module -- to such a dict; a callable of one
+        argument gets the param's name): before each step the
         param's gradient is rescaled to norm at most ``clip_norm`` and/or clamped to
         ``[-clip_value, clip_value]``, separately for each param.
     :raises OptimizerError: for options that are neither a dict nor a callable, or
@@ -205,7 +235,7 @@ class PyroOptim:
                 f"{tuple(param.shape)} is not in the param store; create params with "
                 f"tracegraph.param(...) or pass a dict of options"
             )
-        result = options(name)
+        result = _call_with_name(options, name, kind)
         if not isinstance(result, Mapping):
             raise OptimizerError(
                 f"{ctor} {kind} callable returned {type(result).__name__} {result!r} for "
