@@ -47,7 +47,12 @@ OPTIMIZERS: dict[str, dict[str, Any]] = {
 
 
 def test_optimizer_table_covers_every_optimizer_pyro_wraps():
-    schedulers = set(SCHEDULERS) | {"LRScheduler", "_LRScheduler", "SequentialLR", "ChainedScheduler"}
+    schedulers = set(SCHEDULERS) | {
+        "LRScheduler",
+        "_LRScheduler",
+        "SequentialLR",
+        "ChainedScheduler",
+    }
     skipped = {"PyroOptim", "PyroLRScheduler", "HorovodOptimizer", "SparseAdam"}
     assert set(poptim.__all__) == set(OPTIMIZERS) | schedulers | skipped
 
@@ -261,7 +266,10 @@ def test_sequential_lr_with_scheduler_factories_follows_torch():
 
 
 def test_optim_module_names_equal():
-    assert toptim_optim.is_scheduler(torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)) is False
+    assert (
+        toptim_optim.is_scheduler(torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0))
+        is False
+    )
     sgd = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
     for obj in (sgd, lr_scheduler.StepLR(sgd, 1), lr_scheduler.ReduceLROnPlateau(sgd)):
         assert toptim_optim.is_scheduler(obj) == poptim_optim.is_scheduler(obj)

@@ -25,30 +25,10 @@ shares the parameters) or uses :func:`draw`, :func:`score_parts`,
 (torch.Size([2]), torch.Size([3]), torch.Size([2]))
 """
 
-# --- torch distributions, Pyro's API on them (issue 10, compat-dist) -------------
 from tracegraph.distributions import constraints, kl, random_variable, transforms
+from tracegraph.distributions import distribution as _distribution
 from tracegraph.distributions import torch as _torch_wrappers
-from tracegraph.distributions.torch import *  # noqa: F403
-from tracegraph.distributions.distribution import Distribution
-from tracegraph.distributions.transform_module import ComposeTransformModule, TransformModule
-from tracegraph.distributions.torch_distribution import (
-    ExpandedDistribution,
-    Independent,
-    MaskedDistribution,
-    TorchDistribution,
-    TorchDistributionMixin,
-)
-from tracegraph.distributions.validation import (
-    enable_validation,
-    is_validation_enabled,
-    validation_enabled,
-)
-
-# --- Pyro-specific distributions -------------------------------------------------
 from tracegraph.distributions.delta import Delta
-from tracegraph.distributions.unit import Unit
-
-# --- tracegraph's helpers for any distribution ------------------------------------
 from tracegraph.distributions.generic import (
     as_tracegraph_distribution,
     draw,
@@ -60,34 +40,55 @@ from tracegraph.distributions.generic import (
     to_event,
 )
 from tracegraph.distributions.score_parts import ScoreParts
+from tracegraph.distributions.torch import *  # noqa: F403
+from tracegraph.distributions.torch_distribution import (
+    ExpandedDistribution,
+    Independent,
+    MaskedDistribution,
+    TorchDistribution,
+    TorchDistributionMixin,
+)
+from tracegraph.distributions.transform_module import ComposeTransformModule, TransformModule
+from tracegraph.distributions.unit import Unit
+from tracegraph.distributions.validation import (
+    enable_validation,
+    is_validation_enabled,
+    validation_enabled,
+)
+
+# Pyro's abstract Distribution, not torch's (which the star import brought in).
+Distribution = _distribution.Distribution  # type: ignore[misc, assignment]
 
 del random_variable  # imported for Distribution.rv
 
 __all__ = [
+    # torch distributions and Pyro's API on them (issue 10: compat-dist)
     "ComposeTransformModule",
-    "Delta",
     "Distribution",
     "ExpandedDistribution",
     "Independent",
     "MaskedDistribution",
-    "ScoreParts",
     "TorchDistribution",
     "TorchDistributionMixin",
     "TransformModule",
-    "Unit",
-    "as_tracegraph_distribution",
     "constraints",
-    "draw",
     "enable_validation",
+    "is_validation_enabled",
+    "kl",
+    "transforms",
+    "validation_enabled",
+    # Pyro-specific distributions
+    "Delta",
+    "Unit",
+    # tracegraph's helpers for any distribution
+    "ScoreParts",
+    "as_tracegraph_distribution",
+    "draw",
     "event_dim",
     "expand_by",
     "has_rsample",
-    "is_validation_enabled",
-    "kl",
     "mask",
     "score_parts",
     "to_event",
-    "transforms",
-    "validation_enabled",
 ]
 __all__ += [name for name in _torch_wrappers.__all__ if name not in __all__]

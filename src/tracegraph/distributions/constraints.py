@@ -21,15 +21,15 @@ import math
 
 import torch
 from torch.distributions.constraints import *  # noqa: F403
-from torch.distributions.constraints import Constraint
-from torch.distributions.constraints import __all__ as _torch_all
 from torch.distributions.constraints import (
+    Constraint,
     _GreaterThan,
     _LowerCholesky,
     corr_cholesky,
     lower_triangular,
     positive_definite,
 )
+from torch.distributions.constraints import __all__ as _torch_all
 
 __all__ = sorted(
     set(_torch_all)

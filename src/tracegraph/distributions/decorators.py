@@ -114,12 +114,10 @@ def weakmethod(fn: Callable[..., Any]) -> property:
             raise AttributeError(f"self was garbage collected when calling self.{fn.__name__}")
         return fn(self, *args, **kwargs)
 
-    @property  # type: ignore[misc]
-    @functools.wraps(fn)
     def bound(self: Any) -> Callable[..., Any]:
         return functools.partial(call_weakly, weakref.ref(self))
 
-    return bound  # type: ignore[no-any-return]
+    return property(bound, doc=fn.__doc__)
 
 
 @contextmanager
@@ -141,7 +139,9 @@ def ignore_jit_warnings(filter: list[Any] | None = None) -> Iterator[None]:
         else:
             for item in filter:
                 if isinstance(item, str):
-                    warnings.filterwarnings("ignore", message=item, category=torch.jit.TracerWarning)
+                    warnings.filterwarnings(
+                        "ignore", message=item, category=torch.jit.TracerWarning
+                    )
                 else:
                     message, category = item
                     warnings.filterwarnings("ignore", message=message, category=category)

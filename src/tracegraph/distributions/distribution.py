@@ -41,7 +41,7 @@ def check_has_rsample_flag(value: object) -> None:
     >>> check_has_rsample_flag(1)
     Traceback (most recent call last):
     ...
-    tracegraph.errors.SiteError: Expected value in [False,True], actual 1; has_rsample must be True or False
+    tracegraph.errors.SiteError: Expected value in [False,True], actual 1; has_rsample must ...
     """
     if not isinstance(value, bool):
         raise SiteError(

@@ -73,4 +73,3 @@ def _kl_independent_mvn(p: Independent, q: Any) -> torch.Tensor:
         diagonal = MultivariateNormal(base.loc, scale_tril=torch.diag_embed(base.scale))
         return kl_divergence(diagonal, q)
     raise NotImplementedError
-

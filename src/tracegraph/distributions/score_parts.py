@@ -112,7 +112,9 @@ def _is_zero_one(mask: torch.Tensor) -> bool:
 
 
 @overload
-def scale_and_mask(tensor: torch.Tensor, scale: Term = 1.0, mask: object = None) -> torch.Tensor: ...
+def scale_and_mask(
+    tensor: torch.Tensor, scale: Term = 1.0, mask: object = None
+) -> torch.Tensor: ...
 @overload
 def scale_and_mask(tensor: float, scale: Term = 1.0, mask: object = None) -> Term: ...
 def scale_and_mask(tensor: Term, scale: Term = 1.0, mask: object = None) -> Term:

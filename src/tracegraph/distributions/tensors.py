@@ -54,7 +54,9 @@ def gather(value: torch.Tensor, index: torch.Tensor, dim: int) -> torch.Tensor:
             [8.]])
     """
     # Broadcast every dim but ``dim``, where each side keeps its own size.
-    shape = list(torch.broadcast_shapes(value.narrow(dim, 0, 1).shape, index.narrow(dim, 0, 1).shape))
+    shape = list(
+        torch.broadcast_shapes(value.narrow(dim, 0, 1).shape, index.narrow(dim, 0, 1).shape)
+    )
     value_shape, index_shape = list(shape), list(shape)
     value_shape[dim] = value.size(dim)
     index_shape[dim] = index.size(dim)
@@ -95,7 +97,9 @@ def detach(obj: Any) -> Any:
     >>> out["a"].requires_grad, out["a"] is out["b"][0], out["a"].data_ptr() == x.data_ptr()
     (False, True, True)
     """
-    return _copy_mapping_tensors(obj, lambda t: t.detach() if isinstance(t, torch.Tensor) else _COPY)
+    return _copy_mapping_tensors(
+        obj, lambda t: t.detach() if isinstance(t, torch.Tensor) else _COPY
+    )
 
 
 def deep_to(obj: Any, *args: Any, **kwargs: Any) -> Any:
@@ -120,4 +124,3 @@ def deep_to(obj: Any, *args: Any, **kwargs: Any) -> Any:
         return x.to(*args, **kwargs)
 
     return _copy_mapping_tensors(obj, move)
-

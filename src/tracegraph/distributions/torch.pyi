@@ -14,7 +14,9 @@ from tracegraph.distributions.torch_overrides import Dirichlet as Dirichlet
 from tracegraph.distributions.torch_overrides import Gamma as Gamma
 from tracegraph.distributions.torch_overrides import Geometric as Geometric
 from tracegraph.distributions.torch_overrides import LogNormal as LogNormal
-from tracegraph.distributions.torch_overrides import LowRankMultivariateNormal as LowRankMultivariateNormal
+from tracegraph.distributions.torch_overrides import (
+    LowRankMultivariateNormal as LowRankMultivariateNormal,
+)
 from tracegraph.distributions.torch_overrides import Multinomial as Multinomial
 from tracegraph.distributions.torch_overrides import MultivariateNormal as MultivariateNormal
 from tracegraph.distributions.torch_overrides import OneHotCategorical as OneHotCategorical

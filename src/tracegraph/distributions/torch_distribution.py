@@ -443,14 +443,16 @@ class TorchDistributionMixin(_MixinBase):
         )
         return self.to_event(reinterpreted_batch_ndims=reinterpreted_batch_ndims)
 
-    def reshape(self, sample_shape: Shape | None = None, extra_event_dims: int | None = None) -> Any:
+    def reshape(
+        self, sample_shape: Shape | None = None, extra_event_dims: int | None = None
+    ) -> Any:
         """Removed: raises, naming the replacement ``expand_by(...).to_event(...)``.
 
         >>> import tracegraph.distributions as dist
         >>> dist.Normal(0.0, 1.0).reshape((2,))
         Traceback (most recent call last):
         ...
-        Exception: .reshape(sample_shape=s, extra_event_dims=n) was renamed and split into .expand_by(sample_shape=s).to_event(reinterpreted_batch_ndims=n).
+        Exception: .reshape(sample_shape=s, extra_event_dims=n) was renamed and split into ...
         """
         raise Exception(
             ".reshape(sample_shape=s, extra_event_dims=n) was renamed and split into "
@@ -562,7 +564,9 @@ class Independent(TorchDistributionMixin, torch.distributions.Independent):
         >>> d.to_event(1).event_shape, type(d.to_event(-1)).__name__
         (torch.Size([2, 3]), 'Normal')
         """
-        n = len(self.batch_shape) if reinterpreted_batch_ndims is None else reinterpreted_batch_ndims
+        n = reinterpreted_batch_ndims
+        if n is None:
+            n = len(self.batch_shape)
         total = self.reinterpreted_batch_ndims + n
         if total < 0:
             raise ShapeError(
@@ -687,7 +691,7 @@ class MaskedDistribution(TorchDistribution):
     def support(self) -> Any:
         return self.base_dist.support
 
-    @property
+    @property  # type: ignore[misc]
     def has_enumerate_support(self) -> bool:  # type: ignore[override]
         return bool(self.base_dist.has_enumerate_support)
 
@@ -741,7 +745,8 @@ class MaskedDistribution(TorchDistribution):
         >>> type(updated).__name__, log_normalizer
         ('MaskedDistribution', tensor([-0.4055,  0.0000]))
         """
-        updated, log_normalizer = self.base_dist.conjugate_update(other)
+        base: Any = self.base_dist
+        updated, log_normalizer = base.conjugate_update(other)
         updated = updated.mask(self._mask)
         return updated, scale_and_mask(log_normalizer, mask=self._mask)
 
@@ -843,7 +848,7 @@ class ExpandedDistribution(TorchDistribution):
             return term
         return term.expand(broadcast_shape(term.shape, self.batch_shape))
 
-    @property
+    @property  # type: ignore[misc]
     def has_enumerate_support(self) -> bool:  # type: ignore[override]
         return bool(self.base_dist.has_enumerate_support)
 
@@ -871,7 +876,8 @@ class ExpandedDistribution(TorchDistribution):
         >>> updated.batch_shape, log_normalizer.shape
         (torch.Size([2]), torch.Size([2]))
         """
-        updated, log_normalizer = self.base_dist.conjugate_update(other)
+        base: Any = self.base_dist
+        updated, log_normalizer = base.conjugate_update(other)
         batch_shape = torch.Size(broadcast_shape(updated.batch_shape, self.batch_shape))
         if updated.batch_shape != batch_shape:
             updated = _expand(updated, batch_shape)

@@ -225,9 +225,10 @@ class Binomial(TorchDistributionMixin, _BinomialMaths):
     above which draws come from a rounded, clamped normal approximation.  Set
     either on the class or on an instance.
 
-    >>> d = Binomial(10, torch.tensor(0.5))
-    >>> d.approx_log_prob_tol = 0.1
-    >>> (d.log_prob(torch.tensor(3.0)) - Binomial(10, torch.tensor(0.5)).log_prob(torch.tensor(3.0))).abs() < 0.1
+    >>> exact, approx = Binomial(10, torch.tensor(0.5)), Binomial(10, torch.tensor(0.5))
+    >>> approx.approx_log_prob_tol = 0.1
+    >>> x = torch.tensor(3.0)
+    >>> (approx.log_prob(x) - exact.log_prob(x)).abs() < 0.1
     tensor(True)
     """
 
@@ -257,7 +258,11 @@ class Geometric(TorchDistributionMixin, _GeometricMaths):
 
 class _PoissonMaths(torch.distributions.Poisson):
     def __init__(
-        self, rate: torch.Tensor | float, *, is_sparse: bool = False, validate_args: bool | None = None
+        self,
+        rate: torch.Tensor | float,
+        *,
+        is_sparse: bool = False,
+        validate_args: bool | None = None,
     ) -> None:
         self.is_sparse = is_sparse
         super().__init__(rate, validate_args=validate_args)
@@ -324,7 +329,10 @@ class LogNormal(TorchDistributionMixin, _LogNormalMaths):
 
 class _UniformMaths(torch.distributions.Uniform):
     def __init__(
-        self, low: torch.Tensor | float, high: torch.Tensor | float, validate_args: bool | None = None
+        self,
+        low: torch.Tensor | float,
+        high: torch.Tensor | float,
+        validate_args: bool | None = None,
     ) -> None:
         self._unbroadcasted_low = torch.as_tensor(low) if isinstance(low, torch.Tensor) else low
         self._unbroadcasted_high = torch.as_tensor(high) if isinstance(high, torch.Tensor) else high
@@ -452,4 +460,3 @@ class OneHotCategorical(TorchDistributionMixin, torch.distributions.OneHotCatego
         ((2,), (3,))
         """
         return one_hot_categorical_shapes(probs, logits)
-

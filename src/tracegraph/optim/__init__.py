@@ -1,9 +1,9 @@
 """Optimizers for tracegraph, wrapping ``torch.optim`` the way ``pyro.optim`` does.
 
 Each wrapper (``Adam``, ``SGD``, ``ClippedAdam``, ``DCTAdam``, ``AdagradRMSProp``,
-``StepLR``, ...) takes a dict of options -- or a callable from param name to such a dict -- and returns a
-:class:`PyroOptim` that keeps one torch optimizer per param. ``TracegraphOptim`` is
-another name for :class:`PyroOptim`.
+``StepLR``, ...) takes a dict of options -- or a callable from param name to such a
+dict -- and returns a :class:`PyroOptim` that keeps one torch optimizer per param.
+``TracegraphOptim`` is another name for :class:`PyroOptim`.
 
 >>> import torch
 >>> from tracegraph import optim
@@ -29,15 +29,12 @@ from tracegraph.optim.optim import (
 from tracegraph.optim.pytorch_optimizers import (
     ASGD,
     SGD,
-    ChainedScheduler,
-    LRScheduler,
-    SequentialLR,
-    _LRScheduler,
     Adadelta,
     Adagrad,
     Adam,
     Adamax,
     AdamW,
+    ChainedScheduler,
     ConstantLR,
     CosineAnnealingLR,
     CosineAnnealingWarmRestarts,
@@ -45,6 +42,7 @@ from tracegraph.optim.pytorch_optimizers import (
     ExponentialLR,
     LambdaLR,
     LinearLR,
+    LRScheduler,
     MultiplicativeLR,
     MultiStepLR,
     NAdam,
@@ -54,8 +52,10 @@ from tracegraph.optim.pytorch_optimizers import (
     ReduceLROnPlateau,
     RMSprop,
     Rprop,
+    SequentialLR,
     SparseAdam,
     StepLR,
+    _LRScheduler,
 )
 
 __all__ = [

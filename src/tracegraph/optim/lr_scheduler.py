@@ -30,8 +30,8 @@ from typing import Any
 import torch
 from torch.optim import lr_scheduler
 
-from tracegraph.optim.pyro_optim import WRAPPED_OPTIMIZERS, PyroOptim
 from tracegraph.optim.options import OptimArgs, OptimizerError, check_kwargs
+from tracegraph.optim.pyro_optim import WRAPPED_OPTIMIZERS, PyroOptim
 from tracegraph.optim.state import load_optimizer_state
 
 __all__ = ["PyroLRScheduler"]

@@ -29,8 +29,8 @@ import torch
 from torch.optim import lr_scheduler
 
 from tracegraph.optim.lr_scheduler import PyroLRScheduler
-from tracegraph.optim.pyro_optim import WRAPPED_OPTIMIZERS, PyroOptim
 from tracegraph.optim.options import OptimArgs
+from tracegraph.optim.pyro_optim import WRAPPED_OPTIMIZERS, PyroOptim
 
 # Not wrapped, with the reason; tracegraph.optim's __getattr__ reports it.
 UNWRAPPED = {

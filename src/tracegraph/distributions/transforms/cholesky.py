@@ -75,8 +75,8 @@ class CorrMatrixCholeskyTransform(CholeskyTransform):
     """
 
     bijective = True
-    domain = corr_matrix
-    codomain = constraints.corr_cholesky
+    domain = corr_matrix  # type: ignore[assignment]
+    codomain = constraints.corr_cholesky  # type: ignore[assignment]
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, CorrMatrixCholeskyTransform)

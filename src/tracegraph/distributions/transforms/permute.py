@@ -96,9 +96,7 @@ def permute(
     """
     if dim < -1 or not isinstance(input_dim, int):
         if isinstance(input_dim, int) or len(input_dim) != -dim:
-            raise ValueError(
-                f"event shape {input_dim} must have same length as event_dim {-dim}"
-            )
+            raise ValueError(f"event shape {input_dim} must have same length as event_dim {-dim}")
         size = input_dim[dim]
     else:
         size = input_dim
