@@ -231,3 +231,31 @@ def test_extra_step_args_passed_to_torch_step():
 
     optim.SGD({"lr": 1.0})([x], closure)
     assert calls == [1]
+
+
+def test_is_scheduler_tells_schedulers_from_optimizers():
+    from tracegraph.optim.optim import is_scheduler
+
+    sgd = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
+    assert not is_scheduler(sgd)
+    assert is_scheduler(torch.optim.lr_scheduler.StepLR(sgd, 1))
+    assert is_scheduler(torch.optim.lr_scheduler.ReduceLROnPlateau(sgd))
+
+
+def test_module_param_names_passed_to_callables_as_pyro_does():
+    store = get_param_store()
+    store["net$$$layer.weight"] = torch.zeros(2)
+    leaf = dict(store.named_parameters())["net$$$layer.weight"]
+    leaf.grad = torch.ones(2)
+    seen = []
+
+    def optim_args(name):
+        seen.append(("optim", name))
+        return {"lr": 0.1}
+
+    def clip_args(module_name, param_name):
+        seen.append(("clip", module_name, param_name))
+        return {"clip_norm": 1.0}
+
+    optim.SGD(optim_args, clip_args)([leaf])
+    assert seen == [("clip", "net", "layer.weight"), ("optim", "net.layer.weight")]

@@ -37,6 +37,18 @@ from tracegraph.optim.state import load_optimizer_state
 __all__ = ["PyroLRScheduler"]
 
 
+def _chained_scheduler_options(optimizer: Any, schedulers: Any) -> None:
+    """ChainedScheduler's options as the wrapper takes them (the optimizer first)."""
+
+
+def _signature_of(constructor: Any) -> Any:
+    # What option checking should read: ChainedScheduler takes its schedulers
+    # first and the optimizer as a keyword, unlike every other scheduler.
+    if constructor is lr_scheduler.ChainedScheduler:
+        return _chained_scheduler_options
+    return constructor
+
+
 def _make_scheduler(entry: Any, optimizer: torch.optim.Optimizer) -> Any:
     if isinstance(entry, lr_scheduler.LRScheduler | lr_scheduler.ReduceLROnPlateau):
         return entry  # as Pyro: torch decides whether it fits this optimizer
@@ -100,7 +112,7 @@ class PyroLRScheduler(PyroOptim):
                 f"{sched}: 'optimizer' must be a torch.optim.Optimizer class, got "
                 f"{optimizer!r}{hint}"
             )
-        check_kwargs(scheduler_constructor, kwargs, f"{sched} options")
+        check_kwargs(_signature_of(scheduler_constructor), kwargs, f"{sched} options")
         self.pt_scheduler_constructor = scheduler_constructor
         self.kwargs = kwargs
         super().__init__(optimizer, inner_args, clip_args)
