@@ -18,5 +18,8 @@ def test_permute_inner_dim_and_helper():
     t = Permute(torch.tensor([1, 0]), dim=-2)
     assert torch.equal(t(x), x.flip(-2)) and t.event_dim == 2
     assert sorted(permute(5).permutation.tolist()) == [0, 1, 2, 3, 4]
-    with pytest.raises(ValueError, match="same length"):
+    with pytest.raises(TypeError, match="event shape"):
         permute(5, dim=-2)
+    with pytest.raises(ValueError, match="same length"):
+        permute((5, 3, 2), dim=-2)
+    assert permute((5, 3), dim=-2).permutation.shape == (5,)

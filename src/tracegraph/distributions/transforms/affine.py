@@ -21,6 +21,7 @@ class LowerCholeskyAffine(Transform):
     :param loc: the shift, a ``D``-vector.
     :param scale_tril: a ``D x D`` lower-triangular matrix with positive diagonal.
     :param cache_size: as for every torch transform.
+    :raises AssertionError: if the sizes do not match (as in Pyro).
 
     >>> import torch
     >>> t = LowerCholeskyAffine(torch.ones(2), torch.eye(2) * 2)
@@ -37,10 +38,10 @@ class LowerCholeskyAffine(Transform):
         super().__init__(cache_size=cache_size)
         self.loc = loc
         self.scale_tril = scale_tril
-        if loc.size(-1) != scale_tril.size(-1):
-            raise ValueError(
-                f"loc and scale_tril must have the same size in their last dim, got "
-                f"{loc.size(-1)} and {scale_tril.size(-1)}"
+        if loc.size(-1) != scale_tril.size(-1) or scale_tril.size(-2) != scale_tril.size(-1):
+            raise AssertionError(
+                "loc and scale_tril must be of size D and D x D, respectively (instead: "
+                f"{loc.shape}, {scale_tril.shape})"
             )
 
     def _call(self, x: torch.Tensor) -> torch.Tensor:

@@ -35,8 +35,6 @@ class Normalize(Transform):
     bijective = False
 
     def __init__(self, p: float = 2, cache_size: int = 0) -> None:
-        if not (isinstance(p, (int, float)) and p >= 1):
-            raise ValueError(f"Normalize expects a norm order p >= 1, got {p!r}")
         self.p = p
         super().__init__(cache_size=cache_size)
 

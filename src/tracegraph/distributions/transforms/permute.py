@@ -89,17 +89,26 @@ def permute(
         event shape, whose entry at ``dim`` is that size.
     :param permutation: the permutation; default ``torch.randperm``.
     :param dim: the (negative) dim to permute.
+    :raises TypeError: for an int ``input_dim`` with ``dim < -1`` (as in Pyro).
+    :raises ValueError: for an event shape whose length is not ``-dim``.
 
     >>> import torch
     >>> sorted(permute(4).permutation.tolist())
     [0, 1, 2, 3]
     """
-    if dim < -1 or not isinstance(input_dim, int):
-        if isinstance(input_dim, int) or len(input_dim) != -dim:
-            raise ValueError(f"event shape {input_dim} must have same length as event_dim {-dim}")
-        size = input_dim[dim]
-    else:
+    if isinstance(input_dim, int):
+        if dim < -1:
+            raise TypeError(
+                f"permute(input_dim={input_dim}, dim={dim}): with dim < -1, input_dim must "
+                "be the event shape (a tuple), not an int"
+            )
         size = input_dim
+    else:
+        if len(input_dim) != -dim:
+            raise ValueError(
+                f"event shape {tuple(input_dim)} must have same length as event_dim {-dim}"
+            )
+        size = input_dim[dim]
     if permutation is None:
         permutation = torch.randperm(size)
     return Permute(permutation, dim=dim)
