@@ -18,8 +18,8 @@ from typing import Any
 
 import torch
 
+from tracegraph.distributions.mixin import Shape
 from tracegraph.distributions.torch import as_tracegraph_distribution
-from tracegraph.distributions.torch_distribution import Shape
 from tracegraph.distributions.util import ScoreParts
 
 __all__ = [

@@ -26,10 +26,11 @@ from torch.distributions.kl import kl_divergence, register_kl
 
 from tracegraph.distributions.delta import Delta
 from tracegraph.distributions.distribution import Distribution
+from tracegraph.distributions.independent import Independent
+from tracegraph.distributions.masked import MaskedDistribution
 from tracegraph.distributions.score_parts import scale_and_mask
 from tracegraph.distributions.shapes import sum_rightmost
 from tracegraph.distributions.torch import MultivariateNormal
-from tracegraph.distributions.torch_distribution import Independent, MaskedDistribution
 
 __all__ = ["kl_divergence", "register_kl"]
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 import torch
 
 from tracegraph.distributions import torch_overrides
-from tracegraph.distributions.torch_distribution import TorchDistributionMixin
+from tracegraph.distributions.mixin import TorchDistributionMixin
 from tracegraph.distributions.wrapping import register_wrapper, wrapped_class
 from tracegraph.errors import SiteError
 

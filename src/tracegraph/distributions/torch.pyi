@@ -6,8 +6,8 @@ define the same names.
 
 import torch
 
-from tracegraph.distributions.torch_distribution import Independent as Independent
-from tracegraph.distributions.torch_distribution import TorchDistributionMixin
+from tracegraph.distributions.independent import Independent as Independent
+from tracegraph.distributions.mixin import TorchDistributionMixin
 from tracegraph.distributions.torch_overrides import Beta as Beta
 from tracegraph.distributions.torch_overrides import Binomial as Binomial
 from tracegraph.distributions.torch_overrides import Dirichlet as Dirichlet

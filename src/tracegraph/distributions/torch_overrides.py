@@ -34,6 +34,7 @@ import torch.nn.functional as F
 from torch.distributions import constraints
 from torch.distributions.utils import broadcast_all
 
+from tracegraph.distributions.mixin import Shape, TorchDistributionMixin
 from tracegraph.distributions.shape_inference import (
     dirichlet_shapes,
     low_rank_mvn_shapes,
@@ -43,7 +44,6 @@ from tracegraph.distributions.shape_inference import (
 )
 from tracegraph.distributions.shapes import broadcast_shape
 from tracegraph.distributions.special import log_beta, log_binomial
-from tracegraph.distributions.torch_distribution import Shape, TorchDistributionMixin
 from tracegraph.distributions.wrapping import wrapped_class
 
 __all__ = [

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import torch
 
-from tracegraph.distributions.torch_distribution import Independent, TorchDistributionMixin
+from tracegraph.distributions.independent import Independent
+from tracegraph.distributions.mixin import TorchDistributionMixin
 
 __all__ = ["register_wrapper", "wrap", "wrapped_class"]
 
