@@ -19,8 +19,8 @@ LAYERS = [
     "errors",
     "ops",
     "params",
-    "optim",  # wraps torch optimizers around params; SVI (infer) takes one
     "distributions",
+    "optim",  # torch optimizers around params (DCTAdam uses a transform); SVI takes one
     "poutine",
     "primitives",
     "infer",

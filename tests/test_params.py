@@ -197,19 +197,43 @@ def test_setitem_keeps_existing_constraint():
     "constraint, bad",
     [
         (constraints.positive, torch.tensor([1.0, -1.0])),
-        (constraints.interval(0.0, 1.0), torch.tensor(1.5)),
-        (constraints.simplex, torch.tensor([0.5, 0.7])),
-        (constraints.lower_cholesky, torch.tensor([[1.0, 2.0], [0.0, 1.0]])),
         (constraints.real, torch.tensor([float("nan")])),
     ],
 )
-def test_setdefault_outside_support_raises_naming_param(constraint: Constraint, bad: torch.Tensor):
+def test_setdefault_outside_support_nonfinite_raises_naming_param(
+    constraint: Constraint, bad: torch.Tensor
+):
+    # Pyro would store NaN here; we refuse (docs/pyro-differences.md).
     store = ParamStoreDict()
     with pytest.raises(SiteError, match=r"param 'my_param'.*outside the support") as info:
         store.setdefault("my_param", bad, constraint)
     assert repr(constraint) in str(info.value)
     assert "Hint" in str(info.value)
     assert "my_param" not in store and store.get_state()["constraints"] == {}
+
+
+@pytest.mark.parametrize(
+    "constraint, value, expected",
+    [
+        # As Pyro: the store keeps transform_to(c).inv(value), so the param's value is
+        # its projection onto the support.
+        (constraints.simplex, torch.tensor([3.0, 1.0]), torch.tensor([0.75, 0.25])),
+        (constraints.interval(0.0, 1.0), torch.tensor(1.5), torch.tensor(1.0 - 2**-23)),
+        (
+            constraints.lower_cholesky,
+            torch.tensor([[1.0, 2.0], [3.0, 4.0]]),
+            torch.tensor([[1.0, 0.0], [3.0, 4.0]]),
+        ),
+        (constraints.corr_cholesky, torch.eye(2) * 2, torch.eye(2)),
+    ],
+)
+def test_setdefault_outside_support_with_finite_inverse_stores_projection(
+    constraint: Constraint, value: torch.Tensor, expected: torch.Tensor
+):
+    store = ParamStoreDict()
+    got = store.setdefault("p", value, constraint)
+    assert torch.allclose(got.detach(), expected, atol=1e-6)
+    assert constraint.check(got.detach()).all()
 
 
 def test_setitem_boundary_value_nonfinite_raises():

@@ -75,10 +75,31 @@ def test_to_event_zero_returns_self():
     assert d.to_event(0) is d
 
 
-@pytest.mark.parametrize("n", [-1, 3])
-def test_to_event_out_of_range_raises(n):
+def test_to_event_too_many_dims_raises():
     with pytest.raises(ShapeError, match="batch_shape"):
-        dist.Normal(torch.zeros(2, 3), 1.0).to_event(n)
+        dist.Normal(torch.zeros(2, 3), 1.0).to_event(3)
+
+
+def test_to_event_negative_on_non_independent_raises():
+    with pytest.raises(ShapeError, match="Cannot remove event dimensions"):
+        dist.Normal(torch.zeros(2, 3), 1.0).to_event(-1)
+
+
+def test_to_event_negative_on_independent_gives_dims_back():
+    base = dist.Normal(torch.zeros(4, 2, 3), 1.0)
+    d = base.to_event(2)
+    assert d.to_event(-2) is base
+    back = d.to_event(-1)
+    assert type(back) is Independent and back.base_dist is base
+    assert back.batch_shape == (4, 2) and back.event_shape == (3,)
+    with pytest.raises(ShapeError, match="Cannot remove event dimensions"):
+        d.to_event(-3)
+
+
+def test_to_event_on_independent_flattens_instead_of_nesting():
+    base = dist.Normal(torch.zeros(4, 2, 3), 1.0)
+    d = base.to_event(1).to_event(1)
+    assert d.base_dist is base and d.reinterpreted_batch_ndims == 2
 
 
 def test_to_event_nested_adds_event_dims():
@@ -218,10 +239,25 @@ def test_mask_true_keeps_log_prob():
     assert torch.equal(d.mask(True).log_prob(x), d.log_prob(x))
 
 
-@pytest.mark.parametrize("bad", [torch.tensor([1, 0]), torch.tensor([0.0, 1.0]), 0, None])
-def test_mask_non_bool_raises(bad):
+@pytest.mark.parametrize("bad", [torch.tensor([2, 0]), torch.tensor([0.5, 1.0]), 2, None, "y"])
+def test_mask_bad_value_raises(bad):
     with pytest.raises(SiteError, match="bool"):
         dist.Normal(torch.zeros(2), 1.0).mask(bad)
+
+
+@pytest.mark.parametrize("mask", [torch.tensor([1, 0]), torch.tensor([1.0, 0.0])])
+def test_mask_zero_one_tensor_works_as_bool(mask):
+    # Pyro programs write .mask(z) with a sampled Bernoulli z.
+    d = dist.Normal(torch.zeros(2), 1.0).mask(mask)
+    assert d._mask.dtype == torch.bool
+    assert torch.equal(d.log_prob(torch.zeros(2)), torch.tensor([-0.9189385, 0.0]))
+
+
+def test_mask_unchecked_when_validation_is_off():
+    # As Pyro: without validation any nonzero value counts as True.
+    with dist.validation_enabled(False):
+        d = dist.Normal(torch.zeros(2), 1.0).mask(torch.tensor([0.5, 0.0]))
+    assert torch.equal(d._mask, torch.tensor([True, False]))
 
 
 def test_mask_non_broadcasting_shape_raises():
@@ -313,7 +349,7 @@ def test_expanded_distribution_rsample_has_gradient_path():
 
 
 def test_expanded_distribution_bad_shape_raises():
-    with pytest.raises(ShapeError, match="cannot expand"):
+    with pytest.raises(ShapeError, match="Cannot broadcast distribution"):
         ExpandedDistribution(dist.Normal(torch.zeros(3), 1.0), (2,))
 
 

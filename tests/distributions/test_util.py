@@ -5,9 +5,11 @@ from tracegraph.distributions.util import (
     ScoreParts,
     broadcast_shape,
     enable_validation,
+    is_identically_one,
     is_identically_zero,
     is_validation_enabled,
     scale_and_mask,
+    sum_leftmost,
     sum_rightmost,
     validation_enabled,
 )
@@ -15,14 +17,21 @@ from tracegraph.distributions.validation import validation_enabled as validation
 from tracegraph.errors import ShapeError, SiteError
 
 
-def test_broadcast_shape_compatible_shapes_returns_torch_size():
+def test_broadcast_shape_compatible_shapes_returns_tuple():
+    # A plain tuple, as Pyro's.
     shape = broadcast_shape((2, 1), torch.Size([3]), ())
-    assert shape == torch.Size([2, 3]) and isinstance(shape, torch.Size)
+    assert shape == (2, 3) and type(shape) is tuple
 
 
 def test_broadcast_shape_incompatible_shapes_raises_listing_all():
-    with pytest.raises(ShapeError, match=r"\(2,\), \(3,\)"):
-        broadcast_shape((2,), (3,))
+    with pytest.raises(ShapeError, match=r"\(2,\) vs \(3,\) vs \(4, 1\)"):
+        broadcast_shape((2,), (3,), (4, 1))
+
+
+def test_broadcast_shape_strict_refuses_resizing_but_adds_dims():
+    assert broadcast_shape((3, 4), (4,), strict=True) == (3, 4)
+    with pytest.raises(ShapeError, match="strict"):
+        broadcast_shape((1, 4), (3, 4), strict=True)
 
 
 def test_sum_rightmost_positive_dim_sums_rightmost():
@@ -44,16 +53,37 @@ def test_sum_rightmost_number_passes_through():
     assert sum_rightmost(0.0, 2) == 0.0
 
 
-def test_sum_rightmost_too_many_dims_raises():
-    with pytest.raises(ShapeError):
-        sum_rightmost(torch.ones(2), 3)
+def test_sum_rightmost_too_many_dims_sums_everything():
+    # As Pyro: more dims than the tensor has means all of them.
+    assert torch.equal(sum_rightmost(torch.arange(6.0).reshape(2, 3), 3), torch.tensor(15.0))
+    assert torch.equal(sum_rightmost(torch.ones(2, 3), float("inf")), torch.tensor(6.0))
+
+
+def test_sum_rightmost_negative_beyond_dims_keeps_python_slice_rule():
+    x = torch.ones(2, 3, 4)
+    assert sum_rightmost(x, -3) is x
+    assert sum_rightmost(x, -4).shape == (2,)
+
+
+def test_sum_leftmost_sums_leftmost_or_keeps_rightmost():
+    x = torch.arange(24.0).reshape(2, 3, 4)
+    assert torch.equal(sum_leftmost(x, 1), x.sum(0))
+    assert torch.equal(sum_leftmost(x, -1), x.sum((0, 1)))
+    assert torch.equal(sum_leftmost(x, float("inf")), x.sum())
+    assert sum_leftmost(x, 0) is x and sum_leftmost(2.0, 1) == 2.0
 
 
 def test_is_identically_zero_only_plain_zero():
     assert is_identically_zero(0) and is_identically_zero(0.0)
     assert not is_identically_zero(torch.tensor(0.0))
     assert not is_identically_zero(1.0)
-    assert not is_identically_zero(False)
+    # Pyro counts False as the number zero.
+    assert is_identically_zero(False)
+
+
+def test_is_identically_one_only_plain_one():
+    assert is_identically_one(1) and is_identically_one(1.0)
+    assert not is_identically_one(torch.tensor(1.0)) and not is_identically_one(2)
 
 
 def test_scale_and_mask_masked_inf_and_nan_become_zero():
@@ -89,10 +119,16 @@ def test_scale_and_mask_zero_number_stays_number():
     assert scale_and_mask(0.0, torch.tensor(3.0), torch.tensor([True])) == 0.0
 
 
-@pytest.mark.parametrize("bad", [torch.tensor([1, 0]), torch.tensor([1.0]), 1, "yes"])
-def test_scale_and_mask_non_bool_mask_raises(bad):
+@pytest.mark.parametrize("bad", [torch.tensor([2, 0]), torch.tensor([0.5]), 2, "yes"])
+def test_scale_and_mask_bad_mask_raises(bad):
     with pytest.raises(SiteError, match="bool"):
         scale_and_mask(torch.ones(2), mask=bad)
+
+
+@pytest.mark.parametrize("mask", [torch.tensor([1, 0]), torch.tensor([1.0, 0.0])])
+def test_scale_and_mask_zero_one_mask_works_as_bool(mask):
+    out = scale_and_mask(torch.tensor([-1.0, -float("inf")]), 2.0, mask)
+    assert torch.equal(out, torch.tensor([-2.0, 0.0]))
 
 
 def test_score_parts_scale_and_mask_leaves_score_function():

@@ -26,7 +26,15 @@ def test_enable_validation_true_invalid_argument_raises():
 
 def test_enable_validation_non_bool_raises():
     with pytest.raises(SiteError, match="bool"):
+        enable_validation("yes")  # type: ignore[arg-type]
+
+
+def test_enable_validation_accepts_zero_and_one_as_torch_does():
+    with validation_enabled(True):
+        enable_validation(0)  # type: ignore[arg-type]
+        assert is_validation_enabled() is False
         enable_validation(1)  # type: ignore[arg-type]
+        assert is_validation_enabled() is True
 
 
 def test_validation_enabled_exception_restores_previous_flag():

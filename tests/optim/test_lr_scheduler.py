@@ -74,6 +74,9 @@ def test_all_torch_schedulers_covered():
         and not name.startswith("_")
         and name not in {"LRScheduler", "SequentialLR", "ChainedScheduler"}
     }
+    # Those three are wrapped too (as in Pyro) and tested on their own below.
+    for name in ("LRScheduler", "_LRScheduler", "SequentialLR", "ChainedScheduler"):
+        assert getattr(optim, name).__name__ == name
     assert wrappable <= set(SCHEDULERS) | set(optim.__all__)
     assert set(SCHEDULERS) <= wrappable  # tested here, and all wrapped:
     for name in wrappable:
@@ -183,3 +186,50 @@ def test_scheduler_bad_options_raise(options, match):
 def test_scheduler_optim_args_not_dict_raises():
     with pytest.raises(OptimizerError, match="expects optim_args"):
         PyroLRScheduler(lr_scheduler.StepLR, [torch.optim.SGD])  # type: ignore[arg-type]
+
+
+def _reference_and_ours(name, factories, **options):
+    ref_x = torch.zeros(2, requires_grad=True)
+    ref_opt = torch.optim.SGD([ref_x], lr=0.5)
+    subs = [f(ref_opt) for f in factories]
+    if name == "ChainedScheduler":
+        ref = lr_scheduler.ChainedScheduler(subs, optimizer=ref_opt)
+    else:
+        ref = getattr(lr_scheduler, name)(ref_opt, subs, **options)
+    get_param_store()["x"] = torch.zeros(2)
+    x = dict(get_param_store().named_parameters())["x"]
+    ours = getattr(optim, name)(
+        {"optimizer": torch.optim.SGD, "optim_args": {"lr": 0.5}, "schedulers": factories}
+        | options
+    )
+    return ref_x, ref_opt, ref, x, ours
+
+
+@pytest.mark.parametrize("name", ["SequentialLR", "ChainedScheduler"])
+def test_composite_schedulers_take_factories_and_follow_torch(name):
+    import functools
+
+    factories = [
+        functools.partial(lr_scheduler.ConstantLR, factor=0.5, total_iters=2),
+        functools.partial(lr_scheduler.ExponentialLR, gamma=0.9),
+    ]
+    options = {"milestones": [2]} if name == "SequentialLR" else {}
+    ref_x, ref_opt, ref, x, ours = _reference_and_ours(name, factories, **options)
+    for step in range(5):
+        g = torch.full((2,), float(step + 1))
+        ref_x.grad, x.grad = g.clone(), g.clone()
+        ref_opt.step()
+        ref.step()
+        ours([x])
+        ours.step()
+    assert torch.equal(x.detach(), ref_x.detach())
+
+
+def test_composite_scheduler_entry_that_is_not_callable_raises():
+    get_param_store()["x"] = torch.zeros(1)
+    x = dict(get_param_store().named_parameters())["x"]
+    x.grad = torch.ones(1)
+    options = {"optimizer": torch.optim.SGD, "optim_args": {"lr": 0.1}}
+    sched = optim.SequentialLR(options | {"schedulers": [3], "milestones": []})
+    with pytest.raises(optim.OptimizerError, match="callables taking the optimizer"):
+        sched([x])

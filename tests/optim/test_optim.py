@@ -192,15 +192,27 @@ def test_clip_args_callable_per_param(make_param):
     ("clip", "match"),
     [
         ({"clip_nrm": 1.0}, r"unknown option 'clip_nrm' \(did you mean 'clip_norm'"),
-        ({"clip_norm": -1.0}, "clip_norm must be a number > 0"),
-        ({"clip_value": float("nan")}, "clip_value must be a number > 0"),
-        ({"clip_value": True}, "clip_value must be a number > 0"),
+        ({"clip_norm": -1.0}, "clip_norm must be a number >= 0"),
+        ({"clip_value": float("nan")}, "clip_value must be a number >= 0"),
+        ({"clip_value": True}, "clip_value must be a number >= 0"),
         (1.0, "clip_args must be a dict"),
     ],
 )
 def test_clip_args_bad_raises(clip, match):
     with pytest.raises(OptimizerError, match=match):
         optim.Adam({}, clip)
+
+
+def test_clip_args_unknown_key_is_also_a_type_error_as_in_pyro():
+    with pytest.raises(TypeError, match="unknown option 'bogus'"):
+        optim.Adam({}, {"bogus": 1.0})
+
+
+def test_clip_value_zero_zeroes_the_gradient_as_in_pyro(make_param):
+    x = make_param("x", torch.ones(2))
+    x.grad = torch.tensor([3.0, -4.0])
+    optim.SGD({"lr": 1.0}, {"clip_value": 0.0})([x])
+    assert torch.equal(x.detach(), torch.ones(2))
 
 
 def test_tracegraph_optim_is_pyro_optim():
@@ -219,3 +231,31 @@ def test_extra_step_args_passed_to_torch_step():
 
     optim.SGD({"lr": 1.0})([x], closure)
     assert calls == [1]
+
+
+def test_is_scheduler_tells_schedulers_from_optimizers():
+    from tracegraph.optim.optim import is_scheduler
+
+    sgd = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
+    assert not is_scheduler(sgd)
+    assert is_scheduler(torch.optim.lr_scheduler.StepLR(sgd, 1))
+    assert is_scheduler(torch.optim.lr_scheduler.ReduceLROnPlateau(sgd))
+
+
+def test_module_param_names_passed_to_callables_as_pyro_does():
+    store = get_param_store()
+    store["net$$$layer.weight"] = torch.zeros(2)
+    leaf = dict(store.named_parameters())["net$$$layer.weight"]
+    leaf.grad = torch.ones(2)
+    seen = []
+
+    def optim_args(name):
+        seen.append(("optim", name))
+        return {"lr": 0.1}
+
+    def clip_args(module_name, param_name):
+        seen.append(("clip", module_name, param_name))
+        return {"clip_norm": 1.0}
+
+    optim.SGD(optim_args, clip_args)([leaf])
+    assert seen == [("clip", "net", "layer.weight"), ("optim", "net.layer.weight")]

@@ -64,7 +64,7 @@ class AffineBeta(_torch_wrappers.TransformedDistribution):  # type: ignore[misc,
         super().__init__(base_dist, transform, validate_args=validate_args)
 
     @staticmethod
-    def infer_shapes(
+    def infer_shapes(  # type: ignore[override]  # Pyro's subclasses name their args
         concentration1: tuple[int, ...],
         concentration0: tuple[int, ...],
         loc: tuple[int, ...],

@@ -222,7 +222,7 @@ class DirichletMultinomial(TorchDistribution):
         return constraints.multinomial(self.total_count)
 
     @staticmethod
-    def infer_shapes(
+    def infer_shapes(  # type: ignore[override]  # Pyro's subclasses name their args
         concentration: tuple[int, ...], total_count: tuple[int, ...] = ()
     ) -> tuple[tuple[int, ...], tuple[int, ...]]:
         """``(batch_shape, event_shape)`` from the parameters' shapes.

@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch.distributions import constraints
 
-from tracegraph.distributions.torch_distribution import Shape, TorchDistribution
+from tracegraph.distributions.mixin import Shape, TorchDistribution
 from tracegraph.distributions.util import broadcast_shape
 from tracegraph.errors import ShapeError
 
@@ -110,15 +110,15 @@ class Delta(TorchDistribution):
         # that changes nothing can hand back ``v`` itself, still requiring grad.
         return self.rsample(sample_shape).detach()
 
-    def log_prob(self, value: torch.Tensor) -> torch.Tensor:
-        """``log_density`` where ``value == v`` over the whole event, else ``-inf``.
+    def log_prob(self, x: torch.Tensor) -> torch.Tensor:
+        """``log_density`` where ``x == v`` over the whole event, else ``-inf``.
 
         >>> Delta(torch.tensor([0.0, 1.0]), event_dim=1).log_prob(torch.tensor([0.0, 2.0]))
         tensor(-inf)
         """
         if self._validate_args:
-            self._validate_sample(value)
-        equal = value == self.v
+            self._validate_sample(x)
+        equal = x == self.v
         if self.event_dim:
             equal = equal.flatten(-self.event_dim).all(-1)
         return torch.where(equal, self.log_density, self.log_density.new_full((), -float("inf")))

@@ -18,8 +18,8 @@ from typing import Any
 
 import torch
 
+from tracegraph.distributions.mixin import Shape
 from tracegraph.distributions.torch import as_tracegraph_distribution
-from tracegraph.distributions.torch_distribution import Shape
 from tracegraph.distributions.util import ScoreParts
 
 __all__ = [
@@ -91,7 +91,7 @@ def score_parts(fn: Distribution, value: torch.Tensor) -> ScoreParts:
 
     >>> parts = score_parts(torch.distributions.Bernoulli(0.5), torch.tensor(1.0))
     >>> parts.score_function, parts.entropy_term
-    (tensor(-0.6931), 0.0)
+    (tensor(-0.6931), 0)
     """
     return as_tracegraph_distribution(fn).score_parts(value)
 

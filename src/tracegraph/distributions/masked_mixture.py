@@ -15,7 +15,8 @@ from typing import Any
 import torch
 from torch.distributions import constraints
 
-from tracegraph.distributions.torch_distribution import Shape, TorchDistribution, _expand
+from tracegraph.distributions.mixin import expand_or_wrap
+from tracegraph.distributions.torch_distribution import Shape, TorchDistribution
 from tracegraph.distributions.util import broadcast_shape
 from tracegraph.errors import ShapeError, SiteError
 
@@ -120,8 +121,8 @@ class MaskedMixture(TorchDistribution):
         batch_shape = torch.Size(batch_shape)
         new = MaskedMixture(
             self._mask_tensor().expand(batch_shape),
-            _expand(self.component0, batch_shape),
-            _expand(self.component1, batch_shape),
+            expand_or_wrap(self.component0, batch_shape),
+            expand_or_wrap(self.component1, batch_shape),
             validate_args=False,
         )
         new._validate_args = self._validate_args
@@ -134,9 +135,9 @@ class MaskedMixture(TorchDistribution):
         # Components with the full batch shape, so each batch element gets its own draw.
         c0, c1 = self.component0, self.component1
         if c0.batch_shape != self.batch_shape:
-            c0 = _expand(c0, self.batch_shape)
+            c0 = expand_or_wrap(c0, self.batch_shape)
         if c1.batch_shape != self.batch_shape:
-            c1 = _expand(c1, self.batch_shape)
+            c1 = expand_or_wrap(c1, self.batch_shape)
         return c0, c1
 
     def sample(self, sample_shape: Shape = torch.Size()) -> torch.Tensor:

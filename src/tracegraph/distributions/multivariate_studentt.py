@@ -90,7 +90,7 @@ class MultivariateStudentT(TorchDistribution):
         )
 
     @staticmethod
-    def infer_shapes(
+    def infer_shapes(  # type: ignore[override]  # Pyro's subclasses name their args
         df: tuple[int, ...], loc: tuple[int, ...], scale_tril: tuple[int, ...]
     ) -> tuple[tuple[int, ...], tuple[int, ...]]:
         """``(batch_shape, event_shape)`` from the parameters' shapes.

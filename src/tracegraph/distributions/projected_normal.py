@@ -99,7 +99,7 @@ class ProjectedNormal(TorchDistribution):
         return True
 
     @staticmethod
-    def infer_shapes(
+    def infer_shapes(  # type: ignore[override]  # Pyro's subclasses name their args
         concentration: tuple[int, ...],
     ) -> tuple[tuple[int, ...], tuple[int, ...]]:
         """``(batch_shape, event_shape)`` from the concentration's shape.

@@ -18,8 +18,9 @@ import torch
 from torch.distributions import constraints
 
 from tracegraph.distributions.argument_errors import ShapeAssertionError
+from tracegraph.distributions.mixin import expand_or_wrap
 from tracegraph.distributions.sine_bivariate_von_mises import wrap_angle
-from tracegraph.distributions.torch_distribution import Shape, TorchDistribution, _expand
+from tracegraph.distributions.torch_distribution import Shape, TorchDistribution
 from tracegraph.distributions.util import broadcast_shape
 from tracegraph.errors import TracegraphWarning
 
@@ -73,7 +74,7 @@ class SineSkewed(TorchDistribution):
             )
         batch_shape = broadcast_shape(skewness.shape[:-1], base_dist.batch_shape)
         if base_dist.batch_shape != batch_shape:
-            base_dist = _expand(base_dist, batch_shape)
+            base_dist = expand_or_wrap(base_dist, torch.Size(batch_shape))
         self.skewness = skewness.expand(batch_shape + event_shape)
         self.base_dist = base_dist
         super().__init__(batch_shape, event_shape, validate_args=validate_args)
@@ -92,7 +93,7 @@ class SineSkewed(TorchDistribution):
         """
         batch_shape = torch.Size(batch_shape)
         new = SineSkewed(
-            _expand(self.base_dist, batch_shape),
+            expand_or_wrap(self.base_dist, batch_shape),
             self.skewness.expand(batch_shape + self.event_shape),
             validate_args=False,
         )

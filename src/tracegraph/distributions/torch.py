@@ -4,9 +4,11 @@ The classes are generated from ``torch.distributions.__all__`` at import time,
 so a distribution added to torch is wrapped without a code change.  Each
 generated class keeps torch's ``__init__`` and maths, is a subclass of both the
 torch class and the mixin, is defined in this module (so it pickles), and
-``expand`` returns the same generated class.  The abstract bases
-``Distribution`` and ``ExponentialFamily`` and the non-distribution names
-(transforms, ``kl_divergence``, ``biject_to``, ...) are re-exported unchanged.
+``expand`` returns the same generated class.  The classes to which Pyro adds
+behaviour are written by hand in :mod:`tracegraph.distributions.torch_overrides`
+and appear here too.  The abstract base ``Distribution`` and the
+non-distribution names (transforms, ``kl_divergence``, ``biject_to``, ...) are
+re-exported unchanged.
 
 :func:`as_tracegraph_distribution` turns a plain torch object into an instance of
 the matching wrapped class.  ``torch.pyi`` next to this file lists the generated
@@ -20,54 +22,33 @@ from __future__ import annotations
 
 import torch
 
-from tracegraph.distributions.torch_distribution import Independent, TorchDistributionMixin
+from tracegraph.distributions import torch_overrides
+from tracegraph.distributions.mixin import TorchDistributionMixin
+from tracegraph.distributions.wrapping import register_wrapper, wrapped_class
 from tracegraph.errors import SiteError
 
-# Abstract bases stay torch's own, so ``isinstance(x, Distribution)`` also holds
-# for plain torch objects and for every wrapped class.
-_UNWRAPPED = frozenset({"Distribution", "ExponentialFamily"})
-
-_DOC = """``torch.distributions.{name}`` with tracegraph's methods.
-
-Construction, sampling and ``log_prob`` are torch's; see
-``torch.distributions.{name}``.  The mixin adds ``to_event``, ``expand_by``,
-``mask``, ``has_rsample_`` and ``score_parts``
-(:class:`~tracegraph.distributions.TorchDistributionMixin`).
-
->>> import tracegraph.distributions as dist
->>> issubclass(dist.{name}, torch.distributions.{name})
-True
->>> issubclass(dist.{name}, dist.TorchDistributionMixin)
-True
-"""
-
-
-def _wrap(torch_class: type, module: str = __name__, doc: str | None = None) -> type:
-    name = torch_class.__name__
-    doc = _DOC.format(name=name) if doc is None else doc
-    namespace = {"__module__": module, "__qualname__": name, "__doc__": doc}
-    return type(name, (TorchDistributionMixin, torch_class), namespace)
+# The abstract base stays torch's own, so ``isinstance(x, Distribution)`` here
+# holds for plain torch objects too (the package exports Pyro's abstract
+# ``Distribution`` instead).
+_UNWRAPPED = frozenset({"Distribution"})
 
 
 def _is_distribution_class(value: object) -> bool:
     return isinstance(value, type) and issubclass(value, torch.distributions.Distribution)
 
 
-# torch class -> its wrapped class.  Independent is written by hand (to_event
-# builds it and it sums its base's score parts); as_tracegraph_distribution adds
-# the user's own torch subclasses as it meets them.
-_WRAPPERS: dict[type, type] = {torch.distributions.Independent: Independent}
+for _name in torch_overrides.__all__:
+    _cls = getattr(torch_overrides, _name)
+    register_wrapper(getattr(torch.distributions, _name), _cls)
 
 __all__: list[str] = []
 for _name in torch.distributions.__all__:
     _value = getattr(torch.distributions, _name)
     if _is_distribution_class(_value) and _name not in _UNWRAPPED:
-        if _value not in _WRAPPERS:
-            _WRAPPERS[_value] = _wrap(_value)
-        _value = _WRAPPERS[_value]
+        _value = wrapped_class(_value)
     globals()[_name] = _value
     __all__.append(_name)
-del _name, _value
+del _name, _value, _cls
 
 
 def as_tracegraph_distribution(fn: torch.distributions.Distribution) -> TorchDistributionMixin:
@@ -94,10 +75,7 @@ def as_tracegraph_distribution(fn: torch.distributions.Distribution) -> TorchDis
             f"expected a distribution, got {type(fn).__name__}: {fn!r}; hint: pass an "
             "instance such as dist.Normal(0., 1.), not the class or a tensor"
         )
-    cls = _WRAPPERS.get(type(fn))
-    if cls is None:
-        user_class = type(fn)
-        cls = _WRAPPERS[user_class] = _wrap(user_class, user_class.__module__, user_class.__doc__)
+    cls = wrapped_class(type(fn))
     state = dict(fn.__dict__)
     # A plain object may carry has_rsample as an instance attribute; the mixin
     # stores it through its property instead.

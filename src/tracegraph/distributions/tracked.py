@@ -22,7 +22,7 @@ lazy property is still tracked).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -32,11 +32,19 @@ from tracegraph.ops.provenance import (
     get_provenance,
     tag_in_place,
     track_provenance,
+    untracked,
 )
 
-__all__ = ["leaf_provenance", "retrack", "tag_output", "value_provenance"]
+__all__ = [
+    "ProvenanceFastPath",
+    "leaf_provenance",
+    "retrack",
+    "tag_output",
+    "value_provenance",
+]
 
 _EMPTY: frozenset[str] = frozenset()
+Shape = torch.Size | tuple[int, ...] | list[int]
 _LEAF_TYPES = (int, float, bool, type(None), torch.Size, torch.dtype, torch.device, str)
 
 
@@ -130,3 +138,93 @@ def tag_output(out: Any, prov: frozenset[str], held: tuple[Any, ...]) -> Any:
         if out is h:
             return track_provenance(out, prov)
     return tag_in_place(out, prov)
+
+
+_NO_PROVENANCE: frozenset[str] = frozenset()
+
+# Only ever in front of a torch Distribution (through TorchDistributionMixin).
+if TYPE_CHECKING:
+    _FastPathBase = torch.distributions.Distribution
+else:
+    _FastPathBase = object
+
+
+class ProvenanceFastPath(_FastPathBase):
+    """The constructor, ``log_prob``, ``sample`` and ``rsample`` of a leaf
+    distribution run untracked, their results tagged with the union of the
+    arguments' provenance (see the module docstring).
+
+    Sits between :class:`~tracegraph.distributions.TorchDistributionMixin` and the
+    torch class, so a class below it (Pyro's maths for a torch class) is wrapped too.
+
+    >>> import tracegraph.distributions as dist
+    >>> issubclass(dist.Normal, ProvenanceFastPath)
+    True
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        prov = leaf_provenance(args, kwargs)
+        if prov is None:
+            super().__init__(*args, **kwargs)
+            return
+        if prov:
+            with untracked():
+                super().__init__(*args, **kwargs)
+            # Arguments stored as they are stay the caller's plain tensors.
+            retrack(self, prov, keep=(*args, *kwargs.values()))
+        else:
+            super().__init__(*args, **kwargs)
+        # A leaf distribution: its arguments carry all the provenance it has.
+        self._tg_leaf_provenance = prov
+
+    def _untracked_call(self, method: Any, value_prov: frozenset[str] | None, *args: Any) -> Any:
+        # Returns NotImplemented when the fast path does not apply.
+        prov: frozenset[str] | None = self.__dict__.get("_tg_leaf_provenance")
+        if prov is None or value_prov is None:
+            return NotImplemented
+        full = prov | value_prov if value_prov else prov
+        if not full:
+            return NotImplemented
+        state = self.__dict__
+        size = len(state)
+        with untracked():
+            out = method(*args)
+        if len(state) != size:
+            # Lazy properties cached during the call: computed from this leaf's
+            # attributes only (the instance may have no provenance of its own).
+            for key in list(state)[size:]:
+                v = state[key]
+                if type(v) is torch.Tensor:
+                    if prov:
+                        tag_in_place(v, prov)
+                elif prov:
+                    retrack(self, prov)
+                    break
+        return tag_output(out, full, (*args, *state.values()))
+
+    def log_prob(self, value: torch.Tensor) -> torch.Tensor:
+        out = self._untracked_call(super().log_prob, value_provenance(value), value)
+        if out is NotImplemented:
+            return super().log_prob(value)  # type: ignore[misc]
+        return out  # type: ignore[no-any-return]
+
+    def sample(self, sample_shape: Shape = torch.Size()) -> torch.Tensor:
+        shape = torch.Size(sample_shape)
+        out = self._untracked_call(super().sample, _NO_PROVENANCE, shape)
+        if out is NotImplemented:
+            return super().sample(shape)  # type: ignore[misc]
+        return out  # type: ignore[no-any-return]
+
+    def rsample(self, sample_shape: Shape = torch.Size()) -> torch.Tensor:
+        shape = torch.Size(sample_shape)
+        out = self._untracked_call(super().rsample, _NO_PROVENANCE, shape)
+        if out is NotImplemented:
+            return super().rsample(shape)  # type: ignore[misc]
+        return out  # type: ignore[no-any-return]
+
+    def _validate_sample(self, value: torch.Tensor) -> None:
+        # Sample validation only decides "raise or go on" and produces nothing, so
+        # it runs untracked: tracked values (tracegraph.ops.provenance) would pay
+        # the tracking cost on every check and record the check as control flow.
+        with untracked():
+            super()._validate_sample(value)  # type: ignore[misc]

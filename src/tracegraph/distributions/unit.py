@@ -11,7 +11,7 @@ from typing import Any
 import torch
 from torch.distributions import constraints
 
-from tracegraph.distributions.torch_distribution import Shape, TorchDistribution
+from tracegraph.distributions.mixin import Shape, TorchDistribution
 from tracegraph.distributions.util import broadcast_shape
 
 __all__ = ["Unit"]

@@ -29,16 +29,17 @@ def enable_validation(is_validate: bool = True) -> None:
 
     :param is_validate: ``True`` to check parameters against ``arg_constraints``
         and values against ``support`` (torch's default unless ``python -O``).
-    :raises SiteError: if ``is_validate`` is not a bool.
+    :raises SiteError: if ``is_validate`` is neither true nor false (``1`` and ``0``
+        count, as in torch).
 
     >>> enable_validation(False); is_validation_enabled()
     False
     >>> enable_validation(True); is_validation_enabled()
     True
     """
-    if not isinstance(is_validate, bool):
+    if is_validate not in (True, False):
         raise SiteError(f"enable_validation expects a bool, got {type(is_validate).__name__}")
-    torch.distributions.Distribution.set_default_validate_args(is_validate)
+    torch.distributions.Distribution.set_default_validate_args(bool(is_validate))
 
 
 def is_validation_enabled() -> bool:

@@ -22,7 +22,8 @@ from torch.distributions.utils import broadcast_all, lazy_property, logits_to_pr
 
 from tracegraph.distributions import torch as _torch_wrappers
 from tracegraph.distributions.expansion import finish_expand
-from tracegraph.distributions.torch_distribution import Shape, TorchDistribution, _expand
+from tracegraph.distributions.mixin import expand_or_wrap
+from tracegraph.distributions.torch_distribution import Shape, TorchDistribution
 from tracegraph.distributions.util import broadcast_shape
 from tracegraph.errors import ShapeError, SiteError
 
@@ -81,7 +82,7 @@ class ZeroInflatedDistribution(TorchDistribution):
         else:
             self.gate_logits = given.expand(batch_shape)
         if base_dist.batch_shape != batch_shape:
-            base_dist = _expand(base_dist, batch_shape)
+            base_dist = expand_or_wrap(base_dist, torch.Size(batch_shape))
         self.base_dist: Any = base_dist
         super().__init__(batch_shape, validate_args=validate_args)
 
@@ -164,7 +165,7 @@ class ZeroInflatedDistribution(TorchDistribution):
         for name in ("gate", "gate_logits"):
             if name in self.__dict__:
                 setattr(new, name, self.__dict__[name].expand(batch_shape))
-        new.base_dist = _expand(self.base_dist, batch_shape)
+        new.base_dist = expand_or_wrap(self.base_dist, batch_shape)
         return finish_expand(self, new, batch_shape)
 
 

@@ -27,7 +27,7 @@ import torch
 
 # Pyro's names at this module path (implementation helpers Pyro imports here),
 # re-exported from where they live.
-from tracegraph.distributions.util import is_identically_zero  # noqa: E402, F401
+from tracegraph.distributions.util import detach, is_identically_zero  # noqa: E402, F401
 from tracegraph.distributions.validation import is_validation_enabled  # noqa: E402, F401
 from tracegraph.infer.baselines import Baselines, Run
 from tracegraph.infer.elbo import ELBO

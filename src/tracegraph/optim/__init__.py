@@ -1,9 +1,9 @@
 """Optimizers for tracegraph, wrapping ``torch.optim`` the way ``pyro.optim`` does.
 
-Each wrapper (``Adam``, ``SGD``, ``ClippedAdam``, ``StepLR``, ...) takes a dict of
-options -- or a callable from param name to such a dict -- and returns a
-:class:`PyroOptim` that keeps one torch optimizer per param. ``TracegraphOptim`` is
-another name for :class:`PyroOptim`.
+Each wrapper (``Adam``, ``SGD``, ``ClippedAdam``, ``DCTAdam``, ``AdagradRMSProp``,
+``StepLR``, ...) takes a dict of options -- or a callable from param name to such a
+dict -- and returns a :class:`PyroOptim` that keeps one torch optimizer per param.
+``TracegraphOptim`` is another name for :class:`PyroOptim`.
 
 >>> import torch
 >>> from tracegraph import optim
@@ -18,7 +18,14 @@ from typing import Any
 
 from tracegraph.optim import pytorch_optimizers as _pytorch_optimizers
 from tracegraph.optim.lr_scheduler import PyroLRScheduler
-from tracegraph.optim.optim import ClippedAdam, OptimizerError, PyroOptim, TracegraphOptim
+from tracegraph.optim.optim import (
+    AdagradRMSProp,
+    ClippedAdam,
+    DCTAdam,
+    OptimizerError,
+    PyroOptim,
+    TracegraphOptim,
+)
 from tracegraph.optim.pytorch_optimizers import (
     ASGD,
     SGD,
@@ -27,6 +34,7 @@ from tracegraph.optim.pytorch_optimizers import (
     Adam,
     Adamax,
     AdamW,
+    ChainedScheduler,
     ConstantLR,
     CosineAnnealingLR,
     CosineAnnealingWarmRestarts,
@@ -34,6 +42,7 @@ from tracegraph.optim.pytorch_optimizers import (
     ExponentialLR,
     LambdaLR,
     LinearLR,
+    LRScheduler,
     MultiplicativeLR,
     MultiStepLR,
     NAdam,
@@ -43,13 +52,21 @@ from tracegraph.optim.pytorch_optimizers import (
     ReduceLROnPlateau,
     RMSprop,
     Rprop,
+    SequentialLR,
     SparseAdam,
     StepLR,
+    _LRScheduler,
 )
 
 __all__ = [
     "ASGD",
+    "AdagradRMSProp",
     "Adadelta",
+    "ChainedScheduler",
+    "DCTAdam",
+    "LRScheduler",
+    "SequentialLR",
+    "_LRScheduler",
     "Adagrad",
     "Adam",
     "AdamW",

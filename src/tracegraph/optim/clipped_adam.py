@@ -31,13 +31,10 @@ import torch
 __all__ = ["ClippedAdam"]
 
 
-def _check_positive(name: str, value: Any, allow_zero: bool) -> None:
-    # `not (value > 0)` also rejects NaN, which compares False with everything.
-    ok = isinstance(value, int | float) and not isinstance(value, bool)
-    ok = ok and (value >= 0 if allow_zero else value > 0)
-    if not ok:
-        bound = ">= 0" if allow_zero else "> 0"
-        raise ValueError(f"ClippedAdam: {name} must be a number {bound}, got {value!r}")
+def _check_number(name: str, value: Any) -> None:
+    # Only the type is checked: like Pyro's, any number goes (a negative lr ascends).
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        raise ValueError(f"ClippedAdam: {name} must be a number, got {value!r}")
 
 
 class ClippedAdam(torch.optim.Optimizer):
@@ -51,7 +48,11 @@ class ClippedAdam(torch.optim.Optimizer):
     :param weight_decay: L2 penalty coefficient (added to the clamped gradient).
     :param clip_norm: each gradient element is clamped to ``[-clip_norm, clip_norm]``.
     :param lrd: multiplies ``lr`` at the start of every step (``1.0``: no decay).
-    :raises ValueError: for a negative or non-numeric option, or betas outside [0, 1).
+    :param centered_variance: track the variance of the gradient around its running
+        mean, ``(g - m)^2``, instead of its raw second moment ``g^2`` (equation 2 of
+        Rengaraj et al. 2023, "A Two-Step Machine Learning Method for Predicting
+        the Formation Energy of Ternary Compounds").
+    :raises ValueError: for a non-numeric option (values are not range-checked, as in Pyro).
 
     >>> import torch
     >>> x = torch.tensor([0.0], requires_grad=True)
@@ -69,18 +70,22 @@ class ClippedAdam(torch.optim.Optimizer):
         weight_decay: float = 0.0,
         clip_norm: float = 10.0,
         lrd: float = 1.0,
+        centered_variance: bool = False,
     ) -> None:
-        _check_positive("lr", lr, allow_zero=True)
-        _check_positive("eps", eps, allow_zero=True)
-        _check_positive("weight_decay", weight_decay, allow_zero=True)
-        _check_positive("clip_norm", clip_norm, allow_zero=False)
-        _check_positive("lrd", lrd, allow_zero=False)
+        for name, value in (
+            ("lr", lr),
+            ("eps", eps),
+            ("weight_decay", weight_decay),
+            ("clip_norm", clip_norm),
+            ("lrd", lrd),
+        ):
+            _check_number(name, value)
         if not (
             isinstance(betas, tuple | list)
             and len(betas) == 2
-            and all(isinstance(b, int | float) and 0.0 <= b < 1.0 for b in betas)
+            and all(isinstance(b, int | float) for b in betas)
         ):
-            raise ValueError(f"ClippedAdam: betas must be two numbers in [0, 1), got {betas!r}")
+            raise ValueError(f"ClippedAdam: betas must be two numbers, got {betas!r}")
         defaults = {
             "lr": lr,
             "betas": tuple(betas),
@@ -88,6 +93,7 @@ class ClippedAdam(torch.optim.Optimizer):
             "weight_decay": weight_decay,
             "clip_norm": clip_norm,
             "lrd": lrd,
+            "centered_variance": centered_variance,
         }
         super().__init__(params, defaults)
 
@@ -132,7 +138,11 @@ class ClippedAdam(torch.optim.Optimizer):
                 state["step"] += 1
                 exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
                 exp_avg.mul_(beta1).add_(grad, alpha=1 - beta1)
-                exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+                if group.get("centered_variance", False):
+                    centered = grad - exp_avg
+                    exp_avg_sq.mul_(beta2).addcmul_(centered, centered, value=1 - beta2)
+                else:
+                    exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
                 bias_correction1 = 1 - beta1 ** state["step"]
                 bias_correction2 = 1 - beta2 ** state["step"]
                 step_size = group["lr"] * math.sqrt(bias_correction2) / bias_correction1

@@ -28,12 +28,37 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import torch
+from torch.optim import lr_scheduler
 
-from tracegraph.optim.optim import WRAPPED_OPTIMIZERS, PyroOptim
 from tracegraph.optim.options import OptimArgs, OptimizerError, check_kwargs
+from tracegraph.optim.pyro_optim import WRAPPED_OPTIMIZERS, PyroOptim
 from tracegraph.optim.state import load_optimizer_state
 
 __all__ = ["PyroLRScheduler"]
+
+
+def _chained_scheduler_options(optimizer: Any, schedulers: Any) -> None:
+    """ChainedScheduler's options as the wrapper takes them (the optimizer first)."""
+
+
+def _signature_of(constructor: Any) -> Any:
+    # What option checking should read: ChainedScheduler takes its schedulers
+    # first and the optimizer as a keyword, unlike every other scheduler.
+    if constructor is lr_scheduler.ChainedScheduler:
+        return _chained_scheduler_options
+    return constructor
+
+
+def _make_scheduler(entry: Any, optimizer: torch.optim.Optimizer) -> Any:
+    if isinstance(entry, lr_scheduler.LRScheduler | lr_scheduler.ReduceLROnPlateau):
+        return entry  # as Pyro: torch decides whether it fits this optimizer
+    if not callable(entry):
+        raise OptimizerError(
+            f"'schedulers' entries must be callables taking the optimizer (e.g. "
+            f"functools.partial(torch.optim.lr_scheduler.ExponentialLR, gamma=0.9)), "
+            f"got {entry!r}"
+        )
+    return entry(optimizer)
 
 
 class PyroLRScheduler(PyroOptim):
@@ -42,7 +67,11 @@ class PyroLRScheduler(PyroOptim):
     :param scheduler_constructor: a ``torch.optim.lr_scheduler`` class.
     :param optim_args: ``{"optimizer": torch optimizer class, "optim_args": its
         options (a dict, or a callable from param name to a dict), **scheduler
-        options}``. The dict is not modified.
+        options}``. The dict is not modified.  For ``SequentialLR`` and
+        ``ChainedScheduler``, the ``schedulers`` option lists callables that make
+        a scheduler from an optimizer (such as ``functools.partial(ExponentialLR,
+        gamma=0.9)``): each param's optimizer gets its own (Pyro passes the list
+        as it is, which cannot work with per-param optimizers).
     :param clip_args: gradient clipping, as for :class:`PyroOptim`.
     :raises OptimizerError: when ``optimizer`` is missing or not an optimizer class,
         or an option is unknown to the optimizer or the scheduler.
@@ -83,7 +112,7 @@ class PyroLRScheduler(PyroOptim):
                 f"{sched}: 'optimizer' must be a torch.optim.Optimizer class, got "
                 f"{optimizer!r}{hint}"
             )
-        check_kwargs(scheduler_constructor, kwargs, f"{sched} options")
+        check_kwargs(_signature_of(scheduler_constructor), kwargs, f"{sched} options")
         self.pt_scheduler_constructor = scheduler_constructor
         self.kwargs = kwargs
         super().__init__(optimizer, inner_args, clip_args)
@@ -122,7 +151,16 @@ class PyroLRScheduler(PyroOptim):
 
     def _get_optim(self, param: torch.Tensor) -> Any:
         optimizer = super()._get_optim(param)
-        return self.pt_scheduler_constructor(optimizer, **self.kwargs)
+        kwargs = dict(self.kwargs)
+        if "schedulers" in kwargs:
+            # SequentialLR/ChainedScheduler: each param's optimizer gets its own
+            # sub-schedulers, made by the factories given (scheduler objects,
+            # tied to one optimizer, cannot serve every param).
+            kwargs["schedulers"] = [_make_scheduler(s, optimizer) for s in kwargs["schedulers"]]
+        if self.pt_scheduler_constructor is lr_scheduler.ChainedScheduler:
+            # Its first parameter is the schedulers; the optimizer is a keyword.
+            return lr_scheduler.ChainedScheduler(optimizer=optimizer, **kwargs)
+        return self.pt_scheduler_constructor(optimizer, **kwargs)
 
     def _torch_optimizer(self, obj: Any) -> torch.optim.Optimizer:
         return obj.optimizer  # type: ignore[no-any-return]

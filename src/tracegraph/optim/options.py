@@ -22,6 +22,7 @@ from tracegraph.errors import OptimizerError
 __all__ = [
     "OptimArgs",
     "OptimizerError",
+    "OptionError",
     "callable_name",
     "check_clip_args",
     "check_kwargs",
@@ -32,6 +33,15 @@ __all__ = [
 OptimArgs = Mapping[str, Any] | Callable[[str], Mapping[str, Any]]
 
 _CLIP_KEYS = ("clip_norm", "clip_value")
+
+
+class OptionError(OptimizerError, TypeError):
+    """An unknown or missing option: Pyro meets these as torch's ``TypeError`` when the
+    constructor is called, so this is a ``TypeError`` as well as an ``OptimizerError``.
+
+    >>> issubclass(OptionError, TypeError) and issubclass(OptionError, ValueError)
+    True
+    """
 
 
 def callable_name(fn: Any) -> str:
@@ -63,17 +73,18 @@ def check_kwargs(fn: Callable[..., Any], kwargs: Mapping[Any, Any], what: str) -
     :param fn: the constructor.
     :param kwargs: the options the user gave.
     :param what: names the options in the error, e.g. ``"Adam options"``.
-    :raises OptimizerError: naming the bad key and the accepted ones.
+    :raises OptionError: (an ``OptimizerError`` and a ``TypeError``) naming the bad
+        key and the accepted ones.
 
     >>> import torch
     >>> check_kwargs(torch.optim.SGD, {"lrr": 0.1}, "SGD options")
     Traceback (most recent call last):
     ...
-    tracegraph.errors.OptimizerError: SGD options: unknown option 'lrr' (did you mean...
+    tracegraph.optim.options.OptionError: SGD options: unknown option 'lrr' (did you mean...
     """
     bad_keys = [k for k in kwargs if not isinstance(k, str)]
     if bad_keys:
-        raise OptimizerError(f"{what}: option names must be strings, got {bad_keys[0]!r}")
+        raise OptionError(f"{what}: option names must be strings, got {bad_keys[0]!r}")
     try:
         signature = inspect.signature(fn)
     except (TypeError, ValueError):
@@ -86,7 +97,7 @@ def check_kwargs(fn: Callable[..., Any], kwargs: Mapping[Any, Any], what: str) -
             if key not in accepted:
                 close = difflib.get_close_matches(key, accepted, n=1)
                 hint = f" (did you mean {close[0]!r}?)" if close else ""
-                raise OptimizerError(
+                raise OptionError(
                     f"{what}: unknown option {key!r}{hint}; accepted: {', '.join(accepted)}"
                 )
     missing = [
@@ -95,7 +106,7 @@ def check_kwargs(fn: Callable[..., Any], kwargs: Mapping[Any, Any], what: str) -
         if p.kind in named and p.default is inspect.Parameter.empty and p.name not in kwargs
     ]
     if missing:
-        raise OptimizerError(f"{what}: missing required option(s) {', '.join(map(repr, missing))}")
+        raise OptionError(f"{what}: missing required option(s) {', '.join(map(repr, missing))}")
 
 
 def check_options_type(value: Any, what: str) -> None:
@@ -116,10 +127,14 @@ def check_options_type(value: Any, what: str) -> None:
 
 
 def check_clip_args(clip: Mapping[Any, Any], what: str) -> dict[str, float]:
-    """Check gradient-clipping options: ``clip_norm`` and/or ``clip_value``, each > 0.
+    """Check gradient-clipping options: ``clip_norm`` and/or ``clip_value``, each >= 0.
+
+    (0 zeroes the gradient, as in Pyro; a negative bound, which Pyro would use to
+    flip the gradient's sign, is refused.)
 
     :returns: a copy of ``clip``.
-    :raises OptimizerError: for another key or a value that is not a positive number.
+    :raises OptionError: for another key (a ``TypeError``, as in Pyro).
+    :raises OptimizerError: for a value that is not a number >= 0.
 
     >>> check_clip_args({"clip_norm": 10.0}, "clip_args")
     {'clip_norm': 10.0}
@@ -128,11 +143,11 @@ def check_clip_args(clip: Mapping[Any, Any], what: str) -> dict[str, float]:
         if key not in _CLIP_KEYS:
             close = difflib.get_close_matches(str(key), _CLIP_KEYS, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise OptimizerError(
+            raise OptionError(
                 f"{what}: unknown option {key!r}{hint}; accepted: clip_norm, clip_value"
             )
         number = isinstance(value, int | float) and not isinstance(value, bool)
-        # `not value > 0` also rejects NaN.
-        if not number or not value > 0:
-            raise OptimizerError(f"{what}: {key} must be a number > 0, got {value!r}")
+        # `not value >= 0` also rejects NaN.
+        if not number or not value >= 0:
+            raise OptimizerError(f"{what}: {key} must be a number >= 0, got {value!r}")
     return dict(clip)

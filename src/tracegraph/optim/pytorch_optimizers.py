@@ -5,8 +5,10 @@ clip_args)``, and likewise for every optimizer class in ``torch.optim`` except
 ``LBFGS``, whose step needs a closure that re-evaluates the loss many times: one
 closure cannot serve many per-param optimizers. ``ExponentialLR(optim_args,
 clip_args=None)`` is ``PyroLRScheduler(torch.optim.lr_scheduler.ExponentialLR,
-...)``, and likewise for every scheduler except ``SequentialLR`` and
-``ChainedScheduler``, which are built from other scheduler objects.
+...)``, and likewise for every scheduler, the base classes ``LRScheduler`` and
+``_LRScheduler`` included.  ``SequentialLR`` and ``ChainedScheduler`` are built
+from other schedulers: give those as factories of the optimizer (see
+:class:`~tracegraph.optim.lr_scheduler.PyroLRScheduler`).
 
 Classes present in every supported torch (>= 2.1) get one assignment each, so type
 checkers and readers see the names; classes a newer torch adds (``Adafactor``,
@@ -27,15 +29,13 @@ import torch
 from torch.optim import lr_scheduler
 
 from tracegraph.optim.lr_scheduler import PyroLRScheduler
-from tracegraph.optim.optim import WRAPPED_OPTIMIZERS, PyroOptim
 from tracegraph.optim.options import OptimArgs
+from tracegraph.optim.pyro_optim import WRAPPED_OPTIMIZERS, PyroOptim
 
 # Not wrapped, with the reason; tracegraph.optim's __getattr__ reports it.
 UNWRAPPED = {
     "LBFGS": "its step needs a closure re-evaluating the loss, which one closure cannot "
     "do for many per-param optimizers; use torch.optim.LBFGS on the param tensors directly",
-    "SequentialLR": "it is built from other scheduler objects; use torch's class directly",
-    "ChainedScheduler": "it is built from other scheduler objects; use torch's class directly",
 }
 
 # Scheduler options and step() arguments for a minimal working docstring example.
@@ -190,10 +190,18 @@ OneCycleLR = _wrap_scheduler(lr_scheduler.OneCycleLR)
 PolynomialLR = _wrap_scheduler(lr_scheduler.PolynomialLR)
 ReduceLROnPlateau = _wrap_scheduler(lr_scheduler.ReduceLROnPlateau)
 StepLR = _wrap_scheduler(lr_scheduler.StepLR)
+SequentialLR = _wrap_scheduler(lr_scheduler.SequentialLR)
+ChainedScheduler = _wrap_scheduler(lr_scheduler.ChainedScheduler)
+LRScheduler = _wrap_scheduler(lr_scheduler.LRScheduler)
+_LRScheduler = _wrap_scheduler(lr_scheduler._LRScheduler)
 
 __all__ = [
     "ASGD",
     "Adadelta",
+    "ChainedScheduler",
+    "LRScheduler",
+    "SequentialLR",
+    "_LRScheduler",
     "Adagrad",
     "Adam",
     "AdamW",

@@ -123,23 +123,31 @@ def _summary(value: torch.Tensor) -> str:
 def new_leaf(name: str, constrained_value: Any, constraint: Constraint) -> torch.Tensor:
     """The unconstrained leaf to store for ``constrained_value``, after validation.
 
+    As in Pyro, a value outside the support is accepted whenever the inverse
+    transform maps it to a finite value: the param then holds its projection,
+    ``transform_to(constraint)`` of that value (an unnormalised ``simplex`` value
+    is normalised, a ``lower_cholesky`` value loses its upper triangle, ...).
+
     :param name: the param name, for error messages.
-    :param constrained_value: a tensor (or number) in the support of ``constraint``.
+    :param constrained_value: a tensor (or number), normally in the support of
+        ``constraint``.
     :param constraint: the param's constraint.
     :returns: a new leaf with ``requires_grad=True`` holding the inverse transform;
         the value itself when it already is a trainable leaf and the transform is
         the identity.
-    :raises SiteError: if the value is outside the support, maps to a non-finite
-        unconstrained value, or is not floating point.
+    :raises SiteError: if the value maps to a non-finite unconstrained value (where
+        Pyro would store NaN or infinity), or is not floating point.
 
     >>> import torch
     >>> from torch.distributions import constraints
     >>> new_leaf("rate", torch.tensor(1.0), constraints.positive)
     tensor(0., requires_grad=True)
-    >>> new_leaf("rate", torch.tensor(0.0), constraints.positive)
+    >>> constrain(new_leaf("q", torch.tensor([3.0, 1.0]), constraints.simplex), constraints.simplex)
+    tensor([0.7500, 0.2500], grad_fn=<...>)
+    >>> new_leaf("rate", torch.tensor(-1.0), constraints.positive)
     Traceback (most recent call last):
     ...
-    tracegraph.errors.SiteError: param 'rate': value tensor(0.) is outside the support of ...
+    tracegraph.errors.SiteError: param 'rate': value tensor(-1.) is outside the support of ...
     """
     value = (
         constrained_value
@@ -161,20 +169,21 @@ def new_leaf(name: str, constrained_value: Any, constraint: Constraint) -> torch
                 f"to a value of shape {tuple(value.shape)}"
             )
             raise
-        if not in_support:
-            raise SiteError(
-                f"param {name!r}: value {_summary(value)} is outside the support of "
-                f"{constraint!r}. {hint}"
-            )
         if not (unconstrained.is_floating_point() or unconstrained.is_complex()):
             raise SiteError(
                 f"param {name!r}: params must be floating point, got dtype {unconstrained.dtype}. "
                 "Hint: write torch.tensor(1.0) rather than torch.tensor(1)."
             )
         if not bool(torch.isfinite(unconstrained).all()):
+            where = (
+                "it is on the boundary of the support"
+                if in_support
+                else f"it is outside the support of {constraint!r}"
+            )
             raise SiteError(
-                f"param {name!r}: value {_summary(value)} maps to a non-finite unconstrained "
-                f"value under {constraint!r} (it is on the boundary of the support). {hint}"
+                f"param {name!r}: value {_summary(value)} is outside the support of "
+                f"{constraint!r} or on its boundary: it maps to a non-finite unconstrained "
+                f"value ({where}). {hint}"
             )
     if unconstrained is value and value.is_leaf and value.requires_grad:
         # The caller's own trainable leaf (e.g. an nn.Parameter registered by

@@ -7,7 +7,12 @@
 
 from __future__ import annotations
 
-__all__ = ["module_from_param_with_module_name", "param_with_module_name", "user_param_name"]
+__all__ = [
+    "module_from_param_with_module_name",
+    "normalize_param_name",
+    "param_with_module_name",
+    "user_param_name",
+]
 
 _MODULE_NAMESPACE_DIVIDER = "$$$"
 
@@ -39,3 +44,12 @@ def user_param_name(param_name: str) -> str:
     if _MODULE_NAMESPACE_DIVIDER in param_name:
         return param_name.partition(_MODULE_NAMESPACE_DIVIDER)[2]
     return param_name
+
+
+def normalize_param_name(name: str) -> str:
+    """A store name with the module divider replaced by a dot (``"net.layer.weight"``).
+
+    >>> normalize_param_name("net$$$layer.weight"), normalize_param_name("loc")
+    ('net.layer.weight', 'loc')
+    """
+    return name.replace(_MODULE_NAMESPACE_DIVIDER, ".")

@@ -3,7 +3,9 @@
 Each fake has torch's density and sampler but ``has_rsample = False``, so a site
 using it draws a value with no gradient path and the ELBO must use the
 score-function estimator.  Comparing a fake against its reparameterized original
-checks both gradient estimators on the same model.
+checks both gradient estimators on the same model.  ``Beta``, ``Dirichlet``,
+``Gamma`` and ``Normal`` are the reparameterized originals, importable from here
+as in Pyro.
 
 >>> import torch
 >>> loc = torch.tensor(0.0, requires_grad=True)
@@ -14,12 +16,17 @@ False
 from __future__ import annotations
 
 from tracegraph.distributions import torch as _wrapped
+from tracegraph.distributions.torch import Beta, Dirichlet, Gamma, Normal
 
 __all__ = [
+    "Beta",
+    "Dirichlet",
+    "Gamma",
     "NonreparameterizedBeta",
     "NonreparameterizedDirichlet",
     "NonreparameterizedGamma",
     "NonreparameterizedNormal",
+    "Normal",
 ]
 
 
@@ -38,7 +45,7 @@ class NonreparameterizedBeta(_wrapped.Beta):
 
     >>> import torch
     >>> NonreparameterizedBeta(2.0, 2.0).score_parts(torch.tensor(0.5)).entropy_term
-    0.0
+    0
     """
 
     has_rsample = False

@@ -70,6 +70,9 @@ from typing import Any
 
 import torch
 
+# Pyro's names at this path: pytree helpers it imports here, from torch.
+from torch.utils._pytree import tree_flatten, tree_map, tree_unflatten  # noqa: E402, F401
+
 from tracegraph.ops.provenance.control_flow import (
     ControlFlowScope,
     control_flow_scope,

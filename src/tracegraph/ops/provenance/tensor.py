@@ -98,7 +98,8 @@ class ProvenanceTensor(Tensor):
     _prov_root_seen: frozenset | None = None  # root provenance already joined in
     _prov_shape: torch.Size | None = None  # cached .shape; every mutation resets it
 
-    def __new__(cls, data: Tensor, provenance: Iterable[Any] = _EMPTY) -> Any:
+    def __new__(cls, data: Tensor, provenance: Iterable[Any] = _EMPTY, **kwargs: Any) -> Any:
+        # ``kwargs``: accepted as Pyro's constructor accepts them; nothing to configure.
         if not isinstance(data, Tensor):
             raise TypeError(
                 f"ProvenanceTensor expects a torch.Tensor, got {type(data).__name__}; "
