@@ -21,9 +21,20 @@ def test_sample_plain_torch_distribution_works_and_is_traced():
     assert model().shape == ()
 
 
-def test_sample_name_not_str_raises():
-    with pytest.raises(SiteError, match="name must be a str"):
-        tracegraph.sample(3, dist.Normal(0.0, 1.0))
+def test_sample_name_none_raises_assertion_compatible_error():
+    # Pyro asserts that a site has a name; any other hashable name is accepted.
+    with pytest.raises(AssertionError, match="needs a name") as info:
+        tracegraph.poutine.trace(lambda: tracegraph.sample(None, dist.Normal(0.0, 1.0)))()
+    assert isinstance(info.value, SiteError)
+
+
+def test_sample_accepts_non_str_names_as_pyro():
+    def model():
+        tracegraph.sample(("z", 1), dist.Normal(0.0, 1.0))
+        return tracegraph.sample(3, dist.Normal(0.0, 1.0))
+
+    tr = tracegraph.poutine.trace(model).get_trace()
+    assert list(tr.nodes) == ["_INPUT", ("z", 1), 3, "_RETURN"]
 
 
 def test_sample_observed_wrong_shape_names_site():

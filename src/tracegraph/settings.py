@@ -114,7 +114,9 @@ def register(
 
 register("validate_poutine", "tracegraph.poutine.validation", "_VALIDATION_ENABLED")
 register(
-    "validate_distributions_torch", "torch.distributions.distribution", "Distribution._validate_args"
+    "validate_distributions_torch",
+    "torch.distributions.distribution",
+    "Distribution._validate_args",
 )
 register(
     "validate_distributions_pyro", "torch.distributions.distribution", "Distribution._validate_args"

@@ -94,7 +94,7 @@ class ForceValues(Messenger):
         self.values = values
 
     def _pyro_sample(self, msg: Message) -> None:
-        if msg["is_observed"]:
+        if msg["is_observed"] or msg["infer"].get("_subsample"):
             return
         value = self.values[str(msg["name"])]
         fn: Any = msg["fn"]

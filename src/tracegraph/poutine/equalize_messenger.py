@@ -54,8 +54,7 @@ class EqualizeMessenger(Messenger):
             sites = [sites]
         if not isinstance(sites, (list, tuple)) or not all(isinstance(s, str) for s in sites):
             raise HandlerError(
-                f"equalize(sites=...) expects a regular expression or a list of them, "
-                f"got {sites!r}"
+                f"equalize(sites=...) expects a regular expression or a list of them, got {sites!r}"
             )
         self.sites = list(sites)
         self._patterns = [re.compile(s) for s in self.sites]

@@ -74,7 +74,9 @@ def _matches(handler: Messenger, name: Any, dim: int | None) -> bool:
 
 
 @contextmanager
-def block_plate(name: str | None = None, dim: int | None = None, *, strict: bool = True) -> Iterator[None]:
+def block_plate(
+    name: str | None = None, dim: int | None = None, *, strict: bool = True
+) -> Iterator[None]:
     """Hide one enclosing plate (by ``name`` or by ``dim``) from the sites inside
     the block, e.g. to draw a global variable lazily inside a plate.
 

@@ -87,7 +87,9 @@ def queue(
                     return traced(*args, **kwargs)
                 except NonlocalExit as exit_:
                     exit_.reset_stack()
-                    for extended in extend(traced.trace.copy(), exit_.site, num_samples=num_samples):
+                    for extended in extend(
+                        traced.trace.copy(), exit_.site, num_samples=num_samples
+                    ):
                         queue.put(extended)
             raise HandlerError(f"poutine.queue: max tries ({tries}) exceeded")
 

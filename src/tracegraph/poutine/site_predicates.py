@@ -18,8 +18,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import torch
-
 from tracegraph.distributions import Unit
 from tracegraph.poutine.subsample_messenger import SubsampleDistribution
 

@@ -57,13 +57,14 @@ class SubsampleDistribution:
 
     has_rsample = False
     has_enumerate_support = False
+    # As Pyro's shape tables show it: no batch or event dims of its own (the
+    # index vector's length shows as the value's shape).
     batch_shape = torch.Size()
+    event_shape = torch.Size()
 
     def __init__(
         self, size: int, subsample_size: int, use_cuda: bool | None = None, device: Any = None
     ) -> None:
-        # The whole index vector is one event.
-        self.event_shape = torch.Size([max(subsample_size, 0)])
         self.size = size
         self.subsample_size = subsample_size
         self.use_cuda = use_cuda
@@ -94,6 +95,7 @@ def _integral(plate: str, what: str, value: Any) -> int:
         value = value.item()
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise PlateError(f"plate('{plate}'): {what} must be an int, got {type(value).__name__}")
+    value = float(value) if not isinstance(value, numbers.Integral) else int(value)
     if value != int(value):
         raise PlateError(
             f"plate('{plate}'): {what} must be a whole number, got {value!r}; hint: a plate "
@@ -164,7 +166,10 @@ class SubsampleMessenger(Messenger):
                     f"{tuple(subsample.shape)}"
                 )
             n = len(subsample)
-            if subsample_size is not None and _integral(name, "subsample_size", subsample_size) != n:
+            if (
+                subsample_size is not None
+                and _integral(name, "subsample_size", subsample_size) != n
+            ):
                 raise PlateError(
                     f"plate('{name}'): subsample_size={subsample_size} disagrees with "
                     f"len(subsample)={n}"

@@ -45,9 +45,7 @@ def check_traces_match(trace1: Trace, trace2: Trace) -> None:
     """
     vars1, vars2 = _sample_names(trace1), _sample_names(trace2)
     if vars1 != vars2:
-        warnings.warn(
-            f"Model vars changed: {vars1} vs {vars2}", TracegraphWarning, stacklevel=2
-        )
+        warnings.warn(f"Model vars changed: {vars1} vs {vars2}", TracegraphWarning, stacklevel=2)
     for name in trace1.nodes:
         if name not in vars1:
             continue
@@ -87,7 +85,7 @@ def check_site_shape(site: Mapping[str, Any], max_plate_nesting: float) -> None:
     >>> check_site_shape(site, math.inf)
     Traceback (most recent call last):
     ...
-    tracegraph.errors.ShapeError: at site 'x', invalid log_prob shape: expected [2], actual [3, 2] ...
+    tracegraph.errors.ShapeError: at site 'x', invalid log_prob shape: expected [2], actual [3, ...
     """
     name = site.get("name")
     actual = list(site["log_prob"].shape)
@@ -108,9 +106,7 @@ def check_site_shape(site: Mapping[str, Any], max_plate_nesting: float) -> None:
     while len(actual) > len(expected) and actual[0] == 1:
         actual = actual[1:]
     padded = [1] * (len(expected) - len(actual)) + actual
-    if len(actual) > len(expected) or any(
-        e != -1 and e != a for e, a in zip(expected, padded)
-    ):
+    if len(actual) > len(expected) or any(e != -1 and e != a for e, a in zip(expected, padded)):
         raise ShapeError(
             f"at site {name!r}, invalid log_prob shape: expected {expected}, actual {actual}; "
             "hint: enclose the batched tensor in a plate, .to_event(...) the distribution, "

@@ -63,9 +63,7 @@ def discrete_escape(trace: Trace, msg: Mapping[str, Any]) -> bool:
     ...                           "fn": dist.Normal(0.0, 1.0)})
     False
     """
-    return all_escape(trace, msg) and bool(
-        getattr(msg.get("fn"), "has_enumerate_support", False)
-    )
+    return all_escape(trace, msg) and bool(getattr(msg.get("fn"), "has_enumerate_support", False))
 
 
 def _extended(trace: Trace, msg: Mapping[str, Any], value: Any) -> Trace:
@@ -76,7 +74,9 @@ def _extended(trace: Trace, msg: Mapping[str, Any], value: Any) -> Trace:
     return new
 
 
-def enum_extend(trace: Trace, msg: Mapping[str, Any], num_samples: int | None = None) -> list[Trace]:
+def enum_extend(
+    trace: Trace, msg: Mapping[str, Any], num_samples: int | None = None
+) -> list[Trace]:
     """Copies of ``trace``, each extended by the site ``msg`` at one value of its
     distribution's support (``enumerate_support()``), in support order.
 

@@ -575,7 +575,8 @@ class Trace:
 
 def _same_full_plate(old: Site, new: Site) -> bool:
     # Both are the index site of a plate of the same size that does not subsample.
-    a, b = old.get("fn"), new.get("fn")
+    a: Any = old.get("fn")
+    b: Any = new.get("fn")
     return (
         site_is_subsample(old)
         and site_is_subsample(new)
