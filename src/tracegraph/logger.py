@@ -1,9 +1,11 @@
 """The package's logger, ``tracegraph.log`` (Pyro's ``pyro.log``): the logger
-named ``"tracegraph"``, at level INFO, writing ``LEVEL <tab> message`` lines to
-standard error and not propagating to the root logger, as Pyro's does.
+named ``"tracegraph"`` at level INFO.  As Pyro's, when the program has not set up
+logging (the root logger has no handler at import) it writes ``LEVEL <tab>
+message`` lines to standard error itself and does not propagate; otherwise it
+leaves the output to the program's handlers.
 
->>> log.name, log.level == logging.INFO, log.propagate
-('tracegraph', True, False)
+>>> log.name, log.level == logging.INFO
+('tracegraph', True)
 """
 
 from __future__ import annotations
@@ -13,10 +15,10 @@ import logging
 __all__ = ["log"]
 
 log = logging.getLogger("tracegraph")
-if not log.handlers:
+log.setLevel(logging.INFO)
+if not logging.getLogger().handlers and not log.handlers:
     _handler = logging.StreamHandler()
     _handler.setLevel(logging.INFO)
     _handler.setFormatter(logging.Formatter("%(levelname)s \t %(message)s"))
     log.addHandler(_handler)
-log.setLevel(logging.INFO)
-log.propagate = False
+    log.propagate = False

@@ -284,8 +284,9 @@ class plate(PlateMessenger):
 
 @contextmanager
 def plate_stack(prefix: str, sizes: Sequence[int], rightmost_dim: int = -1) -> Iterator[None]:
-    """Nested vectorized plates ``prefix_0, prefix_1, ...`` covering ``sizes``,
-    the last size at ``rightmost_dim``.
+    """Nested vectorized plates covering the batch shape ``sizes``, as Pyro names
+    them: ``prefix_0`` has the last size at ``rightmost_dim``, ``prefix_1`` the
+    one before it at the next dim to the left, and so on (``prefix_0`` outermost).
 
     >>> import tracegraph.distributions as dist
     >>> with plate_stack("batch", (2, 3)):
@@ -293,9 +294,8 @@ def plate_stack(prefix: str, sizes: Sequence[int], rightmost_dim: int = -1) -> I
     torch.Size([2, 3])
     """
     with ExitStack() as stack:
-        for i, size in enumerate(sizes):
-            dim = rightmost_dim - len(sizes) + i + 1
-            stack.enter_context(plate(f"{prefix}_{i}", size, dim=dim))
+        for i, size in enumerate(reversed(sizes)):
+            stack.enter_context(plate(f"{prefix}_{i}", size, dim=rightmost_dim - i))
         yield
 
 

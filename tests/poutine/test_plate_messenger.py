@@ -96,9 +96,10 @@ def test_plate_stack_creates_nested_plates():
             return tracegraph.sample("x", dist.Normal(0.0, 1.0))
 
     tr = poutine.trace(model).get_trace()
+    # As Pyro: prefix_0 is the rightmost (and outermost) plate.
     assert [(f.name, f.dim, f.size) for f in _frames(tr, "x")] == [
-        ("batch_0", -2, 2),
-        ("batch_1", -1, 3),
+        ("batch_0", -1, 3),
+        ("batch_1", -2, 2),
     ]
     assert tr.nodes["x"]["value"].shape == (2, 3)
 

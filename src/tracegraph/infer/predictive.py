@@ -81,7 +81,7 @@ class Predictive:
                     fn = handlers.replay(self.model, trace=guide_trace)
                 else:
                     data = {k: v[i] for k, v in self.posterior_samples.items()}
-                    fn = handlers.substitute(self.model, data=data)
+                    fn = handlers.condition(self.model, data=data)
                 tr = handlers.trace(fn).get_trace(*args, **kwargs)
                 for name in self._sites(tr):
                     node = tr.nodes.get(name)

@@ -447,16 +447,16 @@ def substitute(
     data: Mapping[str, Any] | None = None,
     substitute_fn: Callable[[Message], Any] | None = None,
 ) -> SubstituteMessenger | HandledFunction:
-    """Fix the values of param sites and latent sample sites (they stay latent).
+    """Fix the values of param sites (the param store is not touched); sample
+    sites are not affected, as in Pyro.
 
     >>> import torch
     >>> import tracegraph
-    >>> import tracegraph.distributions as dist
     >>> def model():
-    ...     return tracegraph.sample("z", dist.Normal(0.0, 1.0))
-    >>> tr = trace(substitute(model, data={"z": torch.tensor(0.5)})).get_trace()
-    >>> tr.nodes["z"]["value"], tr.nodes["z"]["is_observed"]
-    (tensor(0.5000), False)
+    ...     return tracegraph.param("w", torch.tensor(0.0))
+    >>> tr = trace(substitute(model, data={"w": torch.tensor(0.5)})).get_trace()
+    >>> tr.nodes["w"]["value"]
+    tensor(0.5000)
     """
     _check_fn("substitute", fn)
     return _wrap(SubstituteMessenger(data=data, substitute_fn=substitute_fn), fn)

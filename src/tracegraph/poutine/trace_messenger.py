@@ -27,7 +27,7 @@ from tracegraph.poutine.provenance_messenger import (
     TrackProvenanceMessenger,
     identify_provenance_edges,
 )
-from tracegraph.poutine.runtime import Message
+from tracegraph.poutine.runtime import Message, NonlocalExit
 from tracegraph.poutine.site_predicates import site_is_subsample
 from tracegraph.poutine.trace_struct import GRAPH_TYPES, Trace, identify_dense_edges
 
@@ -117,7 +117,11 @@ class TraceMessenger(Messenger):
         old = self.trace
         self.trace = Trace(graph_type=self.graph_type)
         if "_INPUT" in old.nodes:
-            self.trace.add_node("_INPUT", **old.nodes["_INPUT"])
+            node = old.nodes["_INPUT"]
+            # Pyro's reset records the inputs with type "input".
+            self.trace.add_node(
+                "_INPUT", name="_INPUT", type="input", args=node["args"], kwargs=node["kwargs"]
+            )
 
     def get_trace(self) -> Trace:
         """The trace of the last run."""
@@ -150,9 +154,15 @@ class TraceHandler(HandledFunction):
 
     def _run(self, msngr: TraceMessenger, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         with msngr:
-            msngr.trace.add_node("_INPUT", name="_INPUT", type="args", args=args, kwargs=kwargs)
+            # A param-only trace has no input and return nodes (as Pyro's).
+            if not msngr.param_only:
+                msngr.trace.add_node(
+                    "_INPUT", name="_INPUT", type="args", args=args, kwargs=kwargs
+                )
             try:
                 ret = self.fn(*args, **kwargs)
+            except NonlocalExit:
+                raise  # control flow (escape, queue), not an error: no shape table
             except Exception as exc:
                 if not getattr(exc, "_tracegraph_shapes_noted", False):
                     try:
@@ -161,7 +171,8 @@ class TraceHandler(HandledFunction):
                     except Exception:  # noqa: BLE001 - the original error matters more
                         pass
                 raise
-            msngr.trace.add_node("_RETURN", name="_RETURN", type="return", value=ret)
+            if not msngr.param_only:
+                msngr.trace.add_node("_RETURN", name="_RETURN", type="return", value=ret)
         return ret
 
     @property
