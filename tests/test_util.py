@@ -1,0 +1,35 @@
+"""tracegraph.util: Pyro's pyro.util names, re-exported from where they live."""
+
+from __future__ import annotations
+
+import tracegraph.util as util
+from tracegraph import context_tools, errors, rng_state, tensor_checks
+from tracegraph.infer import elbo
+from tracegraph.poutine import site_predicates, trace_checks
+
+
+def test_util_reexports_the_same_objects():
+    homes = {
+        "ExperimentalWarning": errors,
+        "check_if_enumerated": trace_checks,
+        "check_model_guide_match": elbo,
+        "check_site_shape": trace_checks,
+        "check_traces_match": trace_checks,
+        "get_rng_state": rng_state,
+        "ignore_experimental_warning": context_tools,
+        "ignore_jit_warnings": context_tools,
+        "jit_iter": context_tools,
+        "optional": context_tools,
+        "set_rng_seed": rng_state,
+        "set_rng_state": rng_state,
+        "site_is_subsample": site_predicates,
+        "timed": context_tools,
+        "torch_float": tensor_checks,
+        "torch_isinf": tensor_checks,
+        "torch_isnan": tensor_checks,
+        "warn_if_inf": tensor_checks,
+        "warn_if_nan": tensor_checks,
+    }
+    assert sorted(homes) == sorted(util.__all__)
+    for name, home in homes.items():
+        assert getattr(util, name) is getattr(home, name), name
