@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import tracegraph.util as util
-from tracegraph import context_tools, errors, rng_state, tensor_checks
+from tracegraph import context_tools, errors, seeding, tensor_checks
 from tracegraph.infer import elbo
 from tracegraph.poutine import site_predicates, trace_checks
 
@@ -15,13 +15,13 @@ def test_util_reexports_the_same_objects():
         "check_model_guide_match": elbo,
         "check_site_shape": trace_checks,
         "check_traces_match": trace_checks,
-        "get_rng_state": rng_state,
+        "get_rng_state": seeding,
         "ignore_experimental_warning": context_tools,
         "ignore_jit_warnings": context_tools,
         "jit_iter": context_tools,
         "optional": context_tools,
-        "set_rng_seed": rng_state,
-        "set_rng_state": rng_state,
+        "set_rng_seed": seeding,
+        "set_rng_state": seeding,
         "site_is_subsample": site_predicates,
         "timed": context_tools,
         "torch_float": tensor_checks,

@@ -50,7 +50,7 @@ from tracegraph.poutine.runtime import (
     new_sample_message,
 )
 from tracegraph.poutine.subsample_messenger import SubsampleMessenger
-from tracegraph.rng_state import set_rng_seed
+from tracegraph.seeding import set_rng_seed
 
 __all__ = [
     "InferDict",

@@ -21,7 +21,7 @@ from tracegraph.poutine.trace_checks import (
     check_site_shape,
     check_traces_match,
 )
-from tracegraph.rng_state import get_rng_state, set_rng_seed, set_rng_state
+from tracegraph.seeding import get_rng_state, set_rng_seed, set_rng_state
 from tracegraph.tensor_checks import (
     torch_float,
     torch_isinf,

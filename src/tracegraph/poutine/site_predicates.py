@@ -1,6 +1,7 @@
 """What kind of site a trace node is: a plate's subsample indices, a ``factor``,
 a ``deterministic`` value (Pyro's ``site_is_*`` predicates).
 
+>>> import torch
 >>> import tracegraph
 >>> import tracegraph.distributions as dist
 >>> from tracegraph import poutine
@@ -38,6 +39,7 @@ def site_is_factor(site: Mapping[str, Any]) -> bool:
     """Whether ``site`` was made by :func:`tracegraph.factor`: a sample site of the
     ``Unit`` distribution.
 
+    >>> import torch
     >>> site_is_factor({"type": "sample", "fn": Unit(torch.tensor(0.0))})
     True
     """

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 import tracegraph
-from tracegraph.rng_state import get_rng_state, set_rng_seed, set_rng_state
+from tracegraph.seeding import get_rng_state, set_rng_seed, set_rng_state
 
 
 def _draws():
