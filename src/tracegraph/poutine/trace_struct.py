@@ -23,6 +23,7 @@ an ELBO and a user asking for them pay once.
 from __future__ import annotations
 
 import heapq
+import math
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -586,10 +587,15 @@ def _same_full_plate(old: Site, new: Site) -> bool:
 
 def _warn_if_not_finite(name: str, log_p_sum: Any) -> None:
     # As Pyro under validation: a NaN or +inf log-density is a bug; -inf is an
-    # impossible value, which is legitimate.
+    # impossible value, which is legitimate.  Checked on the value only (one
+    # comparison per site; Pyro also hooks the gradient, which costs a hook per
+    # site and step and only repeats a NaN that reached the loss).
+    value = float(log_p_sum.detach()) if isinstance(log_p_sum, torch.Tensor) else log_p_sum
+    if math.isfinite(value) or value == -math.inf:
+        return
     msg = f"log_prob_sum at site '{name}'"
-    warn_if_nan(log_p_sum, msg)
-    warn_if_inf(log_p_sum, msg, allow_neginf=True)
+    warn_if_nan(value, msg)
+    warn_if_inf(value, msg, allow_neginf=True)
 
 
 def identify_dense_edges(trace: Trace) -> None:
