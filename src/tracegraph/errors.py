@@ -22,6 +22,8 @@ __all__ = [
     "UnknownSiteError",
     "SiteNameError",
     "HandlerAssertionError",
+    "HandlerArgumentError",
+    "PlateArgumentError",
     "ExperimentalWarning",
 ]
 
@@ -92,6 +94,24 @@ class HandlerAssertionError(HandlerError, AssertionError):
     queue).
 
     >>> issubclass(HandlerAssertionError, AssertionError)
+    True
+    """
+
+
+class HandlerArgumentError(HandlerError, TypeError):
+    """A handler was given an argument of the wrong kind, or none where one is
+    needed (Pyro fails with a ``TypeError`` there).
+
+    >>> issubclass(HandlerArgumentError, TypeError) and issubclass(HandlerArgumentError, ValueError)
+    True
+    """
+
+
+class PlateArgumentError(PlateError, TypeError):
+    """A plate was given a size or subsample size that is not a number (Pyro fails
+    with a ``TypeError``).
+
+    >>> issubclass(PlateArgumentError, TypeError)
     True
     """
 

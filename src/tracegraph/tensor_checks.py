@@ -19,7 +19,7 @@ import torch
 __all__ = ["torch_float", "torch_isinf", "torch_isnan", "warn_if_inf", "warn_if_nan"]
 
 
-def torch_isnan(x: torch.Tensor | numbers.Number) -> bool | torch.Tensor:
+def torch_isnan(x: torch.Tensor | numbers.Number | float) -> bool | torch.Tensor:
     """Whether ``x`` (a number, or any element of a tensor) is NaN.
 
     :returns: a bool for a number, a 0-d bool tensor for a tensor.
@@ -27,20 +27,22 @@ def torch_isnan(x: torch.Tensor | numbers.Number) -> bool | torch.Tensor:
     >>> torch_isnan(1.0), torch_isnan(torch.tensor([1.0, float("nan")]))
     (False, tensor(True))
     """
+    if isinstance(x, torch.Tensor):
+        return torch.isnan(x).any()
     if isinstance(x, numbers.Number):
         return x != x
-    return torch.isnan(x).any()
+    return torch.isnan(x).any()  # type: ignore[arg-type]  # a TypeError, as in Pyro
 
 
-def torch_isinf(x: torch.Tensor | numbers.Number) -> bool | torch.Tensor:
+def torch_isinf(x: torch.Tensor | numbers.Number | float) -> bool | torch.Tensor:
     """Whether ``x`` (a number, or any element of a tensor) is +inf or -inf.
 
     >>> torch_isinf(float("-inf")), torch_isinf(torch.tensor([0.0]))
     (True, tensor(False))
     """
-    if isinstance(x, numbers.Number):
-        return x == math.inf or x == -math.inf
-    return (x == math.inf).any() | (x == -math.inf).any()
+    if isinstance(x, torch.Tensor):
+        return (x == math.inf).any() | (x == -math.inf).any()
+    return x == math.inf or x == -math.inf
 
 
 def torch_float(x: torch.Tensor | float | int) -> torch.Tensor | float:
@@ -64,12 +66,12 @@ def _warn(text: str, msg: str, filename: str, lineno: int) -> None:
 
 
 def warn_if_nan(
-    value: torch.Tensor | numbers.Number,
+    value: torch.Tensor | numbers.Number | float,
     msg: str = "",
     *,
     filename: str | None = None,
     lineno: int | None = None,
-) -> torch.Tensor | numbers.Number:
+) -> torch.Tensor | numbers.Number | float:
     """Warn (``UserWarning``) if ``value`` contains NaN, and, for a tensor that
     requires grad, if its gradient does.  Returns ``value``.
 
@@ -97,14 +99,14 @@ def warn_if_nan(
 
 
 def warn_if_inf(
-    value: torch.Tensor | numbers.Number,
+    value: torch.Tensor | numbers.Number | float,
     msg: str = "",
     allow_posinf: bool = False,
     allow_neginf: bool = False,
     *,
     filename: str | None = None,
     lineno: int | None = None,
-) -> torch.Tensor | numbers.Number:
+) -> torch.Tensor | numbers.Number | float:
     """Warn (``UserWarning``) if ``value`` contains +inf (unless ``allow_posinf``)
     or -inf (unless ``allow_neginf``), and, for a tensor that requires grad, if its
     gradient does.  Returns ``value``.

@@ -25,7 +25,7 @@ import re
 from typing import Any
 
 from tracegraph.distributions import Delta
-from tracegraph.errors import HandlerError
+from tracegraph.errors import HandlerArgumentError
 from tracegraph.poutine.messenger import Messenger
 from tracegraph.poutine.runtime import Message
 from tracegraph.poutine.site_predicates import site_is_subsample
@@ -40,7 +40,7 @@ class EqualizeMessenger(Messenger):
     :param type: the site type to equalize (``"sample"`` or ``"param"``).
     :param keep_dist: keep later sample sites' distributions (observe them) instead
         of making them deterministic.
-    :raises HandlerError: if ``sites`` is neither a str nor a list of str.
+    :raises HandlerArgumentError: (a ``TypeError``) if ``sites`` is neither a str nor a list of str.
 
     >>> EqualizeMessenger(["x", "y"]).sites
     ['x', 'y']
@@ -53,7 +53,7 @@ class EqualizeMessenger(Messenger):
         if isinstance(sites, str):
             sites = [sites]
         if not isinstance(sites, (list, tuple)) or not all(isinstance(s, str) for s in sites):
-            raise HandlerError(
+            raise HandlerArgumentError(
                 f"equalize(sites=...) expects a regular expression or a list of them, got {sites!r}"
             )
         self.sites = list(sites)

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from tracegraph.errors import HandlerError
+from tracegraph.errors import HandlerArgumentError
 from tracegraph.poutine.messenger import Messenger
 from tracegraph.poutine.runtime import Message, NonlocalExit
 
@@ -39,18 +39,18 @@ class EscapeMessenger(Messenger):
     """Handler that escapes at the sample sites for which ``escape_fn(msg)`` is true.
 
     :param escape_fn: ``msg -> bool``.
-    :raises HandlerError: if ``escape_fn`` is not callable.
+    :raises HandlerArgumentError: (a ``TypeError``) if ``escape_fn`` is not callable.
 
     >>> EscapeMessenger(escape_fn=None)
     Traceback (most recent call last):
     ...
-    tracegraph.errors.HandlerError: escape(escape_fn=...) expects a callable ..., got NoneType
+    tracegraph.errors.HandlerArgumentError: escape(escape_fn=...) expects ..., got NoneType
     """
 
     def __init__(self, escape_fn: Callable[[Message], object]) -> None:
         super().__init__()
         if not callable(escape_fn):
-            raise HandlerError(
+            raise HandlerArgumentError(
                 "escape(escape_fn=...) expects a callable msg -> bool, got "
                 f"{type(escape_fn).__name__}"
             )

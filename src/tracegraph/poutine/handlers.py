@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar, overload
 
-from tracegraph.errors import HandlerError
+from tracegraph.errors import HandlerArgumentError, HandlerError
 from tracegraph.poutine.block_messenger import BlockMessenger
 from tracegraph.poutine.broadcast_messenger import BroadcastMessenger
 from tracegraph.poutine.condition_messenger import ConditionMessenger
@@ -203,7 +203,9 @@ def condition(
     """
     _check_fn("condition", fn)
     if data is None:
-        raise HandlerError("poutine.condition needs data= (a dict name -> value or a Trace)")
+        raise HandlerArgumentError(
+            "poutine.condition needs data= (a dict name -> value or a Trace)"
+        )
     return _wrap(ConditionMessenger(data=data), fn)
 
 
@@ -368,7 +370,7 @@ def do(
     """
     _check_fn("do", fn)
     if data is None:
-        raise HandlerError("poutine.do needs data= (a dict name -> intervention value)")
+        raise HandlerArgumentError("poutine.do needs data= (a dict name -> intervention value)")
     return _wrap(DoMessenger(data=data), fn)
 
 
@@ -521,7 +523,9 @@ def lift(
     """
     _check_fn("lift", fn)
     if prior is None:
-        raise HandlerError("poutine.lift needs prior= (a distribution, dict or callable)")
+        raise HandlerArgumentError(
+            "poutine.lift needs prior= (a distribution, dict or callable)"
+        )
     return _wrap(LiftMessenger(prior=prior), fn)
 
 
@@ -649,5 +653,7 @@ def equalize(
     """
     _check_fn("equalize", fn)
     if sites is None:
-        raise HandlerError("poutine.equalize needs sites= (a regular expression or a list)")
+        raise HandlerArgumentError(
+            "poutine.equalize needs sites= (a regular expression or a list)"
+        )
     return _wrap(EqualizeMessenger(sites, type, keep_dist), fn)

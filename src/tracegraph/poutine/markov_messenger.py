@@ -31,7 +31,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from tracegraph.errors import HandlerError
+from tracegraph.errors import HandlerAssertionError, HandlerError
 from tracegraph.poutine.messenger import Messenger
 from tracegraph.poutine.runtime import Message, _discard
 from tracegraph.poutine.site_predicates import site_is_subsample
@@ -50,7 +50,8 @@ class MarkovMessenger(Messenger):
     :param dim: not supported (Pyro raises ``NotImplementedError`` too).
     :param name: not supported (Pyro raises ``NotImplementedError`` too).
     :raises NotImplementedError: for ``dim`` or ``name``.
-    :raises HandlerError: for a negative ``history``.
+    :raises HandlerAssertionError: (an ``AssertionError``, as Pyro's) for a
+        negative ``history``.
 
     >>> with MarkovMessenger(history=2) as m:
     ...     m.history
@@ -70,7 +71,7 @@ class MarkovMessenger(Messenger):
                 "markov(name=...): vectorized markov is not implemented; leave name=None"
             )
         if not isinstance(history, int) or history < 0:
-            raise HandlerError(f"markov: history must be an int >= 0, got {history!r}")
+            raise HandlerAssertionError(f"markov: history must be an int >= 0, got {history!r}")
         self.history = history
         self.keep = keep
         self.dim = dim

@@ -28,7 +28,7 @@ from typing import Any
 
 import torch
 
-from tracegraph.errors import PlateError
+from tracegraph.errors import PlateArgumentError, PlateError
 from tracegraph.poutine.messenger import Messenger
 from tracegraph.poutine.runtime import (
     CondIndepStackFrame,
@@ -94,7 +94,9 @@ def _integral(plate: str, what: str, value: Any) -> int:
             raise PlateError(f"plate('{plate}'): {what} must be a number, got shape {value.shape}")
         value = value.item()
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise PlateError(f"plate('{plate}'): {what} must be an int, got {type(value).__name__}")
+        raise PlateArgumentError(
+            f"plate('{plate}'): {what} must be an int, got {type(value).__name__}"
+        )
     value = float(value) if not isinstance(value, numbers.Integral) else int(value)
     if value != int(value):
         raise PlateError(

@@ -22,7 +22,7 @@ import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from tracegraph.errors import HandlerError, TracegraphWarning
+from tracegraph.errors import HandlerArgumentError, TracegraphWarning
 from tracegraph.poutine.messenger import Messenger
 from tracegraph.poutine.runtime import Message
 
@@ -40,7 +40,7 @@ class SubstituteMessenger(Messenger):
     >>> SubstituteMessenger()
     Traceback (most recent call last):
     ...
-    tracegraph.errors.HandlerError: substitute needs data= ... or substitute_fn= ...
+    tracegraph.errors.HandlerArgumentError: substitute needs data= ... or substitute_fn= ...
     """
 
     def __init__(
@@ -50,16 +50,16 @@ class SubstituteMessenger(Messenger):
     ) -> None:
         super().__init__()
         if (data is None) == (substitute_fn is None):
-            raise HandlerError(
+            raise HandlerArgumentError(
                 "substitute needs data= (a dict name -> value) or substitute_fn= "
                 "(msg -> value or None)" + ("" if data is None else ", not both")
             )
         if data is not None and not isinstance(data, Mapping):
-            raise HandlerError(
+            raise HandlerArgumentError(
                 f"substitute(data=...) expects a dict name -> value, got {type(data).__name__}"
             )
         if substitute_fn is not None and not callable(substitute_fn):
-            raise HandlerError(
+            raise HandlerArgumentError(
                 "substitute(substitute_fn=...) expects a callable msg -> value, got "
                 f"{type(substitute_fn).__name__}"
             )
