@@ -64,6 +64,26 @@ class Lib:
 PYRO = Lib("pyro")
 TRACEGRAPH = Lib("tracegraph")
 
+#: Every program of the zoo (the ``zoo_*.py`` modules), by name.
+PROGRAMS: dict[str, Callable[[Lib], Any]] = {}
+
+
+def program(fn: Callable[[Lib], Any]) -> Callable[[Lib], Any]:
+    """Register ``fn`` in :data:`PROGRAMS`."""
+    if fn.__name__ in PROGRAMS:
+        raise ValueError(f"two zoo programs named {fn.__name__}")
+    PROGRAMS[fn.__name__] = fn
+    return fn
+
+
+def traced(lib: Lib, model: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    return lib.poutine.trace(model).get_trace(*args, **kwargs)
+
+
+def with_log_probs(tr: Any) -> Any:
+    tr.compute_log_prob()
+    return tr, tr.log_prob_sum()
+
 
 @dataclass
 class Outcome:

@@ -1,4 +1,4 @@
-"""The zoo of ``poutine_zoo.py`` run through Pyro 1.9.2 and tracegraph: the same
+"""The zoo (``zoo_*.py``) run through Pyro 1.9.2 and tracegraph: the same
 traces (node names and order, types, values where the draws coincide, shapes,
 frames, scales, masks, ``infer``, message keys, edges, log-probs), the same
 values, or exceptions of the same built-in type, and the same warnings."""
@@ -9,8 +9,13 @@ import pytest
 
 pytest.importorskip("pyro", reason="the differential tests compare against pyro-ppl==1.9.2")
 
-from differential import compare  # noqa: E402
-from poutine_zoo import PROGRAMS  # noqa: E402
+import zoo_handlers  # noqa: E402, F401 - each zoo module registers its programs
+import zoo_invalid_arguments  # noqa: E402, F401
+import zoo_markov_queue  # noqa: E402, F401
+import zoo_plates  # noqa: E402, F401
+import zoo_primitives  # noqa: E402, F401
+import zoo_util  # noqa: E402, F401
+from differential import PROGRAMS, compare  # noqa: E402
 
 
 def test_zoo_has_at_least_sixty_programs() -> None:
