@@ -67,7 +67,12 @@ class CondIndepStackFrame(NamedTuple):
 
 
 class InferDict(TypedDict, total=False):
-    """The keys of a site's ``infer`` dict that Pyro and tracegraph read."""
+    """The keys of a site's ``infer`` dict that Pyro and tracegraph read.
+
+    >>> infer: InferDict = {"is_auxiliary": True}
+    >>> "enumerate" in InferDict.__annotations__
+    True
+    """
 
     enumerate: Literal["sequential", "parallel"]
     expand: bool
@@ -87,7 +92,13 @@ class InferDict(TypedDict, total=False):
 
 
 class Message(TypedDict, total=False):
-    """A site as handlers see it (Pyro's keys)."""
+    """A site as handlers see it (Pyro's keys).
+
+    >>> sorted(new_sample_message("z", lambda: 0.0)) == sorted(
+    ...     k for k in Message.__annotations__ if k not in ("obs", "control_provenance")
+    ... )
+    True
+    """
 
     type: str
     name: Any

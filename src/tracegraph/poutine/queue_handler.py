@@ -63,6 +63,16 @@ def queue(
     :raises HandlerAssertionError: (an ``AssertionError``, as Pyro's) when the
         queue is empty.
     :raises HandlerError: (a ``ValueError``) after ``max_tries`` runs.
+
+    >>> import queue as queues
+    >>> import tracegraph
+    >>> import tracegraph.distributions as dist
+    >>> from tracegraph.poutine import Trace
+    >>> q = queues.Queue()
+    >>> q.put(Trace())
+    >>> coin = queue(lambda: int(tracegraph.sample("c", dist.Bernoulli(0.5))), queue=q)
+    >>> coin(), coin(), q.empty()
+    (0, 1, True)
     """
     tries = int(1e6) if max_tries is None else max_tries
     extend = enum_extend if extend_fn is None else extend_fn

@@ -42,6 +42,16 @@ def check_traces_match(trace1: Trace, trace2: Trace) -> None:
         ``trace2`` lacks.
     :raises ShapeError: (a ``ValueError``) when a site's distributions have
         different shapes (batch and event shape together).
+
+    >>> import torch
+    >>> import tracegraph.distributions as dist
+    >>> from tracegraph import poutine, sample
+    >>> a = poutine.trace(lambda: sample("x", dist.Normal(torch.zeros(2), 1.0))).get_trace()
+    >>> b = poutine.trace(lambda: sample("x", dist.Normal(torch.zeros(3), 1.0))).get_trace()
+    >>> check_traces_match(a, b)
+    Traceback (most recent call last):
+    ...
+    tracegraph.errors.ShapeError: Site dims disagree at site 'x': torch.Size([2]) vs ...
     """
     vars1, vars2 = _sample_names(trace1), _sample_names(trace2)
     if vars1 != vars2:
