@@ -21,9 +21,20 @@ def test_sample_plain_torch_distribution_works_and_is_traced():
     assert model().shape == ()
 
 
-def test_sample_name_not_str_raises():
-    with pytest.raises(SiteError, match="name must be a str"):
-        tracegraph.sample(3, dist.Normal(0.0, 1.0))
+def test_sample_name_none_raises_assertion_compatible_error():
+    # Pyro asserts that a site has a name; any other hashable name is accepted.
+    with pytest.raises(AssertionError, match="needs a name") as info:
+        tracegraph.poutine.trace(lambda: tracegraph.sample(None, dist.Normal(0.0, 1.0)))()
+    assert isinstance(info.value, SiteError)
+
+
+def test_sample_accepts_non_str_names_as_pyro():
+    def model():
+        tracegraph.sample(("z", 1), dist.Normal(0.0, 1.0))
+        return tracegraph.sample(3, dist.Normal(0.0, 1.0))
+
+    tr = tracegraph.poutine.trace(model).get_trace()
+    assert list(tr.nodes) == ["_INPUT", ("z", 1), 3, "_RETURN"]
 
 
 def test_sample_observed_wrong_shape_names_site():
@@ -140,3 +151,66 @@ def _picklable_model():
 def test_trace_handler_pickles():
     traced = pickle.loads(pickle.dumps(poutine.trace(_picklable_model)))
     assert traced.get_trace().stochastic_nodes == ["x"]
+
+
+# -- Pyro's primitives module names ---------------------------------------------------
+
+
+def test_barrier_is_an_effect_returning_its_data():
+    seen = []
+
+    class Spy(tracegraph.poutine.Messenger):
+        def _pyro_barrier(self, msg):
+            seen.append(msg["args"][0])
+
+    data = torch.ones(2)
+    with Spy():
+        assert tracegraph.barrier(data) is data
+    assert seen == [data] and tracegraph.barrier(data) is data
+
+
+def test_param_message_args_and_kwargs_as_pyro():
+    init = torch.tensor(1.0)
+
+    def model():
+        tracegraph.param("a", init)
+        tracegraph.param("b", event_dim=0, init_tensor=torch.ones(1))
+
+    tr = tracegraph.poutine.trace(model).get_trace()
+    a = tr.nodes["a"]
+    assert a["args"] == ("a", init) and set(a["kwargs"]) == {"constraint", "event_dim"}
+    assert tr.nodes["b"]["kwargs"]["event_dim"] == 0
+
+
+def test_obs_mask_masks_the_two_sites_as_pyro():
+    def model():
+        return tracegraph.sample(
+            "x",
+            dist.Normal(torch.zeros(3), 1.0),
+            obs=torch.tensor([1.0, 2.0, 3.0]),
+            obs_mask=torch.tensor([True, False, True]),
+        )
+
+    tr = tracegraph.poutine.trace(model).get_trace()
+    assert tr.nodes["x_observed"]["mask"].tolist() == [True, False, True]
+    assert tr.nodes["x_unobserved"]["mask"].tolist() == [False, True, False]
+    assert type(tr.nodes["x_observed"]["fn"]).__name__ == "Normal"
+
+
+def test_enable_validation_and_validation_enabled_switch_every_flag():
+    from tracegraph.poutine import validation
+
+    with tracegraph.validation_enabled(False):
+        assert not tracegraph.is_validation_enabled() and not validation.is_validation_enabled()
+    assert tracegraph.is_validation_enabled() and validation.is_validation_enabled()
+    with pytest.raises(ValueError, match="expects a bool"):
+        tracegraph.enable_validation("yes")
+
+
+def test_primitives_reexport_pyros_runtime_names():
+    from tracegraph import primitives
+    from tracegraph.poutine import runtime
+
+    assert primitives.effectful is runtime.effectful
+    assert primitives.apply_stack is runtime.apply_stack
+    assert primitives.clear_param_store is tracegraph.clear_param_store

@@ -13,17 +13,17 @@ ELBO, behind Pyro's public names: ``import tracegraph as pyro`` ports a model.
 ['x']
 """
 
-from tracegraph import distributions, infer, optim, poutine
-from tracegraph.distributions.util import (
-    enable_validation,
-    is_validation_enabled,
-    validation_enabled,
-)
+from tracegraph import distributions, infer, optim, poutine, settings
+from tracegraph.distributions import is_validation_enabled
 from tracegraph.infer.inspect import render_model
-from tracegraph.params import clear_param_store, get_param_store
-from tracegraph.poutine import condition, do
+from tracegraph.logger import log
+from tracegraph.params import get_param_store
+from tracegraph.poutine import condition, do, markov
 from tracegraph.primitives import (
+    barrier,
+    clear_param_store,
     deterministic,
+    enable_validation,
     factor,
     module,
     param,
@@ -32,12 +32,14 @@ from tracegraph.primitives import (
     sample,
     set_rng_seed,
     subsample,
+    validation_enabled,
 )
 
 __version__ = "0.1.0"
 
 __all__ = [
     "__version__",
+    "barrier",
     "clear_param_store",
     "condition",
     "deterministic",
@@ -48,6 +50,8 @@ __all__ = [
     "get_param_store",
     "infer",
     "is_validation_enabled",
+    "log",
+    "markov",
     "module",
     "optim",
     "param",
@@ -57,6 +61,7 @@ __all__ = [
     "render_model",
     "sample",
     "set_rng_seed",
+    "settings",
     "subsample",
     "validation_enabled",
 ]

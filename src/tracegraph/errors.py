@@ -20,6 +20,12 @@ __all__ = [
     "HandlerError",
     "OptimizerError",
     "TracegraphWarning",
+    "UnknownSiteError",
+    "SiteNameError",
+    "HandlerAssertionError",
+    "HandlerArgumentError",
+    "PlateArgumentError",
+    "ExperimentalWarning",
 ]
 
 
@@ -65,3 +71,59 @@ class OptimizerError(TracegraphError, ValueError):
 
 class TracegraphWarning(UserWarning):
     """Warnings raised by tracegraph; filter them with this class."""
+
+
+class UnknownSiteError(SiteError, KeyError):
+    """A trace was asked for a site it does not have (Pyro raises ``KeyError``).
+
+    >>> str(UnknownSiteError("no site named 'z'"))
+    "no site named 'z'"
+    """
+
+    def __str__(self) -> str:
+        # KeyError quotes its argument; this message is a sentence, not a key.
+        return str(self.args[0]) if self.args else ""
+
+
+class SiteNameError(SiteError, AssertionError):
+    """A site was given no name (Pyro asserts that the name is not None).
+
+    >>> issubclass(SiteNameError, AssertionError) and issubclass(SiteNameError, ValueError)
+    True
+    """
+
+
+class HandlerAssertionError(HandlerError, AssertionError):
+    """A handler or effect was configured in a way Pyro refuses with an ``assert``
+    (``effectful`` without a type, an unknown graph type, ``queue`` on an empty
+    queue).
+
+    >>> issubclass(HandlerAssertionError, AssertionError)
+    True
+    """
+
+
+class HandlerArgumentError(HandlerError, TypeError):
+    """A handler was given an argument of the wrong kind, or none where one is
+    needed (Pyro fails with a ``TypeError`` there).
+
+    >>> issubclass(HandlerArgumentError, TypeError) and issubclass(HandlerArgumentError, ValueError)
+    True
+    """
+
+
+class PlateArgumentError(PlateError, TypeError):
+    """A plate was given a size or subsample size that is not a number (Pyro fails
+    with a ``TypeError``).
+
+    >>> issubclass(PlateArgumentError, TypeError)
+    True
+    """
+
+
+class ExperimentalWarning(TracegraphWarning):
+    """Warns that a feature is experimental (Pyro's ``pyro.util.ExperimentalWarning``).
+
+    >>> issubclass(ExperimentalWarning, UserWarning)
+    True
+    """

@@ -15,39 +15,77 @@ True
 
 from __future__ import annotations
 
-import random
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from typing import Any
 
-import numpy as np
 import torch
 
-from tracegraph.distributions import Delta, Unit, as_tracegraph_distribution
+from tracegraph.distributions import (
+    Delta,
+    TorchDistributionMixin,
+    Unit,
+    as_tracegraph_distribution,
+)
+from tracegraph.distributions import enable_validation as _enable_dist_validation
 from tracegraph.distributions.util import is_validation_enabled
-from tracegraph.errors import ShapeError, SiteError
-from tracegraph.params import get_param_store, param_with_module_name
+from tracegraph.errors import ShapeError, SiteError, SiteNameError
+from tracegraph.ops.rng import set_rng_seed
+from tracegraph.params import (
+    ParamStoreDict,
+    clear_param_store,
+    get_param_store,
+    param_with_module_name,
+)
+from tracegraph.poutine import validation as _poutine_validation
+from tracegraph.poutine.mask_messenger import MaskMessenger
 from tracegraph.poutine.plate_messenger import PlateMessenger
-from tracegraph.poutine.runtime import _HANDLERS, apply_stack, effectful, new_message
+from tracegraph.poutine.runtime import (
+    _HANDLERS,
+    InferDict,
+    Message,
+    am_i_wrapped,
+    apply_stack,
+    effectful,
+    new_message,
+    new_sample_message,
+)
+from tracegraph.poutine.subsample_messenger import SubsampleMessenger
 
 __all__ = [
+    "InferDict",
+    "Message",
+    "ParamStoreDict",
+    "PlateMessenger",
+    "SubsampleMessenger",
+    "TorchDistributionMixin",
+    "am_i_wrapped",
+    "apply_stack",
+    "barrier",
+    "clear_param_store",
     "deterministic",
+    "effectful",
+    "enable_validation",
     "factor",
+    "get_param_store",
     "module",
     "param",
+    "param_with_module_name",
     "plate",
     "plate_stack",
     "sample",
     "set_rng_seed",
     "subsample",
+    "validation_enabled",
 ]
 
 _constraints = torch.distributions.constraints
 
 
 def _check_name(name: Any, what: str) -> None:
-    if not isinstance(name, str):
-        raise SiteError(f"a {what} site's name must be a str, got {type(name).__name__}: {name!r}")
+    # Pyro accepts any hashable name (ints, tuples); only None is refused.
+    if name is None:
+        raise SiteNameError(f"a {what} site needs a name, got None")
 
 
 def _check_observed_shape(name: str, fn: Any, value: Any) -> None:
@@ -108,8 +146,7 @@ def sample(
                 _check_observed_shape(name, fn, obs)
             return obs
         return fn(*args, **kwargs)
-    msg = new_message(
-        "sample",
+    msg = new_sample_message(
         name,
         fn,
         *args,
@@ -130,12 +167,15 @@ def _masked_observe(
     if not isinstance(obs_mask, torch.Tensor) or obs_mask.dtype != torch.bool:
         raise SiteError(f"site '{name}': obs_mask must be a bool tensor, got {obs_mask!r}")
     # The observed part and the latent part are two sites whose log-probs are
-    # masked complementarily; the returned value mixes them.
+    # masked complementarily (the sites' masks, as Pyro); the returned value
+    # mixes them.
     if obs is None:
         raise SiteError(f"site '{name}': obs_mask needs obs=")
     mask = obs_mask.reshape(obs_mask.shape + (1,) * len(fn.event_shape))
-    observed = sample(f"{name}_observed", fn.mask(obs_mask), obs=obs, infer=infer)
-    unobserved = sample(f"{name}_unobserved", fn.mask(~obs_mask), infer=infer)
+    with MaskMessenger(obs_mask):
+        observed = sample(f"{name}_observed", fn, obs=obs, infer=infer)
+    with MaskMessenger(~obs_mask):
+        unobserved = sample(f"{name}_unobserved", fn, infer=infer)
     value = torch.where(mask, observed, unobserved)
     return deterministic(name, value, event_dim=len(fn.event_shape))
 
@@ -171,14 +211,11 @@ def param(
     _check_name(name, "param")
     if not _HANDLERS.get():
         return get_param_store().get_param(name, init_tensor, constraint, event_dim)
+    # As Pyro: args are the name and the initial value (when given), kwargs the
+    # constraint and event_dim.
+    args = (name,) if init_tensor is None else (name, init_tensor)
     msg = new_message(
-        "param",
-        name,
-        _get_param,
-        name,
-        init_tensor,
-        constraint,
-        event_dim=event_dim,
+        "param", name, _get_param, *args, constraint=constraint, event_dim=event_dim
     )
     apply_stack(msg)
     return msg["value"]
@@ -247,8 +284,9 @@ class plate(PlateMessenger):
 
 @contextmanager
 def plate_stack(prefix: str, sizes: Sequence[int], rightmost_dim: int = -1) -> Iterator[None]:
-    """Nested vectorized plates ``prefix_0, prefix_1, ...`` covering ``sizes``,
-    the last size at ``rightmost_dim``.
+    """Nested vectorized plates covering the batch shape ``sizes``, as Pyro names
+    them: ``prefix_0`` has the last size at ``rightmost_dim``, ``prefix_1`` the
+    one before it at the next dim to the left, and so on (``prefix_0`` outermost).
 
     >>> import tracegraph.distributions as dist
     >>> with plate_stack("batch", (2, 3)):
@@ -256,9 +294,8 @@ def plate_stack(prefix: str, sizes: Sequence[int], rightmost_dim: int = -1) -> I
     torch.Size([2, 3])
     """
     with ExitStack() as stack:
-        for i, size in enumerate(sizes):
-            dim = rightmost_dim - len(sizes) + i + 1
-            stack.enter_context(plate(f"{prefix}_{i}", size, dim=dim))
+        for i, size in enumerate(reversed(sizes)):
+            stack.enter_context(plate(f"{prefix}_{i}", size, dim=rightmost_dim - i))
         yield
 
 
@@ -300,12 +337,54 @@ def module(
     return nn_module
 
 
-def set_rng_seed(seed: int) -> None:
-    """Seed torch, Python's ``random`` and NumPy.
+@effectful(type="barrier")
+def _barrier(data: torch.Tensor) -> torch.Tensor:
+    return data
 
-    >>> set_rng_seed(1); a = torch.rand(1); set_rng_seed(1); bool(a == torch.rand(1))
+
+def barrier(data: torch.Tensor) -> torch.Tensor:
+    """Make sure ``data`` holds concrete values (an effect of type ``"barrier"``).
+
+    Pyro needs it for lazily computed values under ``poutine.collapse``;
+    tracegraph's values are always concrete, so it returns ``data`` itself.
+
+    >>> barrier(torch.ones(2))
+    tensor([1., 1.])
+    """
+    return _barrier(data)
+
+
+def enable_validation(is_validate: bool = True) -> None:
+    """Turn every validation check on or off: distributions' arguments and
+    supports, and the checks of traces and handlers.
+
+    :raises SiteError: (a ``ValueError``) if ``is_validate`` is not a bool.
+
+    >>> enable_validation(False); _poutine_validation.is_validation_enabled()
+    False
+    >>> enable_validation(True); is_validation_enabled()
     True
     """
-    torch.manual_seed(seed)
-    random.seed(seed)
-    np.random.seed(seed)
+    if is_validate not in (True, False):
+        raise SiteError(f"enable_validation expects a bool, got {is_validate!r}")
+    _enable_dist_validation(bool(is_validate))
+    _poutine_validation.enable_validation(bool(is_validate))
+
+
+@contextmanager
+def validation_enabled(is_validate: bool = True) -> Iterator[None]:
+    """Set every validation check (see :func:`enable_validation`) inside a ``with``
+    block and restore the previous settings afterwards, also when it raises.
+
+    >>> with validation_enabled(False):
+    ...     is_validation_enabled()
+    False
+    """
+    dist_flag = is_validation_enabled()
+    poutine_flag = _poutine_validation.is_validation_enabled()
+    enable_validation(is_validate)
+    try:
+        yield
+    finally:
+        _enable_dist_validation(dist_flag)
+        _poutine_validation.enable_validation(poutine_flag)

@@ -47,5 +47,10 @@ def test_guide_sites_match_model_latents():
     x = models.make_data(2, seed=0)
     guide_trace = poutine.trace(models.guide).get_trace(x)
     model_trace = poutine.trace(models.model).get_trace(x)
-    assert guide_trace.stochastic_nodes == model_trace.stochastic_nodes == ["z_top", "z_mid"]
-    assert guide_trace.nonreparam_stochastic_nodes == ["z_top", "z_mid"]
+    # As Pyro, the plate's index site "data" is a latent sample site too.
+    assert guide_trace.stochastic_nodes == model_trace.stochastic_nodes == [
+        "data",
+        "z_top",
+        "z_mid",
+    ]
+    assert guide_trace.nonreparam_stochastic_nodes == ["data", "z_top", "z_mid"]

@@ -146,6 +146,10 @@ OUT_OF_SCOPE: dict[str, dict[str, str]] = {
         "irange": DEPRECATED,
         "random_module": DEPRECATED,
     },
+    "pyro.util": {
+        "check_traceenum_requirements": ENUM,
+        "save_visualization": DEPRECATED + " (Pyro: 'DEPRECATED Use render_model instead')",
+    },
     "pyro.primitives": {
         "iarange": DEPRECATED,
         "irange": DEPRECATED,

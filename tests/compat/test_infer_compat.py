@@ -34,9 +34,9 @@ import tracegraph.infer.importance as timportance  # noqa: E402
 import tracegraph.infer.util as tutil  # noqa: E402
 import tracegraph.optim as toptim  # noqa: E402
 from tracegraph.infer.generalized_pareto import fit_generalized_pareto  # noqa: E402
-from tracegraph.infer.nan_warnings import warn_if_nan  # noqa: E402
 from tracegraph.infer.validation import check_site_shape  # noqa: E402
 from tracegraph.infer.waic import waic  # noqa: E402
+from tracegraph.ops.tensor_checks import warn_if_nan  # noqa: E402
 
 LIBS = {
     "pyro": (pyro, pdist, pinfer, pimportance, poptim),

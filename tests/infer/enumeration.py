@@ -104,6 +104,8 @@ class _Force(Messenger):
         if msg["is_observed"]:
             return
         if msg["infer"].get("_subsample"):
+            if msg["fn"].subsample_size == msg["fn"].size:
+                return  # the index site of a plate that does not subsample
             raise ValueError(
                 f"plate subsampling (site '{msg['name']}') is not supported by exact "
                 "enumeration; use the full-size model as the reference"
@@ -171,7 +173,12 @@ def _path_traces(
         *args, **kwargs
     )
     for name, site in model_trace.nodes.items():
-        if site["type"] == "sample" and not site["is_observed"] and name not in values:
+        if (
+            site["type"] == "sample"
+            and not site["is_observed"]
+            and not site["infer"].get("_subsample")
+            and name not in values
+        ):
             raise ValueError(f"model latent site '{name}' is not in the guide")
     return model_trace, guide_trace
 
@@ -236,7 +243,7 @@ class _Posterior(Messenger):
         return all(n in values and torch.equal(values[n], x) for n, x in self.prefix.items())
 
     def _pyro_sample(self, msg: Message) -> None:
-        if msg["is_observed"]:
+        if msg["is_observed"] or msg["infer"].get("_subsample"):
             return
         name, fn = str(msg["name"]), msg["fn"]
         if not isinstance(fn, (Bernoulli, Categorical)) or tuple(fn.batch_shape):
@@ -256,7 +263,7 @@ class _Posterior(Messenger):
 
     def _pyro_post_sample(self, msg: Message) -> None:
         # The final value: an outer handler (replay, enumeration) may replace ours.
-        if not msg["is_observed"]:
+        if not msg["is_observed"] and not msg["infer"].get("_subsample"):
             self.prefix[str(msg["name"])] = msg["value"]
 
 
@@ -622,7 +629,7 @@ class ForceValues(Messenger):
         self.values = values
 
     def _pyro_sample(self, msg: Message) -> None:
-        if msg["is_observed"]:
+        if msg["is_observed"] or msg["infer"].get("_subsample"):
             return
         value = self.values[str(msg["name"])]
         fn: Any = msg["fn"]

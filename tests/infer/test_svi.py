@@ -152,7 +152,7 @@ def test_svi_legacy_num_steps_and_num_samples_warn_and_run():
         assert svi.run(DATA) is svi
     assert float(_store_values()["loc"]) != 0.0  # four steps were taken
     assert len(svi.exec_traces) == 3 and svi.log_weights == [torch.tensor(1.0)] * 3
-    assert list(svi.exec_traces[0].nodes) == ["_INPUT", "z", "x", "_RETURN"]
+    assert list(svi.exec_traces[0].nodes) == ["_INPUT", "z", "data", "x", "_RETURN"]
     assert svi.marginal(["z"]).support()["z"].shape == (3,)
 
 

@@ -145,7 +145,10 @@ IDEMPOTENT: dict[str, Callable[..., Any]] = {
     "replay": lambda m, site, v, g: poutine.replay(m, trace=g),
     "block": lambda m, site, v, g: poutine.block(m, hide=[site]),
     "block_types": lambda m, site, v, g: poutine.block(m, expose_types=["sample"]),
-    "substitute": lambda m, site, v, g: poutine.substitute(m, data={site: v}),
+    # substitute fixes params only (as Pyro): the zoo's param "loc" where a model has it.
+    "substitute": lambda m, site, v, g: poutine.substitute(
+        m, substitute_fn=lambda msg: torch.tensor(0.9) if msg["name"] == "loc" else None
+    ),
     "infer_config": lambda m, site, v, g: poutine.infer_config(m, config_fn=_config),
     "uncondition": lambda m, site, v, g: poutine.uncondition(m),
     "do": lambda m, site, v, g: poutine.do(m, data={site: v}),

@@ -165,3 +165,69 @@ class Quiet(Doubler):
 def test_messenger_subclass_disables_inherited_hook_with_none():
     with Quiet():
         assert _sample(name="x") == 1.0
+
+
+# -- register / unregister, unwrap, methods ---------------------------------------------
+
+
+def test_messenger_register_adds_a_hook_to_the_class_and_its_subclasses():
+    from tracegraph.poutine.runtime import effectful
+
+    class Base(Messenger):
+        pass
+
+    class Sub(Base):
+        pass
+
+    seen = []
+    tick = effectful(lambda: None, type="tick")
+
+    def hook(msg):
+        seen.append(msg["name"])
+
+    assert Base.register(hook, type="tick") is hook
+    with Sub():
+        tick(name="a")
+    Base.register(type="tick", post=True)(hook)
+    with Base():
+        tick(name="b")
+    assert seen == ["a", "b", "b"]
+    assert Base.unregister(hook, "tick") is hook
+    with Sub():
+        tick(name="c")
+    assert seen == ["a", "b", "b"]
+
+
+def test_messenger_register_needs_a_type():
+    with pytest.raises(ValueError, match="type name must be provided"):
+        Messenger.register(print)
+    with pytest.raises(ValueError, match="type name must be provided"):
+        Messenger.unregister(print)
+
+
+def test_handled_function_binds_as_a_method():
+    class Model:
+        @Messenger()
+        def run(self, x):
+            return (self, x)
+
+    m = Model()
+    assert m.run(3) == (m, 3)
+
+
+def test_unwrap_goes_through_handlers_but_not_traced_functions():
+    from tracegraph import poutine
+    from tracegraph.poutine.messenger import unwrap
+
+    def model():
+        pass
+
+    traced = poutine.trace(model)
+    assert unwrap(poutine.block(poutine.scale(model, scale=2.0))) is model
+    assert unwrap(traced) is traced and unwrap(poutine.block(traced)) is traced
+
+
+def test_messenger_reset_is_a_no_op_by_default():
+    m = Messenger()
+    m._reset()
+    assert vars(m) == vars(Messenger())

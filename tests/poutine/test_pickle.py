@@ -37,8 +37,12 @@ def enumerate_config(msg):
     return {"enumerate": "parallel"}
 
 
-def substitute_z(msg):
-    return torch.tensor(0.25) if msg["name"] == "z" else None
+def substitute_w(msg):
+    return torch.tensor(0.25) if msg["name"] == "w" else None
+
+
+def param_model():
+    return tracegraph.param("w", torch.tensor(0.0))
 
 
 def _roundtrip(fn):
@@ -144,10 +148,10 @@ def test_pickle_infer_config():
 
 
 @pytest.mark.parametrize(
-    "kwargs", [{"data": {"z": torch.tensor(0.25)}}, {"substitute_fn": substitute_z}]
+    "kwargs", [{"data": {"w": torch.tensor(0.25)}}, {"substitute_fn": substitute_w}]
 )
 def test_pickle_substitute(kwargs):
-    loaded = _roundtrip(poutine.substitute(model, **kwargs))
+    loaded = _roundtrip(poutine.substitute(param_model, **kwargs))
     assert loaded() == 0.25
 
 

@@ -38,8 +38,11 @@ def test_plate_vectorized_site_gets_frame_and_batch_shape():
     assert tr.nodes["x"]["value"].shape == (4,)
     assert tr.nodes["x"]["fn"].batch_shape == (4,)
     assert tr.nodes["_RETURN"]["value"].tolist() == [0, 1, 2, 3]
-    # Nothing subsampled: no index site, scale untouched.
-    assert list(tr.nodes) == ["_INPUT", "x", "_RETURN"] and tr.nodes["x"]["scale"] == 1.0
+    # As Pyro: the plate records its index site even when it does not subsample;
+    # the scale is untouched.
+    assert list(tr.nodes) == ["_INPUT", "data", "x", "_RETURN"] and tr.nodes["x"]["scale"] == 1.0
+    assert site_is_subsample(tr.nodes["data"])
+    assert tr.nodes["data"]["value"].tolist() == [0, 1, 2, 3]
 
 
 def test_plate_nested_dims_allocated_outer_first():
@@ -93,9 +96,10 @@ def test_plate_stack_creates_nested_plates():
             return tracegraph.sample("x", dist.Normal(0.0, 1.0))
 
     tr = poutine.trace(model).get_trace()
+    # As Pyro: prefix_0 is the rightmost (and outermost) plate.
     assert [(f.name, f.dim, f.size) for f in _frames(tr, "x")] == [
-        ("batch_0", -2, 2),
-        ("batch_1", -1, 3),
+        ("batch_0", -1, 3),
+        ("batch_1", -2, 2),
     ]
     assert tr.nodes["x"]["value"].shape == (2, 3)
 
@@ -222,8 +226,9 @@ def test_plate_sequential_frames_carry_counters():
             tracegraph.sample(f"x_{i}", dist.Normal(0.0, 1.0))
 
     tr = poutine.trace(model).get_trace()
+    # As Pyro: the n-th iteration's counter is n, counting from 1.
     for i in range(3):
-        assert _frames(tr, f"x_{i}") == (CondIndepStackFrame("steps", None, 3, i, 3),)
+        assert _frames(tr, f"x_{i}") == (CondIndepStackFrame("steps", None, 3, i + 1, 3),)
         assert tr.nodes[f"x_{i}"]["value"].shape == ()
     assert get_handler_stack() == ()
 
@@ -237,7 +242,7 @@ def test_plate_sequential_inside_vectorized():
     tr = poutine.trace(model).get_trace()
     assert [(f.name, f.dim, f.counter) for f in _frames(tr, "x_1")] == [
         ("data", -1, 0),
-        ("steps", None, 1),
+        ("steps", None, 2),
     ]
     assert tr.nodes["x_1"]["value"].shape == (2,)
 
@@ -279,6 +284,6 @@ def test_plate_sequential_iterations_independent_in_dense_graph():
     assert sorted(tr.edges) == [("z", "x_0"), ("z", "x_1")]
 
 
-def test_plate_len_is_subsample_size():
-    assert len(tracegraph.plate("p", 10, subsample_size=3)) == 3
-    assert len(tracegraph.plate("p", 10)) == 10
+def test_plate_subsample_size_and_indices_attributes():
+    assert tracegraph.plate("p", 10, subsample_size=3).subsample_size == 3
+    assert tracegraph.plate("p", 10).indices.tolist() == list(range(10))

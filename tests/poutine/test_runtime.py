@@ -139,7 +139,8 @@ def test_default_process_message_done_message_not_recomputed():
 
 def test_effectful_no_handler_calls_fn_directly():
     assert _draw(3.0, name="x") == 6.0
-    assert _draw(name="x", obs=0.5) == 0.5
+    # As Pyro: with no handler the keywords of the effect (obs too) are dropped.
+    assert _draw(name="x", obs=0.5) == 2.0
     assert _draw._is_effectful
 
 
@@ -158,9 +159,10 @@ def test_effectful_under_handler_builds_message():
     assert seen[1]["is_observed"] and seen[1]["value"] == 0.25 and seen[1]["infer"] == {"k": 1}
 
 
-def test_effectful_missing_type_raises():
-    with pytest.raises(ValueError, match="type"):
+def test_effectful_missing_type_raises_assertion_error_as_pyro():
+    with pytest.raises(AssertionError, match="type") as info:
         effectful(lambda: 1)
+    assert isinstance(info.value, ValueError)
 
 
 def test_am_i_wrapped_only_inside_a_handler():
@@ -243,4 +245,94 @@ def test_cond_indep_stack_frame_fields():
     seq = CondIndepStackFrame("steps", None, 3, 2)
     assert vec.vectorized and not seq.vectorized
     assert vec.full_size == 100 and seq.full_size is None
-    assert seq._key() == ("steps", None, 2)
+    assert seq._key() == ("steps", None, 3, 2)
+
+
+def test_cond_indep_stack_frame_equality_ignores_full_size_as_pyro():
+    a = CondIndepStackFrame("data", -1, 10, 0, 100)
+    assert a == CondIndepStackFrame("data", -1, 10, 0, 50)
+    assert hash(a) == hash(CondIndepStackFrame("data", -1, 10, 0))
+    assert a != CondIndepStackFrame("data", -1, 10, 1, 100)
+    assert a != ("data", -1, 10, 0, 100) and str(a) == "data"
+
+
+# -- Pyro's runtime names ------------------------------------------------------------
+
+
+def test_message_keys_in_pyro_order():
+    from tracegraph.poutine.runtime import new_sample_message
+
+    assert list(new_sample_message("z", len)) == [
+        "type", "name", "fn", "is_observed", "args", "kwargs", "value", "infer",
+        "scale", "mask", "cond_indep_stack", "done", "stop", "continuation",
+    ]  # fmt: skip
+    assert list(new_message("param", "w", len))[-1] == "infer"
+
+
+def test_get_mask_and_get_plates_report_enclosing_handlers():
+    import torch
+
+    import tracegraph
+    from tracegraph import poutine
+    from tracegraph.poutine.runtime import get_mask, get_plates
+
+    assert get_mask() is None and get_plates() == ()
+    with tracegraph.plate("a", 3), tracegraph.plate("b", 2, dim=-3):
+        assert [(f.name, f.dim) for f in get_plates()] == [("a", -1), ("b", -3)]
+        with poutine.mask(mask=torch.tensor([True, False, True])):
+            assert get_mask().tolist() == [True, False, True]
+        with poutine.block():
+            assert get_plates() == () and get_mask() is None
+
+
+def test_get_mask_is_not_recorded_by_traces():
+    from tracegraph import poutine
+    from tracegraph.poutine.runtime import get_mask
+
+    with poutine.trace() as tm, poutine.mask(mask=False):
+        assert get_mask() is False
+    assert len(tm.trace.nodes) == 0
+
+
+def test_nonlocal_exit_reset_stack_resets_the_active_handlers():
+    from tracegraph.poutine.runtime import NonlocalExit
+
+    class Counting(Messenger):
+        resets = 0
+
+        def _reset(self):
+            Counting.resets += 1
+
+    with Counting(), Counting():
+        NonlocalExit({"name": "z"}).reset_stack()
+    assert Counting.resets == 2
+
+
+def test_nonlocal_exit_args_and_pickle():
+    import pickle
+
+    from tracegraph.poutine.runtime import NonlocalExit
+
+    e = NonlocalExit({"name": "z"}, 1)
+    assert e.args == (1,) and e.site == {"name": "z"}
+    assert pickle.loads(pickle.dumps(e)).site == {"name": "z"}
+    assert str(NonlocalExit({"name": "z"})) == "escaped at site 'z'"
+
+
+def test_discard_removes_only_the_handler_and_never_raises():
+    from tracegraph.poutine.runtime import _discard
+
+    a, b, c = Messenger(), Messenger(), Messenger()
+    with a:
+        b.__enter__()
+        with c:
+            _discard(b)
+            assert get_handler_stack() == (a, c)
+            _discard(b)  # not active: nothing happens
+    assert get_handler_stack() == ()
+
+
+def test_apply_stack_parameter_is_initial_msg():
+    msg = new_message("sample", "x", lambda: 1.0)
+    apply_stack(initial_msg=msg)
+    assert msg["value"] == 1.0

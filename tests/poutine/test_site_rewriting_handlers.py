@@ -141,27 +141,42 @@ def test_infer_config_non_callable_config_raises():
 # -- substitute ---------------------------------------------------------------------------------
 
 
-def test_substitute_param_and_latent_sites_stay_latent():
+def test_substitute_fixes_params_and_leaves_sample_sites_as_pyro():
     def model():
         s = tracegraph.param("s", torch.tensor(1.0))
         z = tracegraph.sample("z", dist.Normal(0.0, s))
         tracegraph.sample("x", dist.Normal(z, 1.0), obs=torch.tensor(0.0))
 
-    data = {"s": torch.tensor(2.0), "z": torch.tensor(0.7), "x": torch.tensor(9.0)}
+    data = {"s": torch.tensor(2.0)}
     tr = poutine.trace(poutine.substitute(model, data=data)).get_trace()
     assert tr.nodes["s"]["value"] == 2.0 and tr.nodes["z"]["fn"].scale == 2.0
-    assert tr.nodes["z"]["value"] == 0.7 and not tr.nodes["z"]["is_observed"]
-    # Data stays data.
     assert tr.nodes["x"]["value"] == 0.0
     assert "s" not in tracegraph.get_param_store()
 
 
+def test_substitute_warns_about_names_no_param_site_had():
+    def model():
+        tracegraph.param("s", torch.tensor(1.0))
+        return tracegraph.sample("z", dist.Normal(0.0, 1.0))
+
+    data = {"s": torch.tensor(2.0), "z": torch.tensor(0.7)}
+    with pytest.warns(UserWarning, match=r"substitute: data names \['z'\] matched no param"):
+        z = poutine.substitute(model, data=data)()
+    assert z != 0.7
+
+
 def test_substitute_fn_used_when_given():
-    sub = poutine.substitute(
-        chain, substitute_fn=lambda msg: torch.tensor(1.5) if msg["name"] == "z" else None
-    )
+    def fix_w(msg):
+        return torch.tensor(1.5) if msg["name"] == "w" else None
+
+    sub = poutine.substitute(chain_with_param, substitute_fn=fix_w)
     tr = poutine.trace(sub).get_trace()
-    assert tr.nodes["z"]["value"] == 1.5 and tr.nodes["x"]["value"] != 1.5
+    assert tr.nodes["w"]["value"] == 1.5 and tr.nodes["z"]["value"] != 1.5
+
+
+def chain_with_param():
+    w = tracegraph.param("w", torch.tensor(0.0))
+    return tracegraph.sample("z", dist.Normal(w, 1.0))
 
 
 @pytest.mark.parametrize("kwargs", [{}, {"data": {}, "substitute_fn": lambda m: None}])

@@ -10,7 +10,13 @@ import torch.distributions as tdist
 
 from tracegraph.errors import ShapeError
 from tracegraph.poutine.runtime import CondIndepStackFrame as Frame
-from tracegraph.poutine.trace_shapes import format_shapes, pack, pack_site, symbolize_dims
+from tracegraph.poutine.trace_shapes import (
+    format_shapes,
+    pack,
+    pack_site,
+    pack_with_dims,
+    symbolize_dims,
+)
 from tracegraph.poutine.trace_struct import Trace
 
 OUTER = Frame("outer", -2, 5, 0, 100)
@@ -125,16 +131,22 @@ def test_symbolize_dims_extends_given_plate_to_symbol_in_place():
 
 
 def test_pack_squeezes_singletons_and_names_dims():
-    packed, dims = pack(torch.arange(6.0).reshape(2, 1, 3), {-3: "a", -1: "c"})
+    packed, dims = pack_with_dims(torch.arange(6.0).reshape(2, 1, 3), {-3: "a", -1: "c"})
     assert packed.shape == (2, 3) and dims == "ac" and packed._pyro_dims == "ac"
     assert torch.equal(packed, torch.arange(6.0).reshape(2, 3))
-    assert pack(None, {}) == (None, "")
-    assert pack(2.0, {}) == (2.0, "")
+    assert pack_with_dims(None, {}) == (None, "")
+    assert pack_with_dims(2.0, {}) == (2.0, "")
+
+
+def test_pack_returns_the_packed_tensor_as_pyro():
+    packed = pack(torch.zeros(2, 1, 3), {-1: "a", -3: "b"})
+    assert packed.shape == (2, 3) and packed._pyro_dims == "ba"
+    assert pack(1.5, {}) == 1.5
 
 
 def test_pack_unowned_dim_raises_naming_site_and_dim():
     with pytest.raises(ShapeError, match=r"site 'w': log_prob has shape \(3, 4\).*dim -2"):
-        pack(torch.zeros(3, 4), {-1: "a"}, "w", "log_prob")
+        pack_with_dims(torch.zeros(3, 4), {-1: "a"}, "w", "log_prob")
 
 
 def test_pack_tensors_packs_log_probs_scale_and_mask():

@@ -11,15 +11,16 @@ import torch.distributions as tdist
 
 import tracegraph.distributions as dist
 from tracegraph.distributions.util import ScoreParts
-from tracegraph.distributions.validation import validation_enabled
 from tracegraph.errors import HandlerError, ShapeError, SiteError
 from tracegraph.poutine.runtime import CondIndepStackFrame
+from tracegraph.poutine.subsample_messenger import SubsampleDistribution
 from tracegraph.poutine.trace_struct import (
     GRAPH_TYPES,
     Trace,
     allow_all_sites,
     identify_dense_edges,
 )
+from tracegraph.primitives import validation_enabled
 
 
 def add_sample(tr, name, fn, value, *, observed=False, scale=1.0, mask=None, stack=(), infer=None):
@@ -152,12 +153,30 @@ def test_add_node_stores_fresh_dict_per_node():
 # -- edges -------------------------------------------------------------------------
 
 
-def test_add_edge_unknown_site_raises_naming_it():
+def test_add_edge_unknown_sites_adds_empty_nodes_as_pyro():
     tr = chain_trace(["a"])
-    with pytest.raises(SiteError, match="no site named 'zz'"):
-        tr.add_edge("a", "zz")
-    with pytest.raises(SiteError, match="no site named 'zz'"):
-        tr.add_edge("zz", "a")
+    tr.add_edge("a", "zz")
+    tr.add_edge("yy", "a")
+    assert list(tr.nodes) == ["a", "zz", "yy"]
+    assert tr.nodes["zz"] == {} and tr.nodes["yy"] == {}
+    assert tr.successors("a") == {"zz"} and tr.predecessors("a") == {"yy"}
+    # Empty nodes are no sites of any kind.
+    assert tr.stochastic_nodes == [] and tr.param_nodes == ["a"]
+
+
+def test_add_node_fills_a_node_made_by_add_edge_keeping_edges():
+    tr = Trace()
+    tr.add_edge("a", "b")
+    tr.add_node("b", name="b", type="param", value=1.0)
+    assert tr.nodes["b"]["value"] == 1.0 and tr.predecessors("b") == {"a"}
+
+
+def test_unknown_site_lookups_raise_key_error_naming_it():
+    tr = chain_trace(["a"])
+    for op in (tr.predecessors, tr.successors, tr.remove_node):
+        with pytest.raises(KeyError, match="no site named 'zz'") as info:
+            op("zz")
+        assert isinstance(info.value, SiteError)
 
 
 def test_predecessors_successors_reflect_edges_and_are_copies():
@@ -592,7 +611,7 @@ def test_dense_edges_respect_sequential_plate_iterations():
 def test_dense_edges_skip_subsample_sites():
     tr = Trace("dense")
     n01 = tdist.Normal(0.0, 1.0)
-    add_sample(tr, "data", n01, torch.arange(3), infer={"_subsample": True})
+    add_sample(tr, "data", SubsampleDistribution(3, 3), torch.arange(3))
     add_sample(tr, "z", n01, torch.tensor(0.0))
     add_sample(tr, "x", n01, torch.tensor(0.0))
     identify_dense_edges(tr)

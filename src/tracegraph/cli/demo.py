@@ -41,6 +41,7 @@ from tracegraph.infer.tracegraph_elbo import TrackNonReparam
 from tracegraph.ops.provenance import get_provenance
 from tracegraph.optim import Adam
 from tracegraph.poutine.provenance_messenger import TrackProvenanceMessenger, site_dependencies
+from tracegraph.poutine.util import site_is_subsample
 
 __all__ = ["add_parser", "run"]
 
@@ -140,7 +141,7 @@ def _show_trace(x: torch.Tensor, seed: int) -> None:
     )
     rows = []
     for name, site in trace.nodes.items():
-        if site["type"] != "sample":
+        if site["type"] != "sample" or site_is_subsample(site):
             continue
         rows.append(
             [
@@ -215,6 +216,8 @@ def _show_costs(x: torch.Tensor) -> None:
     costs: list[tuple[str, frozenset[str]]] = []
     for role, tr, fmt in ((0, model_trace, "log p({})"), (1, guide_trace, "-log q({})")):
         for name, site in tr.nodes.items():
+            if site_is_subsample(site):
+                continue  # a plate's indices: no cost term
             if site["type"] == "sample" and not (role and site["is_observed"]):
                 costs.append((fmt.format(name), site_dependencies(site)))
     print("The ELBO is a sum of cost terms; a discrete site's gradient is its score times")
@@ -222,6 +225,8 @@ def _show_costs(x: torch.Tensor) -> None:
     print("\n    " + ", ".join(c for c, _ in costs) + "\n")
     print("and, by provenance (in one step of TraceGraph_ELBO), each score multiplies:\n")
     for name in guide_trace.nonreparam_stochastic_nodes:
+        if site_is_subsample(guide_trace.nodes[name]):
+            continue
         mine = ", ".join(c for c, deps in costs if name in deps)
         print(f"    score of {name}  Trace_ELBO:       all {len(costs)} terms")
         print(f"    {' ' * len(name)}           TraceGraph_ELBO:  {mine}")

@@ -56,7 +56,7 @@ def model(x: torch.Tensor) -> torch.Tensor:
 
     >>> trace = tracegraph.poutine.trace(model).get_trace(torch.zeros(2, NUM_PIXELS))
     >>> trace.stochastic_nodes, trace.observation_nodes
-    (['z_top', 'z_mid'], ['x'])
+    (['data', 'z_top', 'z_mid'], ['x'])
     """
     with tracegraph.plate("data", x.shape[0]):
         top_logits = torch.zeros(x.shape[0], NUM_TOP)

@@ -31,7 +31,7 @@ from tracegraph.cli.loading import CliError, FunctionLoader, parse_model_args, u
 from tracegraph.cli.measure import VarianceReport, format_number, format_table, gradient_variance
 from tracegraph.infer import Trace_ELBO, TraceGraph_ELBO
 from tracegraph.poutine.runtime import Message
-from tracegraph.poutine.sites import site_is_nonreparam
+from tracegraph.poutine.sites import site_is_nonreparam, site_is_subsample
 
 #: The model/guide-mismatch warnings of validation, errors for this command.
 MISMATCH = "latent sites in the model but not in the guide|guide sites that are not latent"
@@ -188,7 +188,11 @@ def run(args: argparse.Namespace) -> int:
         with warnings.catch_warnings():
             warnings.filterwarnings("error", message=MISMATCH, category=UserWarning)
             Trace_ELBO().loss(model, guide, *model_args, **model_kwargs)
-    nonreparam = guide_trace.nonreparam_stochastic_nodes
+    nonreparam = [
+        n
+        for n in guide_trace.nonreparam_stochastic_nodes
+        if not site_is_subsample(guide_trace.nodes[n])  # a plate's indices
+    ]
     own = [n for n in nonreparam if guide_trace.nodes[n]["infer"].get("baseline")]
 
     print(

@@ -15,13 +15,13 @@ methods, and quiet JIT tracing.
 from __future__ import annotations
 
 import functools
-import warnings
 import weakref
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import torch
+
+from tracegraph.ops.context_tools import ignore_jit_warnings
 
 __all__ = [
     "copy_docs_from",
@@ -120,29 +120,3 @@ def weakmethod(fn: Callable[..., Any]) -> property:
     return property(bound, doc=fn.__doc__)
 
 
-@contextmanager
-def ignore_jit_warnings(filter: list[Any] | None = None) -> Iterator[None]:
-    """Silence ``torch.jit.TracerWarning`` while tracing; outside tracing, do nothing.
-
-    :param filter: ``None`` for every tracer warning, or a list of message
-        patterns (``str``) or ``(message, warning class)`` pairs.
-
-    >>> with ignore_jit_warnings():
-    ...     pass
-    """
-    if not torch.jit.is_tracing():
-        yield
-        return
-    with warnings.catch_warnings():
-        if filter is None:
-            warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
-        else:
-            for item in filter:
-                if isinstance(item, str):
-                    warnings.filterwarnings(
-                        "ignore", message=item, category=torch.jit.TracerWarning
-                    )
-                else:
-                    message, category = item
-                    warnings.filterwarnings("ignore", message=message, category=category)
-        yield

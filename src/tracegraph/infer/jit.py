@@ -31,10 +31,10 @@ import torch
 
 from tracegraph.errors import TracegraphWarning
 from tracegraph.infer.elbo import ELBO, Program
-from tracegraph.infer.rng import RngState, host_state
 from tracegraph.infer.runs import Tracking, reproduced, trace_run
 from tracegraph.infer.terms import ParticleTerms, tracked_deps
 from tracegraph.ops.provenance import detach_provenance
+from tracegraph.ops.rng import RngState, host_state
 from tracegraph.poutine.trace_struct import Trace
 from tracegraph.poutine.util import site_is_deterministic
 

@@ -31,9 +31,9 @@ from tracegraph.poutine.runtime import CondIndepStackFrame
 
 __all__ = ["PARTICLE_PLATE", "PlateRule", "plate_dims", "reduce_to_dims", "to_plate_form"]
 
-#: The plate ``vectorize_particles`` runs model and guide in.  Its elements are
-#: independent runs, so no path can leave it.
-PARTICLE_PLATE = "num_particles_vectorized"
+# The plate ``vectorize_particles`` runs model and guide in.  Its elements are
+# independent runs, so no path can leave it.
+from tracegraph.poutine.trace_checks import PARTICLE_PLATE  # noqa: E402
 
 
 def plate_dims(cond_indep_stack: Iterable[CondIndepStackFrame]) -> dict[int, str]:

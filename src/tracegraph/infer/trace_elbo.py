@@ -28,12 +28,12 @@ from tracegraph.infer.baselines import Run
 from tracegraph.infer.elbo import ELBO, Program
 from tracegraph.infer.importance_trace import get_importance_trace  # noqa: E402, F401
 from tracegraph.infer.jit import CachedStructure
-from tracegraph.infer.nan_warnings import warn_if_nan  # noqa: E402, F401
 from tracegraph.infer.numeric import torch_backward, torch_item  # noqa: E402, F401
 from tracegraph.infer.plate_sums import MultiFrameTensor, get_plate_stacks  # noqa: E402, F401
 from tracegraph.infer.runs import Tracking
 from tracegraph.infer.surrogate import FIRST_ORDER, Surrogate
 from tracegraph.infer.validation import check_if_enumerated  # noqa: E402, F401
+from tracegraph.ops.tensor_checks import warn_if_nan  # noqa: E402, F401
 
 __all__ = ["JitTrace_ELBO", "Trace_ELBO"]
 

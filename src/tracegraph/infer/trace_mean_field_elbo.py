@@ -43,12 +43,12 @@ from torch.distributions import kl_divergence
 from tracegraph.distributions.util import scale_and_mask  # noqa: E402, F401
 from tracegraph.distributions.validation import is_validation_enabled  # noqa: E402, F401
 from tracegraph.infer.jit import CachedStructure
-from tracegraph.infer.nan_warnings import warn_if_nan  # noqa: E402, F401
 from tracegraph.infer.numeric import torch_item  # noqa: E402, F401
 from tracegraph.infer.runs import Tracking
 from tracegraph.infer.trace_elbo import Trace_ELBO  # noqa: E402, F401
 from tracegraph.infer.tracegraph_elbo import TraceGraph_ELBO
 from tracegraph.infer.validation import check_fully_reparametrized  # noqa: E402, F401
+from tracegraph.ops.tensor_checks import warn_if_nan  # noqa: E402, F401
 
 __all__ = ["JitTraceMeanField_ELBO", "TraceMeanField_ELBO", "mean_field_term"]
 

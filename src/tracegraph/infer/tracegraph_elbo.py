@@ -33,13 +33,13 @@ from tracegraph.infer.baselines import Baselines, Run
 from tracegraph.infer.elbo import ELBO
 from tracegraph.infer.importance_trace import get_importance_trace  # noqa: E402, F401
 from tracegraph.infer.jit import CachedStructure
-from tracegraph.infer.nan_warnings import warn_if_nan  # noqa: E402, F401
 from tracegraph.infer.numeric import torch_backward, torch_item  # noqa: E402, F401
 from tracegraph.infer.plate_sums import MultiFrameTensor, get_plate_stacks  # noqa: E402, F401
 from tracegraph.infer.runs import Tracking
 from tracegraph.infer.surrogate import Surrogate
 from tracegraph.infer.validation import check_if_enumerated  # noqa: E402, F401
 from tracegraph.ops.provenance import detach_provenance, get_provenance, track_provenance  # noqa: E402, F401
+from tracegraph.ops.tensor_checks import warn_if_nan  # noqa: E402, F401
 from tracegraph.poutine.messenger import Messenger  # noqa: E402, F401
 from tracegraph.poutine.provenance_messenger import TrackProvenanceMessenger
 

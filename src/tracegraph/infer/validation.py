@@ -8,14 +8,18 @@ every site's log-prob has the shape its plates say.
 from __future__ import annotations
 
 import math
-import sys
 import warnings
 from collections.abc import Iterator
 from typing import Any
 
 from tracegraph.distributions.util import is_identically_zero
-from tracegraph.errors import GuideObservedError, PlateError, ShapeError, TracegraphWarning
-from tracegraph.infer.plates import PARTICLE_PLATE
+from tracegraph.errors import GuideObservedError, ShapeError
+from tracegraph.poutine.trace_checks import (
+    PARTICLE_PLATE,
+    check_if_enumerated,
+    check_site_shape,
+    user_stacklevel,
+)
 from tracegraph.poutine.trace_struct import Trace
 
 __all__ = [
@@ -97,7 +101,7 @@ def check_model_guide_match(
             f"latent sites in the model but not in the guide: {missing}; they are drawn "
             "from the model's prior (give each a guide site, or observe it with obs=)",
             UserWarning,
-            stacklevel=_user_stacklevel(),
+            stacklevel=user_stacklevel(),
         )
     extra = [name for name in guide_sites if name not in model_latent]
     if extra:
@@ -105,7 +109,7 @@ def check_model_guide_match(
             f"guide sites that are not latent in the model: {extra}; their log-density "
             "still counts in the guide (mark them infer={'is_auxiliary': True} if intended)",
             UserWarning,
-            stacklevel=_user_stacklevel(),
+            stacklevel=user_stacklevel(),
         )
     for name, gsite in guide_sites.items():
         msite = model_sites.get(name)
@@ -146,7 +150,7 @@ def check_model_guide_match(
         warnings.warn(
             f"plates in the guide but not in the model: {only_guide}",
             UserWarning,
-            stacklevel=_user_stacklevel(),
+            stacklevel=user_stacklevel(),
         )
 
 
@@ -164,111 +168,10 @@ def _compared(shape: tuple[int, ...], keep: float) -> tuple[int, ...]:
     return shape
 
 
-def check_if_enumerated(guide_trace: Trace) -> None:
-    """Warn when guide sites ask for enumeration (``infer={"enumerate": ...}``), which
-    the ELBOs of tracegraph do not do: such sites are sampled.
-
-    >>> import warnings
-    >>> import tracegraph, tracegraph.distributions as dist
-    >>> from tracegraph.poutine import trace
-    >>> tr = trace(lambda: tracegraph.sample(
-    ...     "b", dist.Bernoulli(0.5), infer={"enumerate": "parallel"})).get_trace()
-    >>> with warnings.catch_warnings(record=True) as seen:
-    ...     warnings.simplefilter("always")
-    ...     check_if_enumerated(tr)
-    >>> "['b']" in str(seen[0].message)
-    True
-    """
-    names = [
-        name
-        for name, site in _sample_sites(guide_trace)
-        if site["infer"].get("enumerate") in ("sequential", "parallel")
-    ]
-    if names:
-        warnings.warn(
-            f"sites marked for enumeration are sampled instead: {names}; tracegraph does "
-            "not enumerate (Pyro's TraceEnum_ELBO does)",
-            TracegraphWarning,
-            stacklevel=_user_stacklevel(),
-        )
 
 
-def _user_stacklevel() -> int:
-    # Point the warning at the first frame outside tracegraph (the user's call).
-    frame = sys._getframe(1)
-    level = 1
-    while frame is not None and frame.f_globals.get("__name__", "").startswith("tracegraph."):
-        frame = frame.f_back  # type: ignore[assignment]
-        level += 1
-    return level
 
 
-def check_site_shape(site: Any, max_plate_nesting: float) -> None:
-    """Check a site's log-prob against its plates (Pyro's rule).
-
-    Reading dims from the right over ``max_plate_nesting`` dims: a dim that a
-    vectorized plate declares must have the plate's size, a dim between declared
-    ones may have any size, and every dim left of them must be 1 (a batch dim no
-    plate explains: a forgotten ``plate`` or ``.to_event``).
-
-    :raises PlateError: a plate deeper than ``max_plate_nesting`` (plate stack
-        overflow), naming the site and the nesting needed.
-    :raises ShapeError: naming the site, the expected and the actual shapes.
-
-    >>> import torch
-    >>> from tracegraph.poutine.runtime import CondIndepStackFrame as F
-    >>> site = {"name": "x", "log_prob": torch.zeros(3, 2), "cond_indep_stack": (F("a", -1, 2, 0),)}
-    >>> check_site_shape(site, math.inf)
-    Traceback (most recent call last):
-    ...
-    tracegraph.errors.ShapeError: invalid log_prob shape at site 'x': expected [2], ...
-    """
-    name = site.get("name", "?")
-    log_prob = site.get("log_prob")
-    shape = list(getattr(log_prob, "shape", ()))
-    expected: list[int | None] = []
-    for f in site["cond_indep_stack"]:
-        if f.dim is None:
-            continue
-        if -f.dim > max_plate_nesting and f.name != PARTICLE_PLATE:
-            raise PlateError(
-                f"plate stack overflow at site '{name}': plate '{f.name}' uses dim "
-                f"{f.dim} but max_plate_nesting is {max_plate_nesting}; increase "
-                f"max_plate_nesting to at least {-f.dim}"
-            )
-        if len(expected) < -f.dim:
-            # A dim between two of the model's plates that none owns may have any
-            # size (as in Pyro).  Not so between them and the particle plate of
-            # ``vectorize_particles``: a size there is a particle dim that slipped
-            # into a model dim (x broadcast across particles), silently wrong.
-            free = None if f.name != PARTICLE_PLATE else 1
-            padding: list[int | None] = [free] * (-f.dim - len(expected))
-            expected = padding + expected
-        expected[f.dim] = f.size
-    if max_plate_nesting >= len(shape):
-        window = shape
-    else:
-        window = shape[len(shape) - int(max_plate_nesting) :]
-    # Within the rightmost max_plate_nesting dims only (the particle plate of
-    # vectorize_particles lies left of them).
-    span = max(len(window), len(expected))
-    if span > max_plate_nesting:
-        span = int(max_plate_nesting)
-    for i in range(1, span + 1):
-        want = expected[-i] if i <= len(expected) else 1
-        got = window[-i] if i <= len(window) else 1  # a missing dim broadcasts as 1
-        if want is not None and got != want:
-            shown = ["*" if e is None else e for e in expected]
-            plates = ", ".join(
-                f"{f.name}(dim {f.dim}, size {f.size})"
-                for f in site["cond_indep_stack"]
-                if f.dim is not None
-            )
-            raise ShapeError(
-                f"invalid log_prob shape at site '{name}': expected {shown}, actual {shape} "
-                f"(plates: {plates or 'none'}); hint: a batch dim must belong to a plate "
-                "(use tracegraph.plate) or be an event dim (use .to_event(n))"
-            )
 
 
 def check_log_prob_shapes(

@@ -36,18 +36,20 @@ def module_from_param_with_module_name(param_name: str) -> str:
 
 
 def user_param_name(param_name: str) -> str:
-    """The module-local part of a store name; names without a module are returned as-is.
+    """The module-local part of a store name (the part after the first divider and
+    before any second one, as Pyro); names without a module are returned as-is.
 
     >>> user_param_name("net$$$layer.weight"), user_param_name("loc")
     ('layer.weight', 'loc')
     """
     if _MODULE_NAMESPACE_DIVIDER in param_name:
-        return param_name.partition(_MODULE_NAMESPACE_DIVIDER)[2]
+        return param_name.split(_MODULE_NAMESPACE_DIVIDER)[1]
     return param_name
 
 
 def normalize_param_name(name: str) -> str:
-    """A store name with the module divider replaced by a dot (``"net.layer.weight"``).
+    """A store name with each module divider ``$$$`` written as ``.`` (the dotted
+    path ``nn.Module.named_parameters`` would give).
 
     >>> normalize_param_name("net$$$layer.weight"), normalize_param_name("loc")
     ('net.layer.weight', 'loc')

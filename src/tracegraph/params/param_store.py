@@ -24,19 +24,50 @@ import re
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypedDict
 
 import torch
-from torch.distributions import constraints
+from torch.distributions import constraints, transform_to
 from torch.distributions.constraints import Constraint
 
 from tracegraph.errors import SiteError
 from tracegraph.params.constrained_value import check_name, constrain, new_leaf
+from tracegraph.params.module_names import (
+    module_from_param_with_module_name,
+    normalize_param_name,
+    param_with_module_name,
+    user_param_name,
+)
 from tracegraph.params.state_format import FileLike, check_state, read_file, to_payload, write_file
 
-__all__ = ["ParamStoreDict", "StateDict", "clear_param_store", "get_param_store"]
+__all__ = [
+    "MAP_LOCATION",
+    "ParamStoreDict",
+    "StateDict",
+    "clear_param_store",
+    "get_param_store",
+    "module_from_param_with_module_name",
+    "normalize_param_name",
+    "param_with_module_name",
+    "transform_to",
+    "user_param_name",
+]
 
-StateDict = dict[str, dict[str, Any]]
+#: What ``torch.load`` accepts as ``map_location`` (Pyro's alias).
+MAP_LOCATION = Callable[[Any, str], Any] | torch.device | str | dict[str, str] | None
+
+
+class StateDict(TypedDict):
+    """The store's state: unconstrained tensors and constraints by name.
+
+    >>> state: StateDict = {"params": {}, "constraints": {}}
+    >>> sorted(StateDict.__annotations__)
+    ['constraints', 'params']
+    """
+
+    params: dict[str, torch.Tensor]
+    constraints: dict[str, Constraint]
+
 
 
 class ParamStoreDict:

@@ -41,16 +41,20 @@ from tracegraph.poutine.block_messenger import BlockMessenger
 from tracegraph.poutine.broadcast_messenger import BroadcastMessenger
 from tracegraph.poutine.condition_messenger import ConditionMessenger
 from tracegraph.poutine.do_messenger import DoMessenger
-from tracegraph.poutine.escape_messenger import EscapeMessenger, NonlocalExit
+from tracegraph.poutine.equalize_messenger import EqualizeMessenger
+from tracegraph.poutine.escape_messenger import EscapeMessenger
 from tracegraph.poutine.handlers import (
     block,
     broadcast,
     condition,
     do,
+    equalize,
     escape,
     infer_config,
     lift,
+    markov,
     mask,
+    queue,
     replay,
     scale,
     seed,
@@ -60,25 +64,31 @@ from tracegraph.poutine.handlers import (
 )
 from tracegraph.poutine.infer_config_messenger import InferConfigMessenger
 from tracegraph.poutine.lift_messenger import LiftMessenger
+from tracegraph.poutine.markov_messenger import MarkovMessenger
 from tracegraph.poutine.mask_messenger import MaskMessenger
-from tracegraph.poutine.messenger import HandledFunction, Messenger
-from tracegraph.poutine.plate_messenger import PlateMessenger
+from tracegraph.poutine.messenger import HandledFunction, Messenger, unwrap
+from tracegraph.poutine.plate_messenger import PlateMessenger, block_plate
 from tracegraph.poutine.replay_messenger import ReplayMessenger
 from tracegraph.poutine.runtime import (
     CondIndepStackFrame,
     Message,
+    NonlocalExit,
     am_i_wrapped,
     apply_stack,
     block_messengers,
     effectful,
     get_handler_stack,
+    get_mask,
+    get_plates,
 )
 from tracegraph.poutine.scale_messenger import ScaleMessenger
 from tracegraph.poutine.seed_messenger import SeedMessenger
+from tracegraph.poutine.subsample_messenger import SubsampleMessenger
 from tracegraph.poutine.substitute_messenger import SubstituteMessenger
 from tracegraph.poutine.trace_messenger import TraceHandler, TraceMessenger
 from tracegraph.poutine.trace_struct import Trace
 from tracegraph.poutine.uncondition_messenger import UnconditionMessenger
+from tracegraph.poutine.validation import enable_validation, is_validation_enabled
 
 __all__ = [
     "BlockMessenger",
@@ -86,10 +96,12 @@ __all__ = [
     "CondIndepStackFrame",
     "ConditionMessenger",
     "DoMessenger",
+    "EqualizeMessenger",
     "EscapeMessenger",
     "HandledFunction",
     "InferConfigMessenger",
     "LiftMessenger",
+    "MarkovMessenger",
     "MaskMessenger",
     "Message",
     "Messenger",
@@ -98,6 +110,7 @@ __all__ = [
     "ReplayMessenger",
     "ScaleMessenger",
     "SeedMessenger",
+    "SubsampleMessenger",
     "SubstituteMessenger",
     "Trace",
     "TraceHandler",
@@ -107,20 +120,29 @@ __all__ = [
     "apply_stack",
     "block",
     "block_messengers",
+    "block_plate",
     "broadcast",
     "condition",
     "do",
     "effectful",
+    "enable_validation",
+    "equalize",
     "escape",
     "get_handler_stack",
+    "get_mask",
+    "get_plates",
     "infer_config",
+    "is_validation_enabled",
     "lift",
+    "markov",
     "mask",
+    "queue",
     "replay",
     "scale",
     "seed",
     "substitute",
     "trace",
     "uncondition",
+    "unwrap",
     "util",
 ]

@@ -41,11 +41,9 @@ def _as_set(what: str, items: Iterable[str] | None) -> frozenset[str]:
     if items is None:
         return frozenset()
     if isinstance(items, str):
-        # A lone string would otherwise become a set of its characters.
-        raise HandlerError(
-            f"block({what}=...) expects a list of names, got the str {items!r}; "
-            f"hint: write {what}=[{items!r}]"
-        )
+        # One name.  (Pyro tests ``name in items``, a substring test on a str:
+        # hide="z" hides z there too, but hide="abc" would also hide "a" and "bc".)
+        return frozenset([items])
     return frozenset(items)
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from tracegraph.errors import HandlerError, SiteError
+from tracegraph.errors import HandlerArgumentError, SiteError
 from tracegraph.poutine.messenger import Messenger
 from tracegraph.poutine.runtime import Message
 from tracegraph.poutine.trace_struct import Trace
@@ -35,13 +35,13 @@ class ConditionMessenger(Messenger):
     >>> ConditionMessenger(data=[1.0])
     Traceback (most recent call last):
     ...
-    tracegraph.errors.HandlerError: condition(data=...) expects a dict ... or a Trace, got list
+    tracegraph.errors.HandlerArgumentError: condition(data=...) expects a dict ..., got list
     """
 
     def __init__(self, data: Mapping[str, Any] | Trace) -> None:
         super().__init__()
         if not isinstance(data, Mapping | Trace):
-            raise HandlerError(
+            raise HandlerArgumentError(
                 "condition(data=...) expects a dict name -> value or a Trace, got "
                 f"{type(data).__name__}"
             )

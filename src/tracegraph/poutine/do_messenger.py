@@ -31,7 +31,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, cast
 
-from tracegraph.errors import HandlerError
+from tracegraph.errors import HandlerArgumentError
 from tracegraph.poutine.messenger import Messenger
 from tracegraph.poutine.runtime import Message, apply_stack
 
@@ -51,13 +51,13 @@ class DoMessenger(Messenger):
     >>> DoMessenger(data=None)
     Traceback (most recent call last):
     ...
-    tracegraph.errors.HandlerError: do(data=...) expects a dict name -> value, got NoneType
+    tracegraph.errors.HandlerArgumentError: do(data=...) expects a dict name -> value, got NoneType
     """
 
     def __init__(self, data: Mapping[str, Any]) -> None:
         super().__init__()
         if not isinstance(data, Mapping):
-            raise HandlerError(
+            raise HandlerArgumentError(
                 f"do(data=...) expects a dict name -> value, got {type(data).__name__}"
             )
         self.data = data

@@ -23,30 +23,12 @@ b
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
-from tracegraph.errors import HandlerError
+from tracegraph.errors import HandlerArgumentError
 from tracegraph.poutine.messenger import Messenger
-from tracegraph.poutine.runtime import Message
+from tracegraph.poutine.runtime import Message, NonlocalExit
 
 __all__ = ["EscapeMessenger", "NonlocalExit"]
-
-
-class NonlocalExit(Exception):
-    """Raised by :class:`EscapeMessenger`; ``site`` is the message of the site
-    the program escaped at.
-
-    >>> NonlocalExit({"name": "z"}).site["name"]
-    'z'
-    """
-
-    def __init__(self, site: Any, *args: Any) -> None:
-        name = site.get("name") if isinstance(site, dict) else None
-        super().__init__(f"escaped at site {name!r}", *args)
-        self.site = site
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return type(self), (self.site,) + self.args[1:]
 
 
 def _raise_nonlocal_exit(msg: Message) -> None:
@@ -57,18 +39,18 @@ class EscapeMessenger(Messenger):
     """Handler that escapes at the sample sites for which ``escape_fn(msg)`` is true.
 
     :param escape_fn: ``msg -> bool``.
-    :raises HandlerError: if ``escape_fn`` is not callable.
+    :raises HandlerArgumentError: (a ``TypeError``) if ``escape_fn`` is not callable.
 
     >>> EscapeMessenger(escape_fn=None)
     Traceback (most recent call last):
     ...
-    tracegraph.errors.HandlerError: escape(escape_fn=...) expects a callable ..., got NoneType
+    tracegraph.errors.HandlerArgumentError: escape(escape_fn=...) expects ..., got NoneType
     """
 
     def __init__(self, escape_fn: Callable[[Message], object]) -> None:
         super().__init__()
         if not callable(escape_fn):
-            raise HandlerError(
+            raise HandlerArgumentError(
                 "escape(escape_fn=...) expects a callable msg -> bool, got "
                 f"{type(escape_fn).__name__}"
             )

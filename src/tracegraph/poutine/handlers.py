@@ -24,18 +24,21 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar, overload
 
-from tracegraph.errors import HandlerError
+from tracegraph.errors import HandlerArgumentError, HandlerError
 from tracegraph.poutine.block_messenger import BlockMessenger
 from tracegraph.poutine.broadcast_messenger import BroadcastMessenger
 from tracegraph.poutine.condition_messenger import ConditionMessenger
 from tracegraph.poutine.do_messenger import DoMessenger
+from tracegraph.poutine.equalize_messenger import EqualizeMessenger
 from tracegraph.poutine.escape_messenger import EscapeMessenger
 from tracegraph.poutine.infer_config_messenger import InferConfigMessenger
 from tracegraph.poutine.lift_messenger import LiftMessenger, Prior
+from tracegraph.poutine.markov_messenger import MarkovMessenger
 from tracegraph.poutine.mask_messenger import MaskMessenger
 from tracegraph.poutine.messenger import HandledFunction, Messenger
+from tracegraph.poutine.queue_handler import queue
 from tracegraph.poutine.replay_messenger import ReplayMessenger
-from tracegraph.poutine.runtime import Message
+from tracegraph.poutine.runtime import Message, NonlocalExit
 from tracegraph.poutine.scale_messenger import ScaleMessenger
 from tracegraph.poutine.seed_messenger import SeedMessenger
 from tracegraph.poutine.substitute_messenger import SubstituteMessenger
@@ -44,14 +47,35 @@ from tracegraph.poutine.trace_struct import Trace
 from tracegraph.poutine.uncondition_messenger import UnconditionMessenger
 
 __all__ = [
+    "BlockMessenger",
+    "BroadcastMessenger",
+    "ConditionMessenger",
+    "DoMessenger",
+    "EqualizeMessenger",
+    "EscapeMessenger",
+    "InferConfigMessenger",
+    "LiftMessenger",
+    "MarkovMessenger",
+    "MaskMessenger",
+    "NonlocalExit",
+    "ReplayMessenger",
+    "ScaleMessenger",
+    "SeedMessenger",
+    "SubstituteMessenger",
+    "TraceHandler",
+    "TraceMessenger",
+    "UnconditionMessenger",
     "block",
     "broadcast",
     "condition",
     "do",
+    "equalize",
     "escape",
     "infer_config",
     "lift",
+    "markov",
     "mask",
+    "queue",
     "replay",
     "scale",
     "seed",
@@ -179,7 +203,9 @@ def condition(
     """
     _check_fn("condition", fn)
     if data is None:
-        raise HandlerError("poutine.condition needs data= (a dict name -> value or a Trace)")
+        raise HandlerArgumentError(
+            "poutine.condition needs data= (a dict name -> value or a Trace)"
+        )
     return _wrap(ConditionMessenger(data=data), fn)
 
 
@@ -344,7 +370,7 @@ def do(
     """
     _check_fn("do", fn)
     if data is None:
-        raise HandlerError("poutine.do needs data= (a dict name -> intervention value)")
+        raise HandlerArgumentError("poutine.do needs data= (a dict name -> intervention value)")
     return _wrap(DoMessenger(data=data), fn)
 
 
@@ -423,16 +449,16 @@ def substitute(
     data: Mapping[str, Any] | None = None,
     substitute_fn: Callable[[Message], Any] | None = None,
 ) -> SubstituteMessenger | HandledFunction:
-    """Fix the values of param sites and latent sample sites (they stay latent).
+    """Fix the values of param sites (the param store is not touched); sample
+    sites are not affected, as in Pyro.
 
     >>> import torch
     >>> import tracegraph
-    >>> import tracegraph.distributions as dist
     >>> def model():
-    ...     return tracegraph.sample("z", dist.Normal(0.0, 1.0))
-    >>> tr = trace(substitute(model, data={"z": torch.tensor(0.5)})).get_trace()
-    >>> tr.nodes["z"]["value"], tr.nodes["z"]["is_observed"]
-    (tensor(0.5000), False)
+    ...     return tracegraph.param("w", torch.tensor(0.0))
+    >>> tr = trace(substitute(model, data={"w": torch.tensor(0.5)})).get_trace()
+    >>> tr.nodes["w"]["value"]
+    tensor(0.5000)
     """
     _check_fn("substitute", fn)
     return _wrap(SubstituteMessenger(data=data, substitute_fn=substitute_fn), fn)
@@ -497,7 +523,9 @@ def lift(
     """
     _check_fn("lift", fn)
     if prior is None:
-        raise HandlerError("poutine.lift needs prior= (a distribution, dict or callable)")
+        raise HandlerArgumentError(
+            "poutine.lift needs prior= (a distribution, dict or callable)"
+        )
     return _wrap(LiftMessenger(prior=prior), fn)
 
 
@@ -522,3 +550,110 @@ def broadcast(fn: Callable[..., Any] | None = None) -> BroadcastMessenger | Hand
     """
     _check_fn("broadcast", fn)
     return _wrap(BroadcastMessenger(), fn)
+
+
+@overload
+def markov(
+    fn: None = None,
+    history: int = 1,
+    keep: bool = False,
+    dim: int | None = None,
+    name: str | None = None,
+) -> MarkovMessenger: ...
+
+
+@overload
+def markov(
+    fn: Callable[..., Any],
+    history: int = 1,
+    keep: bool = False,
+    dim: int | None = None,
+    name: str | None = None,
+) -> HandledFunction: ...
+
+
+@overload
+def markov(
+    fn: Iterable[Any],
+    history: int = 1,
+    keep: bool = False,
+    dim: int | None = None,
+    name: str | None = None,
+) -> MarkovMessenger: ...
+
+
+def markov(
+    fn: Callable[..., Any] | Iterable[Any] | None = None,
+    history: int = 1,
+    keep: bool = False,
+    dim: int | None = None,
+    name: str | None = None,
+) -> MarkovMessenger | HandledFunction:
+    """Declare Markov dependence: a context manager (``with markov():``), a
+    decorator of a recursive function (``@markov``), or an iterator
+    (``for t in markov(range(n))``); see :mod:`~tracegraph.poutine.markov_messenger`.
+
+    :param fn: nothing, a function to decorate, or an iterable to walk.
+    :param history: how many earlier contexts a site depends on.
+    :param keep: let a context see the sites of an earlier sibling context.
+    :param dim: not supported (raises ``NotImplementedError``, as Pyro).
+    :param name: not supported (raises ``NotImplementedError``, as Pyro).
+
+    >>> import tracegraph
+    >>> import tracegraph.distributions as dist
+    >>> def chain():
+    ...     for t in markov(range(2)):
+    ...         tracegraph.sample(f"x_{t}", dist.Normal(0.0, 1.0))
+    >>> tr = trace(chain).get_trace()
+    >>> dict(tr.nodes["x_1"]["infer"]["_markov_scope"]), tr.nodes["x_1"]["infer"]["_markov_depth"]
+    ({'x_0': 1}, 1)
+    """
+    msngr = MarkovMessenger(history=history, keep=keep, dim=dim, name=name)
+    if fn is None:
+        return msngr
+    if callable(fn):
+        return HandledFunction(msngr, fn)
+    return msngr.generator(fn)
+
+
+@overload
+def equalize(
+    fn: None = None,
+    sites: str | list[str] | None = None,
+    type: str | None = "sample",
+    keep_dist: bool | None = False,
+) -> EqualizeMessenger: ...
+
+
+@overload
+def equalize(
+    fn: Callable[..., Any],
+    sites: str | list[str] | None = None,
+    type: str | None = "sample",
+    keep_dist: bool | None = False,
+) -> HandledFunction: ...
+
+
+def equalize(
+    fn: Callable[..., Any] | None = None,
+    sites: str | list[str] | None = None,
+    type: str | None = "sample",
+    keep_dist: bool | None = False,
+) -> EqualizeMessenger | HandledFunction:
+    """Give every site whose name matches ``sites`` (regular expressions) the value
+    of the first such site; see :mod:`~tracegraph.poutine.equalize_messenger`.
+
+    >>> import tracegraph
+    >>> import tracegraph.distributions as dist
+    >>> def model():
+    ...     return [tracegraph.sample(f"{c}_std", dist.LogNormal(0.0, 1.0)) for c in "ab"]
+    >>> a, b = equalize(model, ".+_std")()
+    >>> bool(a == b)
+    True
+    """
+    _check_fn("equalize", fn)
+    if sites is None:
+        raise HandlerArgumentError(
+            "poutine.equalize needs sites= (a regular expression or a list)"
+        )
+    return _wrap(EqualizeMessenger(sites, type, keep_dist), fn)

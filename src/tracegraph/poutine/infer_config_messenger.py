@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from tracegraph.errors import HandlerError, SiteError
+from tracegraph.errors import HandlerArgumentError, SiteError
 from tracegraph.poutine.messenger import Messenger
 from tracegraph.poutine.runtime import Message
 
@@ -28,18 +28,18 @@ class InferConfigMessenger(Messenger):
     (the returned keys win over the site's own).
 
     :param config_fn: ``msg -> dict`` of inference options.
-    :raises HandlerError: if ``config_fn`` is not callable.
+    :raises HandlerArgumentError: (a ``TypeError``) if ``config_fn`` is not callable.
 
     >>> InferConfigMessenger({"enumerate": "parallel"})
     Traceback (most recent call last):
     ...
-    tracegraph.errors.HandlerError: infer_config(config_fn=...) expects a callable ...
+    tracegraph.errors.HandlerArgumentError: infer_config(config_fn=...) expects a callable ...
     """
 
     def __init__(self, config_fn: Callable[[Message], Mapping[str, Any]]) -> None:
         super().__init__()
         if not callable(config_fn):
-            raise HandlerError(
+            raise HandlerArgumentError(
                 "infer_config(config_fn=...) expects a callable msg -> dict, got "
                 f"{type(config_fn).__name__}; hint: to set the same options everywhere "
                 "write config_fn=lambda msg: {...}"

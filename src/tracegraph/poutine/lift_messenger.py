@@ -37,7 +37,7 @@ from typing import Any, cast
 import torch
 
 from tracegraph.distributions.generic import draw
-from tracegraph.errors import HandlerError, TracegraphWarning
+from tracegraph.errors import HandlerArgumentError, TracegraphWarning
 from tracegraph.params.module_names import user_param_name
 from tracegraph.poutine.messenger import Messenger
 from tracegraph.poutine.runtime import Message
@@ -60,7 +60,7 @@ class LiftMessenger(Messenger):
     >>> LiftMessenger(prior=1.0)
     Traceback (most recent call last):
     ...
-    tracegraph.errors.HandlerError: lift(prior=...) expects a distribution, ..., got float
+    tracegraph.errors.HandlerArgumentError: lift(prior=...) expects a distribution, ..., got float
     """
 
     def __init__(self, prior: Prior | Mapping[str, Prior]) -> None:
@@ -69,7 +69,7 @@ class LiftMessenger(Messenger):
         for key, entry in entries:
             if not (_is_distribution(entry) or callable(entry)):
                 where = "" if not isinstance(prior, Mapping) else f"[{key!r}]"
-                raise HandlerError(
+                raise HandlerArgumentError(
                     f"lift(prior{where}=...) expects a distribution, a dict name -> "
                     f"distribution, or a callable, got {type(entry).__name__}"
                 )

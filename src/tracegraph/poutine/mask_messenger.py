@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from tracegraph.errors import HandlerError
+from tracegraph.errors import HandlerArgumentError, HandlerError
 from tracegraph.poutine.messenger import Messenger
 from tracegraph.poutine.runtime import Message
 
@@ -46,6 +46,11 @@ class MaskMessenger(Messenger):
                     f"mask must be a bool or a bool tensor, got a tensor of dtype {mask.dtype}; "
                     "hint: convert it with `mask.bool()` or compare, e.g. `x > 0`"
                 )
+        elif mask is None:
+            # Pyro: TypeError when mask is left out, ValueError when it is None.
+            raise HandlerArgumentError(
+                "poutine.mask needs mask=: mask must be a bool or a bool tensor, got NoneType: None"
+            )
         elif not isinstance(mask, bool):
             raise HandlerError(
                 f"mask must be a bool or a bool tensor, got {type(mask).__name__}: {mask!r}"

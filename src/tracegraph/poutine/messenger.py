@@ -23,13 +23,20 @@ path does a dict lookup instead of a ``getattr`` on a formatted string.
 from __future__ import annotations
 
 import functools
+import types
 from collections.abc import Callable
 from typing import Any, ClassVar
 
 from tracegraph.errors import HandlerError
-from tracegraph.poutine.runtime import Message, _pop, _push, get_handler_stack
+from tracegraph.poutine.runtime import (
+    Message,
+    _pop,
+    _push,
+    block_messengers,
+    get_handler_stack,
+)
 
-__all__ = ["HandledFunction", "Messenger"]
+__all__ = ["HandledFunction", "Message", "Messenger", "block_messengers", "unwrap"]
 
 _Hook = Callable[[Any, Message], None]
 
@@ -78,6 +85,77 @@ class Messenger:
         cls._process_hooks = _collect_hooks(cls, "_pyro_", exclude="post_")
         cls._postprocess_hooks = _collect_hooks(cls, "_pyro_post_", exclude=None)
 
+    @classmethod
+    def _refresh_hooks(cls) -> None:
+        # After register/unregister: this class's tables and its subclasses'.
+        cls._process_hooks = _collect_hooks(cls, "_pyro_", exclude="post_")
+        cls._postprocess_hooks = _collect_hooks(cls, "_pyro_post_", exclude=None)
+        for sub in cls.__subclasses__():
+            sub._refresh_hooks()
+
+    @classmethod
+    def register(
+        cls, fn: Callable[..., Any] | None = None, type: str | None = None, post: bool | None = None
+    ) -> Callable[..., Any]:
+        """Add ``fn(msg)`` as this handler class's hook for messages of ``type``
+        (the post-process hook if ``post``), for the class and its subclasses.
+
+        Without ``fn`` it returns a decorator.  Returns ``fn``.
+
+        :raises HandlerError: (a ``ValueError``) if ``type`` is missing.
+
+        >>> class Counter(Messenger):
+        ...     seen = []
+        >>> @Counter.register(type="tick")
+        ... def _count(msg):
+        ...     Counter.seen.append(msg["name"])
+        >>> from tracegraph.poutine.runtime import effectful
+        >>> tick = effectful(lambda: None, type="tick")
+        >>> with Counter():
+        ...     tick(name="t1")
+        >>> Counter.seen
+        ['t1']
+        """
+        if fn is None:
+            return lambda f: cls.register(f, type=type, post=post)
+        if type is None:
+            raise HandlerError(
+                f"{cls.__name__}.register: an operation type name must be provided (type=...)"
+            )
+        prefix = "_pyro_post_" if post else "_pyro_"
+        setattr(cls, prefix + type, staticmethod(fn))
+        cls._refresh_hooks()
+        return fn
+
+    @classmethod
+    def unregister(
+        cls, fn: Callable[..., Any] | None = None, type: str | None = None
+    ) -> Callable[..., Any] | None:
+        """Remove this class's process and post-process hooks for ``type``
+        (whatever they are); returns ``fn``.
+
+        :raises HandlerError: (a ``ValueError``) if ``type`` is missing.
+
+        >>> class Quiet(Messenger):
+        ...     pass
+        >>> _ = Quiet.register(print, type="tick")
+        >>> _ = Quiet.unregister(print, "tick")
+        >>> "tick" in Quiet._process_hooks
+        False
+        """
+        if type is None:
+            raise HandlerError(
+                f"{cls.__name__}.unregister: an operation type name must be provided (type=...)"
+            )
+        for prefix in ("_pyro_", "_pyro_post_"):
+            if prefix + type in vars(cls):
+                delattr(cls, prefix + type)
+        cls._refresh_hooks()
+        return fn
+
+    def _reset(self) -> None:
+        """Forget per-run state (called by ``NonlocalExit.reset_stack``); a no-op here."""
+
     # -- context manager -------------------------------------------------
     def __enter__(self) -> Messenger:
         if self in get_handler_stack():
@@ -110,12 +188,16 @@ class Messenger:
 class HandledFunction:
     """A function run under a handler each time it is called.
 
-    Picklable when the handler and the function are.
+    Picklable when the handler and the function are; it binds like a function
+    when it decorates a method.
 
     >>> f = HandledFunction(Messenger(), lambda x: x + 1)
     >>> f(1)
     2
     """
+
+    # unwrap() goes through handled functions, not through traced ones (as Pyro).
+    _unwrappable: ClassVar[bool] = True
 
     def __init__(self, msngr: Messenger, fn: Callable[..., Any]) -> None:
         if not callable(fn):
@@ -131,6 +213,11 @@ class HandledFunction:
         with self.msngr:
             return self.fn(*args, **kwargs)
 
+    def __get__(self, obj: Any, objtype: Any = None) -> Any:
+        if obj is None:
+            return self
+        return types.MethodType(self, obj)
+
     def __getstate__(self) -> dict[str, Any]:
         # functools.update_wrapper stores __wrapped__ and friends; only the two
         # real fields are state.
@@ -141,3 +228,18 @@ class HandledFunction:
 
     def __repr__(self) -> str:
         return f"{type(self.msngr).__name__}({getattr(self.fn, '__name__', self.fn)!r})"
+
+
+def unwrap(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """The function under the handlers that wrap ``fn`` (handlers applied as
+    decorators; a traced function, ``poutine.trace(f)``, stays as it is, as in Pyro).
+
+    >>> from tracegraph import poutine
+    >>> def model():
+    ...     pass
+    >>> unwrap(poutine.block(poutine.scale(model, scale=2.0))) is model
+    True
+    """
+    while isinstance(fn, HandledFunction) and fn._unwrappable:
+        fn = fn.fn
+    return fn

@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from tracegraph.errors import HandlerError, SiteError
+from tracegraph.errors import HandlerArgumentError, HandlerError, SiteError
 from tracegraph.poutine.messenger import Messenger
 from tracegraph.poutine.runtime import Message
 from tracegraph.poutine.trace_struct import Trace
@@ -55,13 +55,13 @@ class ReplayMessenger(Messenger):
         if trace is None and params is None:
             raise HandlerError("replay needs trace= (a Trace) or params= (a dict name -> value)")
         if trace is not None and not isinstance(trace, Trace):
-            raise HandlerError(
+            raise HandlerArgumentError(
                 f"replay(trace=...) expects a Trace, got {type(trace).__name__}; hint: "
                 "use poutine.trace(guide).get_trace(...) to record one, or params= for "
                 "a dict of param values"
             )
         if params is not None and not isinstance(params, Mapping):
-            raise HandlerError(
+            raise HandlerArgumentError(
                 f"replay(params=...) expects a dict name -> value, got {type(params).__name__}"
             )
         self.trace = trace

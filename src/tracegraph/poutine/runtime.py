@@ -10,9 +10,14 @@ Vocabulary (used throughout the package):
   the *outer* handler the one entered first.
 
 The handler stack is an immutable tuple held in a :class:`contextvars.ContextVar`
-(outer handler first).  Entering a handler sets a new tuple and keeps the token;
-leaving resets to it, also when the model raised.  Each thread and each asyncio
-task therefore sees only the handlers it entered itself.
+(outer handler first).  Entering a handler sets a new tuple; leaving sets the
+tuple without it, also when the model raised.  Each thread and each asyncio task
+therefore sees only the handlers it entered itself.  Handlers are removed by
+identity rather than by resetting ``ContextVar`` tokens: a generator finalized late
+(a sequential ``plate`` or ``markov`` loop left by ``break``) must be able to remove
+its own handler without disturbing handlers entered after it, and must not fail
+when the garbage collector finalizes it in another context
+(``docs/design/handler-stack.md``).
 
 >>> msg = new_message("sample", "x", lambda: 3.0)
 >>> apply_stack(msg)  # no handler: the default action runs fn
@@ -26,120 +31,45 @@ import contextvars
 import functools
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, NamedTuple, TypedDict
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from tracegraph.errors import HandlerAssertionError
+from tracegraph.params.param_store import ParamStoreDict
+from tracegraph.poutine.messages import (
+    CondIndepStackFrame,
+    InferDict,
+    Message,
+    new_message,
+    new_sample_message,
+)
 
 if TYPE_CHECKING:
     from tracegraph.poutine.messenger import Messenger
 
 __all__ = [
     "CondIndepStackFrame",
+    "InferDict",
     "Message",
+    "NonlocalExit",
+    "ParamStoreDict",
     "am_i_wrapped",
     "apply_stack",
     "block_messengers",
     "default_process_message",
     "effectful",
     "get_handler_stack",
+    "get_mask",
+    "get_plates",
     "new_message",
+    "new_sample_message",
 ]
-
-
-class CondIndepStackFrame(NamedTuple):
-    """One plate around a site: ``name``, tensor ``dim`` (None when sequential),
-    ``size`` (the subsample size), ``counter`` (iteration of a sequential plate)
-    and ``full_size`` (the size before subsampling).
-
-    >>> f = CondIndepStackFrame("data", -1, 10, 0, 100)
-    >>> f.vectorized, f.full_size
-    (True, 100)
-    """
-
-    name: str
-    dim: int | None
-    size: int
-    counter: int
-    full_size: int | None = None
-
-    @property
-    def vectorized(self) -> bool:
-        return self.dim is not None
-
-    def _key(self) -> tuple[str, int | None, int]:
-        # Frames of different iterations of one sequential plate differ only in
-        # ``counter``; this key identifies "the same plate slice".
-        return self.name, self.dim, self.counter
-
-
-class Message(TypedDict, total=False):
-    """A site as handlers see it (Pyro's keys)."""
-
-    type: str
-    name: str | None
-    fn: Callable[..., Any]
-    is_observed: bool
-    args: tuple[Any, ...]
-    kwargs: dict[str, Any]
-    value: Any
-    scale: Any
-    mask: Any
-    cond_indep_stack: tuple[CondIndepStackFrame, ...]
-    done: bool
-    stop: bool
-    continuation: Callable[[Message], None] | None
-    infer: dict[str, Any]
-    obs: Any
-    # Sites whose values decided Python control flow before this site ran
-    # (recorded by TrackProvenanceMessenger).
-    control_provenance: frozenset[str]
-
-
-def new_message(
-    type: str,
-    name: str | None,
-    fn: Callable[..., Any],
-    *args: Any,
-    value: Any = None,
-    is_observed: bool = False,
-    infer: dict[str, Any] | None = None,
-    **kwargs: Any,
-) -> Message:
-    """Build a message with every key set to its default.
-
-    :param type: the effect (``"sample"``, ``"param"``, ``"plate"``, ...).
-    :param name: the site name.
-    :param fn: what the default action calls: ``fn(*args, **kwargs)``.
-    :returns: a fresh :class:`Message`.
-
-    >>> m = new_message("param", "w", lambda: 1)
-    >>> m["scale"], m["mask"], m["cond_indep_stack"], m["stop"]
-    (1.0, None, (), False)
-    """
-    return {
-        "type": type,
-        "name": name,
-        "fn": fn,
-        "is_observed": is_observed,
-        "args": args,
-        "kwargs": kwargs,
-        "value": value,
-        "scale": 1.0,
-        "mask": None,
-        "cond_indep_stack": (),
-        "done": False,
-        "stop": False,
-        "continuation": None,
-        "infer": {} if infer is None else infer,
-    }
 
 
 # Outer handler first, inner handler last.
 _HANDLERS: contextvars.ContextVar[tuple[Messenger, ...]] = contextvars.ContextVar(
     "tracegraph_handlers", default=()
-)
-# The tokens of the _HANDLERS.set calls that entered each handler, in the same
-# order, so that a handler's exit can restore exactly the stack it found.
-_TOKENS: contextvars.ContextVar[tuple[contextvars.Token[tuple[Messenger, ...]], ...]] = (
-    contextvars.ContextVar("tracegraph_handler_tokens", default=())
 )
 
 
@@ -153,26 +83,39 @@ def get_handler_stack() -> tuple[Messenger, ...]:
 
 
 def _push(handler: Messenger) -> None:
-    stack = _HANDLERS.get()
-    token = _HANDLERS.set(stack + (handler,))
-    _TOKENS.set(_TOKENS.get() + (token,))
+    _HANDLERS.set(_HANDLERS.get() + (handler,))
+
+
+def _index(stack: tuple[Messenger, ...], handler: Messenger) -> int:
+    for i in range(len(stack) - 1, -1, -1):
+        if stack[i] is handler:
+            return i
+    return -1
 
 
 def _pop(handler: Messenger) -> None:
     stack = _HANDLERS.get()
+    i = _index(stack, handler)
+    if i < 0:
+        raise RuntimeError(
+            f"{type(handler).__name__} is not active in this thread/task and cannot be "
+            "exited; was it entered in another thread or exited twice?"
+        )
     # Normally the handler is the inner one.  If an inner handler was left
-    # installed (a generator abandoned mid-model), leaving this one removes it too,
-    # which is what an exception unwinding both would have done.
-    for i in range(len(stack) - 1, -1, -1):
-        if stack[i] is handler:
-            tokens = _TOKENS.get()
-            _HANDLERS.reset(tokens[i])
-            _TOKENS.set(tokens[:i])
-            return
-    raise RuntimeError(
-        f"{type(handler).__name__} is not active in this thread/task and cannot be exited; "
-        "was it entered in another thread or exited twice?"
-    )
+    # installed (a generator abandoned mid-model and not yet finalized), leaving
+    # this one removes it too, which is what an exception unwinding both would
+    # have done.
+    _HANDLERS.set(stack[:i])
+
+
+def _discard(handler: Messenger) -> None:
+    # For finalizers (a generator closed late, maybe by the garbage collector in
+    # another context): remove only this handler, if this context has it, and
+    # never raise.
+    stack = _HANDLERS.get()
+    i = _index(stack, handler)
+    if i >= 0:
+        _HANDLERS.set(stack[:i] + stack[i + 1 :])
 
 
 def am_i_wrapped() -> bool:
@@ -199,7 +142,7 @@ def default_process_message(msg: Message) -> None:
     msg["done"] = True
 
 
-def apply_stack(msg: Message) -> None:
+def apply_stack(initial_msg: Message) -> None:
     """Run a message through the handler stack (the three-phase protocol).
 
     1. *process*: every handler's ``_process_message``, inner handler first,
@@ -209,10 +152,13 @@ def apply_stack(msg: Message) -> None:
        message, outer handler first;
     4. ``msg["continuation"]`` if a handler set one.
 
+    The message is updated in place.
+
     >>> m = new_message("sample", "x", lambda: 1.5)
     >>> apply_stack(m); m["value"]
     1.5
     """
+    msg = initial_msg
     stack = _HANDLERS.get()
     n = len(stack)
     processed = 0
@@ -229,14 +175,16 @@ def apply_stack(msg: Message) -> None:
         cont(msg)
 
 
-def effectful(
-    fn: Callable[..., Any] | None = None, *, type: str | None = None
-) -> Callable[..., Any]:
+def effectful(fn: Callable[..., Any] | None = None, type: str | None = None) -> Callable[..., Any]:
     """Make ``fn`` an effectful operation of the given ``type``.
 
-    Called with no handler active, the wrapped function just calls ``fn``.  Under a
-    handler it builds a message (the site name is the ``name`` keyword argument,
-    ``obs`` sets an observed value) and runs it through :func:`apply_stack`.
+    Called with no handler active, the wrapped function just calls
+    ``fn(*args, **kwargs)`` (the ``name``, ``obs`` and ``infer`` keywords are
+    dropped, as in Pyro).  Under a handler it builds a message (the site name is
+    the ``name`` keyword, ``obs`` sets an observed value) and runs it through
+    :func:`apply_stack`.
+
+    :raises HandlerAssertionError: if ``type`` is missing (Pyro asserts).
 
     >>> @effectful(type="double")
     ... def double(x, name=None):
@@ -247,14 +195,15 @@ def effectful(
     if fn is None:
         return functools.partial(effectful, type=type)
     if type is None:
-        raise ValueError("effectful needs type=...")
+        raise HandlerAssertionError(
+            f"effectful: must provide a type label for the operation {fn!r}, e.g. "
+            "effectful(fn, type='my_op')"
+        )
     effect_type = type
 
     @functools.wraps(fn)
-    def _fn(*args: Any, name: str | None = None, obs: Any = None, infer: Any = None, **kwargs: Any):
+    def _fn(*args: Any, name: Any = None, obs: Any = None, infer: Any = None, **kwargs: Any):
         if not _HANDLERS.get():
-            if obs is not None:
-                return obs
             return fn(*args, **kwargs)
         msg = new_message(
             effect_type,
@@ -263,7 +212,7 @@ def effectful(
             *args,
             value=obs,
             is_observed=obs is not None,
-            infer=None if infer is None else dict(infer),
+            infer={} if infer is None else dict(infer),
             **kwargs,
         )
         apply_stack(msg)
@@ -273,9 +222,80 @@ def effectful(
     return _fn
 
 
+def _inspect() -> Message:
+    # Pyro's way of asking the handlers what they would do to a site here: an
+    # "inspect" message that no trace records.
+    msg = new_sample_message(
+        "_pyro_inspect", lambda: True, type="inspect", infer={"_do_not_trace": True}
+    )
+    apply_stack(msg)
+    return msg
+
+
+def get_mask() -> bool | torch.Tensor | None:
+    """The combined mask of the enclosing ``poutine.mask`` handlers (``None`` when
+    there is none), e.g. to skip an expensive ``factor`` when the mask is ``False``.
+
+    >>> from tracegraph import poutine
+    >>> get_mask() is None
+    True
+    >>> with poutine.mask(mask=False):
+    ...     get_mask()
+    False
+    """
+    return _inspect()["mask"]
+
+
+def get_plates() -> tuple[CondIndepStackFrame, ...]:
+    """The frames of the enclosing plates, outer plate first.
+
+    >>> import tracegraph
+    >>> with tracegraph.plate("data", 3):
+    ...     [f.name for f in get_plates()]
+    ['data']
+    """
+    return _inspect()["cond_indep_stack"]
+
+
+class NonlocalExit(Exception):
+    """Raised to leave a program early (by :class:`EscapeMessenger`); ``site`` is
+    the message of the site the program escaped at.
+
+    >>> e = NonlocalExit({"name": "z"})
+    >>> e.site["name"], e.args, str(e)
+    ('z', (), "escaped at site 'z'")
+    """
+
+    def __init__(self, site: Message, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.site = site
+
+    def __str__(self) -> str:
+        if self.args:
+            return super().__str__()
+        name = self.site.get("name") if isinstance(self.site, dict) else None
+        return f"escaped at site {name!r}"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return type(self), (self.site,) + self.args
+
+    def reset_stack(self) -> None:
+        """Reset the state of every handler still active here (their ``_reset``):
+        an outer trace forgets the sites of the abandoned run and plates their
+        counters, so that the program can be run again (see ``poutine.queue``).
+
+        >>> NonlocalExit({"name": "z"}).reset_stack()
+        """
+        for handler in _HANDLERS.get():
+            reset = getattr(handler, "_reset", None)
+            if reset is not None:
+                reset()
+
+
 @contextmanager
 def block_messengers(predicate: Callable[[Messenger], bool]) -> Iterator[list[Messenger]]:
-    """Temporarily remove the active handlers for which ``predicate`` is true.
+    """Temporarily remove the active handlers for which ``predicate`` is true
+    (their ``__exit__``/``__enter__`` are not called).
 
     Yields the list of removed handlers; the stack is restored on exit.
 
@@ -284,16 +304,10 @@ def block_messengers(predicate: Callable[[Messenger], bool]) -> Iterator[list[Me
     []
     """
     stack = _HANDLERS.get()
-    blocked = [h for h in stack if predicate(h)]
-    kept = tuple(h for h in stack if not predicate(h))
-    # Inner handlers entered inside this block sit on top of ``kept``; the token
-    # list is rebuilt to match so that their exits still work.
-    tokens_token = _TOKENS.set(())
-    handlers_token = _HANDLERS.set(())
+    hidden = [bool(predicate(h)) for h in stack]
+    blocked = [h for h, hide in zip(stack, hidden) if hide]
+    _HANDLERS.set(tuple(h for h, hide in zip(stack, hidden) if not hide))
     try:
-        for h in kept:
-            _push(h)
         yield blocked
     finally:
-        _HANDLERS.reset(handlers_token)
-        _TOKENS.reset(tokens_token)
+        _HANDLERS.set(stack)

@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from tracegraph.errors import HandlerError
+from tracegraph.errors import HandlerArgumentError, HandlerError
 from tracegraph.poutine.messenger import Messenger
 from tracegraph.poutine.runtime import Message
 
@@ -38,7 +38,7 @@ def _check_scale(scale: Any) -> Any:
             )
         return scale
     if isinstance(scale, bool) or not isinstance(scale, numbers.Real):
-        raise HandlerError(
+        raise HandlerArgumentError(
             f"scale must be a positive number or tensor, got {type(scale).__name__}: {scale!r}"
         )
     if not float(scale) > 0:

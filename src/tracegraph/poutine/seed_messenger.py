@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from tracegraph.errors import HandlerError
+from tracegraph.errors import HandlerArgumentError, HandlerAssertionError, HandlerError
 from tracegraph.poutine.messenger import Messenger
 
 __all__ = ["SeedMessenger", "get_rng_state", "set_rng_state"]
@@ -59,24 +59,30 @@ class SeedMessenger(Messenger):
     """Handler that seeds the random generators on entry and restores them on exit.
 
     :param rng_seed: an int in ``[0, 2**32)``.
-    :raises HandlerError: for anything else.
+    :raises HandlerAssertionError: (an ``AssertionError``, as Pyro's) for a
+        non-int.
+    :raises HandlerError: (a ``ValueError``) for an int out of range.
 
     >>> SeedMessenger(rng_seed=1.5)
     Traceback (most recent call last):
     ...
-    tracegraph.errors.HandlerError: seed(rng_seed=...) expects an int in [0, 2**32), got float: 1.5
+    tracegraph.errors.HandlerAssertionError: seed(rng_seed=...) expects an int ..., got float: 1.5
     """
 
     def __init__(self, rng_seed: int) -> None:
         super().__init__()
-        if (
-            isinstance(rng_seed, bool)
-            or not isinstance(rng_seed, int | np.integer)
-            or not 0 <= rng_seed < _SEED_LIMIT
-        ):
-            raise HandlerError(
+        if rng_seed is None:
+            # Pyro: a TypeError (rng_seed is a required argument there).
+            raise HandlerArgumentError("poutine.seed needs rng_seed= (an int in [0, 2**32))")
+        if isinstance(rng_seed, bool) or not isinstance(rng_seed, int | np.integer):
+            # Pyro asserts the type (and lets torch refuse the range).
+            raise HandlerAssertionError(
                 "seed(rng_seed=...) expects an int in [0, 2**32), got "
                 f"{type(rng_seed).__name__}: {rng_seed!r}"
+            )
+        if not 0 <= rng_seed < _SEED_LIMIT:
+            raise HandlerError(
+                f"seed(rng_seed=...) expects an int in [0, 2**32), got {rng_seed!r}"
             )
         self.rng_seed = int(rng_seed)
         self._saved: list[dict[str, Any]] = []

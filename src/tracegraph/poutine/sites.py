@@ -9,13 +9,12 @@ by :mod:`tracegraph.poutine.util`).  The kinds, for a ``type == "sample"`` site:
 * *latent*: not observed and not a subsample site;
 * *non-reparameterized*: latent, and its distribution has no ``rsample``
   (``has_rsample`` false): its gradient needs a score-function term;
-* *subsample*: the indices a ``plate`` drew (``infer["_subsample"]``); not a
-  variable of the model;
+* *subsample*: the indices a ``plate`` drew (its distribution is the plate's
+  index distribution); not a variable of the model;
 * *deterministic*: made by :func:`tracegraph.deterministic`
   (``infer["_deterministic"]``): an observed site whose value is a recorded
   intermediate, log-density zero;
-* *factor*: made by :func:`tracegraph.factor` (``infer["is_auxiliary"]`` and a
-  ``Unit`` distribution).
+* *factor*: made by :func:`tracegraph.factor` (a ``Unit`` distribution).
 
 Keys of ``msg["infer"]`` that tracegraph itself sets or reads (Pyro's names where
 Pyro has them):
@@ -42,6 +41,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from tracegraph.distributions import Unit
+from tracegraph.poutine.subsample_messenger import SubsampleDistribution
+
 __all__ = [
     "site_is_deterministic",
     "site_is_factor",
@@ -52,25 +54,26 @@ __all__ = [
 
 
 def site_is_subsample(site: Mapping[str, Any]) -> bool:
-    """Whether ``site`` holds a plate's subsample indices (not a model variable).
+    """Whether ``site`` holds a plate's subsample indices (not a model variable):
+    its distribution is the plate's index distribution.
 
-    >>> site_is_subsample({"type": "sample", "infer": {"_subsample": True}})
+    >>> site_is_subsample({"type": "sample", "fn": SubsampleDistribution(3, 3)})
     True
     """
-    return site.get("type") == "sample" and bool((site.get("infer") or {}).get("_subsample"))
+    return site.get("type") == "sample" and isinstance(site.get("fn"), SubsampleDistribution)
 
 
 def site_is_latent(site: Mapping[str, Any]) -> bool:
     """Whether ``site`` is a latent sample site: not observed (deterministic and
     factor sites are observed) and not a plate's subsample indices.
 
-    >>> site_is_latent({"type": "sample", "is_observed": True, "infer": {}})
+    >>> site_is_latent({"type": "sample", "is_observed": True, "infer": {}, "fn": None})
     False
     """
     return (
         site["type"] == "sample"
         and not site["is_observed"]
-        and not site["infer"].get("_subsample", False)
+        and type(site["fn"]) is not SubsampleDistribution
     )
 
 
@@ -89,19 +92,14 @@ def site_is_nonreparam(site: Mapping[str, Any]) -> bool:
 
 
 def site_is_factor(site: Mapping[str, Any]) -> bool:
-    """Whether ``site`` was made by :func:`tracegraph.factor` (an observed site of
-    the auxiliary ``Unit`` distribution).
+    """Whether ``site`` was made by :func:`tracegraph.factor`: a sample site of the
+    ``Unit`` distribution.
 
-    >>> site_is_factor({"type": "sample", "is_observed": True, "infer": {"is_auxiliary": True},
-    ...                 "fn": None})
-    False
+    >>> import torch
+    >>> site_is_factor({"type": "sample", "fn": Unit(torch.tensor(0.0))})
+    True
     """
-    return (
-        site.get("type") == "sample"
-        and bool(site.get("is_observed"))
-        and bool((site.get("infer") or {}).get("is_auxiliary"))
-        and type(site.get("fn")).__name__ == "Unit"
-    )
+    return site.get("type") == "sample" and isinstance(site.get("fn"), Unit)
 
 
 def site_is_deterministic(site: Mapping[str, Any]) -> bool:

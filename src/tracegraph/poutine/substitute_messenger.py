@@ -1,9 +1,10 @@
-"""Fix the values of param sites and latent sample sites.
+"""Fix the values of param sites (Pyro's ``poutine.substitute``).
 
-Each param site and each unobserved sample site whose name is in ``data`` (or
-for which ``substitute_fn(msg)`` is not None) takes that value instead of
-reading the param store or drawing.  Unlike ``condition``, a substituted sample
-site stays latent (``is_observed`` is False); observed sites keep their data.
+Each param site whose name is in ``data`` (or for which ``substitute_fn(msg)``
+is not None) takes that value instead of reading the param store, which is left
+untouched.  Sample sites are not affected (as in Pyro; ``condition`` and
+``replay`` fix those).  Names in ``data`` that no param site of the run had are
+reported by a warning when the handler exits.
 
 >>> import torch
 >>> import tracegraph
@@ -17,10 +18,11 @@ tensor(7.)
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from tracegraph.errors import HandlerError
+from tracegraph.errors import HandlerArgumentError, TracegraphWarning
 from tracegraph.poutine.messenger import Messenger
 from tracegraph.poutine.runtime import Message
 
@@ -28,16 +30,17 @@ __all__ = ["SubstituteMessenger"]
 
 
 class SubstituteMessenger(Messenger):
-    """Handler that substitutes values at param and latent sample sites.
+    """Handler that substitutes values at param sites.
 
     :param data: a dict ``name -> value``.
-    :param substitute_fn: ``msg -> value or None``; used instead of ``data``.
+    :param substitute_fn: ``msg -> value or None``; used instead of ``data`` (a
+        tracegraph extension).
     :raises HandlerError: if both or neither are given.
 
     >>> SubstituteMessenger()
     Traceback (most recent call last):
     ...
-    tracegraph.errors.HandlerError: substitute needs data= ... or substitute_fn= ...
+    tracegraph.errors.HandlerArgumentError: substitute needs data= ... or substitute_fn= ...
     """
 
     def __init__(
@@ -47,21 +50,40 @@ class SubstituteMessenger(Messenger):
     ) -> None:
         super().__init__()
         if (data is None) == (substitute_fn is None):
-            raise HandlerError(
+            raise HandlerArgumentError(
                 "substitute needs data= (a dict name -> value) or substitute_fn= "
                 "(msg -> value or None)" + ("" if data is None else ", not both")
             )
         if data is not None and not isinstance(data, Mapping):
-            raise HandlerError(
+            raise HandlerArgumentError(
                 f"substitute(data=...) expects a dict name -> value, got {type(data).__name__}"
             )
         if substitute_fn is not None and not callable(substitute_fn):
-            raise HandlerError(
+            raise HandlerArgumentError(
                 "substitute(substitute_fn=...) expects a callable msg -> value, got "
                 f"{type(substitute_fn).__name__}"
             )
         self.data = data
         self.substitute_fn = substitute_fn
+        self._seen: set[Any] = set()
+
+    def __enter__(self) -> SubstituteMessenger:
+        self._seen = set()
+        super().__enter__()
+        return self
+
+    def __exit__(self, exc_type: Any, exc_value: Any, traceback: Any) -> None:
+        super().__exit__(exc_type, exc_value, traceback)
+        if exc_type is None and self.data is not None:
+            missing = [name for name in self.data if name not in self._seen]
+            if missing:
+                warnings.warn(
+                    f"substitute: data names {missing} matched no param site of the run (the "
+                    f"param sites were {sorted(map(str, self._seen))}); hint: substitute fixes "
+                    "params only, use condition or replay for sample sites",
+                    TracegraphWarning,
+                    stacklevel=2,
+                )
 
     def _substitute(self, msg: Message) -> None:
         if self.substitute_fn is not None:
@@ -75,8 +97,5 @@ class SubstituteMessenger(Messenger):
         msg["done"] = True
 
     def _pyro_param(self, msg: Message) -> None:
+        self._seen.add(msg["name"])
         self._substitute(msg)
-
-    def _pyro_sample(self, msg: Message) -> None:
-        if not msg["is_observed"]:
-            self._substitute(msg)

@@ -21,21 +21,30 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from tracegraph.errors import HandlerError
+from tracegraph.errors import HandlerAssertionError
 from tracegraph.poutine.messenger import HandledFunction, Messenger
 from tracegraph.poutine.provenance_messenger import (
     TrackProvenanceMessenger,
     identify_provenance_edges,
 )
-from tracegraph.poutine.runtime import Message
+from tracegraph.poutine.runtime import Message, NonlocalExit
+from tracegraph.poutine.sites import site_is_subsample
 from tracegraph.poutine.trace_struct import GRAPH_TYPES, Trace, identify_dense_edges
 
-__all__ = ["GRAPH_TYPES", "TraceHandler", "TraceMessenger"]
+__all__ = [
+    "GRAPH_TYPES",
+    "Messenger",
+    "Trace",
+    "TraceHandler",
+    "TraceMessenger",
+    "identify_dense_edges",
+    "site_is_subsample",
+]
 
 
 def _check_graph_type(graph_type: str) -> str:
     if graph_type not in GRAPH_TYPES:
-        raise HandlerError(
+        raise HandlerAssertionError(
             f"unknown graph_type {graph_type!r}; expected one of {', '.join(GRAPH_TYPES)}"
         )
     return graph_type
@@ -95,12 +104,24 @@ class TraceMessenger(Messenger):
             tracker.__exit__(*exc)
 
     def _postprocess_message(self, msg: Message) -> None:
-        if self.param_only and msg["type"] != "param":
+        # As Pyro: only sample and param messages are sites of a trace.
+        if msg["type"] != "param" and (self.param_only or msg["type"] != "sample"):
             return
-        # Unnamed effects (subsample) are not sites.
         if msg["name"] is None or msg["infer"].get("_do_not_trace"):
             return
         self.trace.add_node(msg["name"], **msg)
+
+    def _reset(self) -> None:
+        # After a NonlocalExit the program runs again (poutine.queue): forget the
+        # sites of the abandoned run, keep its inputs.
+        old = self.trace
+        self.trace = Trace(graph_type=self.graph_type)
+        if "_INPUT" in old.nodes:
+            node = old.nodes["_INPUT"]
+            # Pyro's reset records the inputs with type "input".
+            self.trace.add_node(
+                "_INPUT", name="_INPUT", type="input", args=node["args"], kwargs=node["kwargs"]
+            )
 
     def get_trace(self) -> Trace:
         """The trace of the last run."""
@@ -119,6 +140,7 @@ class TraceHandler(HandledFunction):
     """
 
     msngr: TraceMessenger
+    _unwrappable = False
 
     def __init__(self, msngr: TraceMessenger, fn: Callable[..., Any]) -> None:
         super().__init__(msngr, fn)
@@ -132,9 +154,15 @@ class TraceHandler(HandledFunction):
 
     def _run(self, msngr: TraceMessenger, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         with msngr:
-            msngr.trace.add_node("_INPUT", name="_INPUT", type="args", args=args, kwargs=kwargs)
+            # A param-only trace has no input and return nodes (as Pyro's).
+            if not msngr.param_only:
+                msngr.trace.add_node(
+                    "_INPUT", name="_INPUT", type="args", args=args, kwargs=kwargs
+                )
             try:
                 ret = self.fn(*args, **kwargs)
+            except NonlocalExit:
+                raise  # control flow (escape, queue), not an error: no shape table
             except Exception as exc:
                 if not getattr(exc, "_tracegraph_shapes_noted", False):
                     try:
@@ -143,7 +171,8 @@ class TraceHandler(HandledFunction):
                     except Exception:  # noqa: BLE001 - the original error matters more
                         pass
                 raise
-            msngr.trace.add_node("_RETURN", name="_RETURN", type="return", value=ret)
+            if not msngr.param_only:
+                msngr.trace.add_node("_RETURN", name="_RETURN", type="return", value=ret)
         return ret
 
     @property

@@ -12,7 +12,7 @@ The functions work on a trace's ``nodes`` mapping;
 
 >>> import torch
 >>> t = torch.zeros(3, 1)
->>> packed, dims = pack(t, {-2: "a"})
+>>> packed, dims = pack_with_dims(t, {-2: "a"})
 >>> packed.shape, dims
 (torch.Size([3]), 'a')
 """
@@ -26,7 +26,14 @@ import torch
 
 from tracegraph.errors import ShapeError
 
-__all__ = ["check_log_prob_shape", "format_shapes", "pack", "pack_site", "symbolize_dims"]
+__all__ = [
+    "check_log_prob_shape",
+    "format_shapes",
+    "pack",
+    "pack_site",
+    "pack_with_dims",
+    "symbolize_dims",
+]
 
 Site = dict[str, Any]
 # label, cells left of the bar (right-aligned), cells right of it (None: no bar), note
@@ -268,7 +275,21 @@ def symbolize_dims(
     return plate_to_symbol, symbol_to_dim
 
 
-def pack(
+def pack(value: Any, dim_to_symbol: Mapping[int, str]) -> Any:
+    """Pyro's ``pack``: the packed tensor of :func:`pack_with_dims` (its dims
+    string is its ``_pyro_dims`` attribute); numbers come back unchanged.
+
+    :raises ShapeError: (a ``ValueError``) if a dim larger than 1 has no symbol.
+
+    >>> import torch
+    >>> p = pack(torch.zeros(2, 1, 3), {-1: "a", -3: "b"})
+    >>> tuple(p.shape), p._pyro_dims
+    ((2, 3), 'ba')
+    """
+    return pack_with_dims(value, dim_to_symbol)[0]
+
+
+def pack_with_dims(
     value: Any, dim_to_symbol: Mapping[int, str], site: str = "?", what: str = "tensor"
 ) -> tuple[Any, str]:
     """Squeeze the size-1 dims out of ``value`` and name the others.
@@ -283,7 +304,7 @@ def pack(
     :raises ShapeError: if a dim larger than 1 has no symbol (no plate owns it).
 
     >>> import torch
-    >>> packed, dims = pack(torch.ones(4, 1, 3), {-3: "a", -1: "c"})
+    >>> packed, dims = pack_with_dims(torch.ones(4, 1, 3), {-3: "a", -1: "c"})
     >>> tuple(packed.shape), dims, packed._pyro_dims
     ((4, 3), 'ac', 'ac')
     """
@@ -338,12 +359,12 @@ def pack_site(name: str, site: Site) -> None:
     dim_to_symbol = packed["dim_to_symbol"]
     dims: dict[str, str] = {}
     for key in ("unscaled_log_prob", "log_prob", "scale", "mask"):
-        packed[key], dims[key] = pack(site.get(key), dim_to_symbol, name, key)
+        packed[key], dims[key] = pack_with_dims(site.get(key), dim_to_symbol, name, key)
     parts = site.get("score_parts")
     if parts is not None:
         packed["score_parts"] = type(parts)(
             *(
-                pack(p, dim_to_symbol, name, f"score_parts.{field}")[0]
+                pack_with_dims(p, dim_to_symbol, name, f"score_parts.{field}")[0]
                 for field, p in zip(parts._fields, parts)
             )
         )

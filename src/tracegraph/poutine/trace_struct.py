@@ -23,6 +23,7 @@ an ELBO and a user asking for them pay once.
 from __future__ import annotations
 
 import heapq
+import math
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -30,12 +31,31 @@ from typing import Any
 import torch
 
 from tracegraph.distributions.util import ScoreParts, scale_and_mask
-from tracegraph.distributions.validation import is_validation_enabled
-from tracegraph.errors import DuplicateSiteError, HandlerError, SiteError
+from tracegraph.errors import (
+    DuplicateSiteError,
+    HandlerAssertionError,
+    SiteError,
+    UnknownSiteError,
+)
 from tracegraph.ops.provenance import reduce_untracked
+from tracegraph.ops.tensor_checks import warn_if_inf, warn_if_nan
 from tracegraph.poutine import trace_shapes
+from tracegraph.poutine.sites import site_is_subsample
+from tracegraph.poutine.trace_shapes import pack
+from tracegraph.poutine.validation import is_validation_enabled
 
-__all__ = ["GRAPH_TYPES", "Trace", "allow_all_sites", "identify_dense_edges"]
+__all__ = [
+    "GRAPH_TYPES",
+    "ScoreParts",
+    "Trace",
+    "allow_all_sites",
+    "identify_dense_edges",
+    "is_validation_enabled",
+    "pack",
+    "scale_and_mask",
+    "warn_if_inf",
+    "warn_if_nan",
+]
 
 #: The values ``Trace(graph_type=...)`` accepts.
 GRAPH_TYPES = ("flat", "dense", "provenance")
@@ -75,7 +95,8 @@ class Trace:
     """The sites of one run, in order, with dependency edges between them.
 
     :param graph_type: ``"flat"``, ``"dense"`` or ``"provenance"``.
-    :raises HandlerError: for any other ``graph_type``.
+    :raises HandlerAssertionError: (an ``AssertionError``, as Pyro's) for any
+        other ``graph_type``.
 
     >>> tr = Trace()
     >>> tr.add_node("a", name="a", type="param", value=1.0)
@@ -87,7 +108,7 @@ class Trace:
 
     def __init__(self, graph_type: str = "flat") -> None:
         if graph_type not in GRAPH_TYPES:
-            raise HandlerError(
+            raise HandlerAssertionError(
                 f"Trace: unknown graph_type {graph_type!r}; expected one of "
                 f"{', '.join(repr(g) for g in GRAPH_TYPES)}"
             )
@@ -119,11 +140,14 @@ class Trace:
     # -- graph -----------------------------------------------------------
     def add_node(self, site_name: str, **kwargs: Any) -> None:
         """Append a site.  A param site registered again replaces its node (and
-        keeps its position and edges); any other repeated name is an error.
+        keeps its position and edges), and so does a site that :meth:`add_edge`
+        created empty; any other repeated name is an error, except that the
+        subsample site of a plate that does not subsample may repeat (the second
+        is dropped: building such a plate twice is harmless, where Pyro refuses).
 
         :param site_name: the site's name.
         :param kwargs: the node's fields (a message's keys).
-        :raises SiteError: if a site of that name exists (unless both are params).
+        :raises DuplicateSiteError: (a ``RuntimeError``) if a site of that name exists.
 
         >>> tr = Trace()
         >>> tr.add_node("x", name="x", type="sample")
@@ -140,8 +164,10 @@ class Trace:
             return
         old_type = old.get("type")
         new_type = kwargs.get("type")
-        if old_type == "param" and new_type == "param":
+        if (old_type == "param" and new_type == "param") or not old:
             self.nodes[site_name] = kwargs
+            return
+        if _same_full_plate(old, kwargs):
             return
         raise DuplicateSiteError(
             f"Multiple sites named '{site_name}': the trace already has a {old_type} site "
@@ -154,28 +180,30 @@ class Trace:
         if site_name not in self.nodes:
             known = list(self.nodes)
             shown = ", ".join(repr(n) for n in known[:10]) + (", ..." if len(known) > 10 else "")
-            raise SiteError(f"no site named '{site_name}' in the trace (sites: {shown})")
+            raise UnknownSiteError(f"no site named {site_name!r} in the trace (sites: {shown})")
 
     def add_edge(self, site1: str, site2: str) -> None:
-        """Add the edge ``site1 -> site2`` (``site2`` depends on ``site1``).
-
-        :raises SiteError: if either site is not in the trace.
+        """Add the edge ``site1 -> site2`` (``site2`` depends on ``site1``).  A site
+        not in the trace yet is added first with an empty node (as in Pyro), which
+        a later :meth:`add_node` fills in.
 
         >>> tr = Trace()
-        >>> for n in "ab":
-        ...     tr.add_node(n, name=n, type="param")
-        >>> tr.add_edge("a", "b"); tr.successors("a"), tr.predecessors("b")
-        ({'b'}, {'a'})
+        >>> tr.add_node("a", name="a", type="param")
+        >>> tr.add_edge("a", "b"); tr.successors("a"), tr.predecessors("b"), tr.nodes["b"]
+        ({'b'}, {'a'}, {})
         """
-        self._require(site1)
-        self._require(site2)
+        for name in (site1, site2):
+            if name not in self.nodes:
+                self.nodes[name] = {}
+                self._succ[name] = set()
+                self._pred[name] = set()
         self._succ[site1].add(site2)
         self._pred[site2].add(site1)
 
     def remove_node(self, site_name: str) -> None:
         """Remove a site and every edge touching it.
 
-        :raises SiteError: if the site is not in the trace.
+        :raises UnknownSiteError: (a ``KeyError``) if the site is not in the trace.
 
         >>> tr = Trace()
         >>> for n in "ab":
@@ -385,8 +413,12 @@ class Trace:
             self._note_failure(exc, name, "log_prob")
             raise
         site["log_prob"] = log_p
-        if sums:
-            site["log_prob_sum"] = _sum(log_p)
+        if sums or validate:
+            log_p_sum = _sum(log_p)
+            if validate:
+                _warn_if_not_finite(name, log_p_sum)
+            if sums:
+                site["log_prob_sum"] = log_p_sum
 
     def log_prob_sum(self, site_filter: SiteFilter = allow_all_sites) -> Any:
         """The sum of the scaled and masked log-probabilities of the sample sites
@@ -495,8 +527,12 @@ class Trace:
             site["score_parts"] = parts
             log_p = parts.log_prob
             site["log_prob"] = log_p
-            if sums:
-                site["log_prob_sum"] = _sum(log_p)
+            if sums or validate:
+                log_p_sum = _sum(log_p)
+                if validate:
+                    _warn_if_not_finite(name, log_p_sum)
+                if sums:
+                    site["log_prob_sum"] = log_p_sum
 
     # -- shapes ---------------------------------------------------------------
     def format_shapes(self, title: str = "Trace Shapes:", last_site: str | None = None) -> str:
@@ -538,9 +574,28 @@ class Trace:
                 raise
 
 
-def _is_subsample_site(site: Site) -> bool:
-    infer = site.get("infer")
-    return bool(infer and infer.get("_subsample"))
+def _same_full_plate(old: Site, new: Site) -> bool:
+    # Both are the index site of a plate of the same size that does not subsample.
+    a: Any = old.get("fn")
+    b: Any = new.get("fn")
+    return (
+        site_is_subsample(old)
+        and site_is_subsample(new)
+        and a.size == b.size == a.subsample_size == b.subsample_size
+    )
+
+
+def _warn_if_not_finite(name: str, log_p_sum: Any) -> None:
+    # As Pyro under validation: a NaN or +inf log-density is a bug; -inf is an
+    # impossible value, which is legitimate.  Checked on the value only (one
+    # comparison per site; Pyro also hooks the gradient, which costs a hook per
+    # site and step and only repeats a NaN that reached the loss).
+    value = float(log_p_sum.detach()) if isinstance(log_p_sum, torch.Tensor) else log_p_sum
+    if math.isfinite(value) or value == -math.inf:
+        return
+    msg = f"log_prob_sum at site '{name}'"
+    warn_if_nan(value, msg)
+    warn_if_inf(value, msg, allow_neginf=True)
 
 
 def identify_dense_edges(trace: Trace) -> None:
@@ -559,7 +614,7 @@ def identify_dense_edges(trace: Trace) -> None:
     """
     past: list[tuple[str, dict[str, int]]] = []
     for name, site in trace.nodes.items():
-        if site.get("type") != "sample" or _is_subsample_site(site):
+        if site.get("type") != "sample" or site_is_subsample(site):
             continue
         # Sequential frames (dim None): plate name -> iteration.
         seq = {f.name: f.counter for f in site.get("cond_indep_stack", ()) if f.dim is None}

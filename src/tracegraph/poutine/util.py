@@ -1,5 +1,5 @@
-"""Pyro's ``pyro.poutine.util`` names: the site predicates (which live in
-:mod:`tracegraph.poutine.sites`) and small edits on traces.
+"""Pyro's ``pyro.poutine.util`` path: a facade re-exporting site predicates,
+trace extensions and the poutine validation switch from the modules that hold them.
 
 >>> import tracegraph
 >>> import tracegraph.distributions as dist
@@ -14,11 +14,6 @@
 ['_INPUT', 'x', '_RETURN']
 """
 
-from __future__ import annotations
-
-from collections.abc import Mapping
-from typing import Any
-
 from tracegraph.poutine.sites import (
     site_is_deterministic,
     site_is_factor,
@@ -26,10 +21,22 @@ from tracegraph.poutine.sites import (
     site_is_nonreparam,
     site_is_subsample,
 )
-from tracegraph.poutine.trace_struct import Trace
+from tracegraph.poutine.trace_extension import (
+    all_escape,
+    discrete_escape,
+    enum_extend,
+    mc_extend,
+    prune_subsample_sites,
+)
+from tracegraph.poutine.validation import enable_validation, is_validation_enabled
 
 __all__ = [
     "all_escape",
+    "discrete_escape",
+    "enable_validation",
+    "enum_extend",
+    "is_validation_enabled",
+    "mc_extend",
     "prune_subsample_sites",
     "site_is_deterministic",
     "site_is_factor",
@@ -37,28 +44,3 @@ __all__ = [
     "site_is_nonreparam",
     "site_is_subsample",
 ]
-
-
-def prune_subsample_sites(trace: Trace) -> Trace:
-    """A copy of ``trace`` without the plates' subsample-index sites.
-
-    >>> prune_subsample_sites(Trace()).nodes
-    OrderedDict()
-    """
-    pruned = trace.copy()
-    for name, site in list(pruned.nodes.items()):
-        if site_is_subsample(site):
-            pruned.remove_node(name)
-    return pruned
-
-
-def all_escape(trace: Trace, msg: Mapping[str, Any]) -> bool:
-    """An ``escape_fn`` for :func:`~tracegraph.poutine.escape`: escape at every
-    latent sample site that ``trace`` does not have yet.
-
-    >>> all_escape(Trace(), {"type": "sample", "name": "z", "is_observed": False})
-    True
-    """
-    return (
-        msg.get("type") == "sample" and not msg.get("is_observed") and msg.get("name") not in trace
-    )

@@ -17,7 +17,7 @@ import tracegraph
 import tracegraph.distributions as dist
 from tracegraph.errors import TracegraphWarning
 from tracegraph.infer import JitTraceGraph_ELBO
-from tracegraph.infer.rng import RngState, host_state
+from tracegraph.ops.rng import RngState, host_state
 
 
 def draws() -> tuple[torch.Tensor, float, np.ndarray, np.ndarray]:

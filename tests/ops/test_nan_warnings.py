@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from tracegraph.errors import TracegraphWarning
-from tracegraph.infer.nan_warnings import warn_if_nan
+from tracegraph.ops.tensor_checks import warn_if_nan
 
 
 def _line() -> int:
