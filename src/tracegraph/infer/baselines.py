@@ -26,7 +26,9 @@ estimator unbiased.  :class:`Baselines` computes the values; the surrogate
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,6 +48,7 @@ __all__ = [
     "Baselines",
     "DecayingAverage",
     "check_baseline_config",
+    "redirected_averages",
 ]
 
 BASELINE_KEYS = frozenset(
@@ -117,6 +120,31 @@ def check_baseline_config(name: str, config: Any) -> dict[str, Any]:
     return config
 
 
+#: While set, decaying averages are read from and written to this dict instead of
+#: the param store (a compiled step takes them as inputs and returns them).
+_REDIRECT: ContextVar[dict[str, torch.Tensor] | None] = ContextVar(
+    "tracegraph_baseline_redirect", default=None
+)
+
+
+@contextmanager
+def redirected_averages(state: dict[str, torch.Tensor]) -> Iterator[dict[str, torch.Tensor]]:
+    """Read and write decaying averages in ``state`` (keyed by param-store name)
+    instead of the param store while the block runs.
+
+    >>> state = {}
+    >>> with redirected_averages(state):
+    ...     DecayingAverage().update("z", torch.tensor([2.0]), beta=0.5, pooled_dims=())
+    >>> state
+    {'__baseline_avg_downstream_cost_z': tensor([1.])}
+    """
+    token = _REDIRECT.set(state)
+    try:
+        yield state
+    finally:
+        _REDIRECT.reset(token)
+
+
 class DecayingAverage:
     """Exponential moving averages of downstream costs, one per site, kept in the
     param store under Pyro's name ``__baseline_avg_downstream_cost_<site>`` (so it
@@ -142,8 +170,11 @@ class DecayingAverage:
 
     def get(self, name: str) -> torch.Tensor | None:
         """The current average of site ``name`` (``None`` before its first update)."""
-        store = get_param_store()
         key = self.prefix + name
+        redirected = _REDIRECT.get()
+        if redirected is not None and key in redirected:
+            return redirected[key]
+        store = get_param_store()
         return store[key].detach() if key in store else None
 
     def value(self, name: str, like: torch.Tensor) -> torch.Tensor:
@@ -170,8 +201,13 @@ class DecayingAverage:
             old = torch.zeros_like(cost)
         elif not _broadcasts_to(old.shape, cost.shape):
             old = old.mean().expand(cost.shape)
+        new = beta * old + (1.0 - beta) * cost
+        redirected = _REDIRECT.get()
+        if redirected is not None:
+            redirected[self.prefix + name] = new.detach()
+            return
         with torch.no_grad():
-            get_param_store()[self.prefix + name] = beta * old + (1.0 - beta) * cost
+            get_param_store()[self.prefix + name] = new
 
 
 @dataclass

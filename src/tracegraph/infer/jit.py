@@ -29,12 +29,23 @@ from typing import Any
 
 import torch
 
+from tracegraph.distributions.validation import is_validation_enabled
 from tracegraph.errors import TracegraphWarning
+from tracegraph.infer.compiled import (
+    MAX_PLANS,
+    CompiledStepError,
+    NotCompilable,
+    Plan,
+    split_arguments,
+    trace_step,
+)
 from tracegraph.infer.elbo import ELBO, Program
 from tracegraph.infer.runs import Tracking, reproduced, trace_run
+from tracegraph.infer.surrogate import FIRST_ORDER
 from tracegraph.infer.terms import ParticleTerms, tracked_deps
 from tracegraph.ops.provenance import detach_provenance
 from tracegraph.ops.rng import RngState, host_state
+from tracegraph.params import get_param_store
 from tracegraph.poutine.trace_struct import Trace
 from tracegraph.poutine.util import site_is_deterministic
 
@@ -59,6 +70,155 @@ class CachedStructure(ELBO):
         # Set once a tracked run moved Python's or NumPy's generator: their state
         # is then saved before every untracked run too.
         self._host_generators = False
+        # The compiled steps (tracegraph.infer.compiled): recorded paths, most
+        # recently recorded first, and how to compile them.
+        options = dict(self.jit_options or {})
+        self._inductor = bool(options.pop("inductor", True))
+        # Compile a plan once it has been replayed this often (a throwaway
+        # estimator, or a test of a few steps, never pays for a compilation).
+        self._compile_after = int(options.pop("compile_after", 10))
+        self._inductor_options = dict(options.pop("compile_options", {}) or {})
+        self._plans: list[Plan] = []
+        self._plans_tracking = self._tracking
+        self._not_compilable: str | None = None
+        self._traces_tried = 0
+        self._tables_only = False
+        #: The param leaves of the last step that ran compiled (no param sites ran,
+        #: so SVI reads them here).
+        self.step_params: list[torch.Tensor] = []
+
+    # -- the compiled step ------------------------------------------------------
+    def loss_and_grads(self, model: Program, guide: Program, *args: Any, **kwargs: Any) -> float:
+        """As :meth:`ELBO.loss_and_grads`; once the structure's dependencies are
+        known, the step runs as a recorded graph (see
+        :mod:`tracegraph.infer.compiled`), which gives the same loss and gradients
+        as the eager step on the same draws."""
+        self.step_params = []
+        if not self._compiled_steps_possible():
+            return super().loss_and_grads(model, guide, *args, **kwargs)
+        flat, treedef = split_arguments(args, kwargs)
+        for plan in self._plans:
+            if not plan.inputs_match(flat, treedef):
+                continue
+            rng = RngState(host=self._host_generators)
+            use_compiled = plan.compiled is not None
+            out = plan.run(flat, use_compiled)
+            if out is not None:
+                if is_validation_enabled():
+                    self._check_replay(plan, use_compiled, out, rng, model, guide, args, kwargs)
+                if (
+                    self._inductor
+                    and plan.compiled is None
+                    and plan._thread is None
+                    and plan.replays >= self._compile_after
+                ):
+                    plan.compile_in_background(self._inductor_options)
+                return self._apply(plan, out)
+            rng.restore()  # a guard failed: another path through the program
+        if self._should_trace():
+            rng = RngState(host=self._host_generators)
+            self._traces_tried += 1
+            self._tables_only = True
+            try:
+                plan, loss, grads = trace_step(
+                    lambda a, k: self._losses(model, guide, a, k, FIRST_ORDER), args, kwargs
+                )
+            except NotCompilable as exc:
+                rng.restore()
+                if "no dependency table" not in str(exc):
+                    self._not_compilable = str(exc)
+            else:
+                self._plans.insert(0, plan)
+                if self._inductor and self._compile_after <= 0:
+                    plan.compile_in_background(self._inductor_options)
+                _accumulate_grads(plan.leaves, grads)
+                self.step_params = list(plan.leaves)
+                return float(loss)
+            finally:
+                self._tables_only = False
+        return super().loss_and_grads(model, guide, *args, **kwargs)
+
+    def _compiled_steps_possible(self) -> bool:
+        if self._tracking is not self._plans_tracking:
+            # The estimator tracks more now: plans made before compute the old
+            # estimator, and which plan a step hits depends on its draw.
+            self._plans.clear()
+            self._plans_tracking = self._tracking
+        return (
+            self._not_compilable is None
+            and not self._always_track
+            and not self.retain_graph
+            and self._losses_is_the_loss
+        )
+
+    def _should_trace(self) -> bool:
+        return (
+            bool(self._deps_cache)
+            and len(self._plans) < MAX_PLANS
+            and self._traces_tried < 2 * MAX_PLANS
+            and torch.is_grad_enabled()
+        )
+
+    def _apply(self, plan: Plan, out: tuple[Any, ...]) -> float:
+        n = len(plan.leaves)
+        _accumulate_grads(plan.leaves, list(out[1 : 1 + n]))
+        store = get_param_store()
+        with torch.no_grad():
+            for name, value in zip(plan.averages, out[1 + n :]):
+                store[name] = value
+        self.step_params = list(plan.leaves)
+        return float(out[0])
+
+    def _check_replay(
+        self,
+        plan: Plan,
+        compiled: bool,
+        out: tuple[Any, ...],
+        rng: RngState,
+        model: Program,
+        guide: Program,
+        args: Any,
+        kwargs: Any,
+    ) -> None:
+        # Under validation, each plan's first replay (and first compiled replay) is
+        # compared with the eager step on the same draws.
+        if plan.checked_compiled if compiled else plan.checked_replay:
+            return
+        after = RngState(host=self._host_generators)
+        store = get_param_store()
+        saved = {name: store[name].detach().clone() for name in plan.averages}
+        with torch.no_grad():
+            for name, value in saved.items():
+                store[name] = value
+        rng.restore()
+        old = [None if leaf.grad is None else leaf.grad.clone() for leaf in plan.leaves]
+        for leaf in plan.leaves:
+            leaf.grad = None
+        loss = super().loss_and_grads(model, guide, *args, **kwargs)
+        grads = [leaf.grad for leaf in plan.leaves]
+        for leaf, g in zip(plan.leaves, old):
+            leaf.grad = g
+        with torch.no_grad():
+            for name, value in saved.items():
+                store[name] = value
+        after.restore()
+        n = len(plan.leaves)
+        same = abs(loss - float(out[0])) <= 1e-5 * max(1.0, abs(loss))
+        for got, want in zip(out[1 : 1 + n], grads):
+            want = torch.zeros_like(got) if want is None else want
+            same = same and bool(torch.allclose(got, want, rtol=1e-4, atol=1e-6))
+        if not same:
+            raise CompiledStepError(
+                f"{type(self).__name__}: a compiled step disagrees with the eager step on the "
+                "same draws, so the program's path depends on something the recorded graph "
+                "cannot see (Python state such as a global, a counter or Python's random; "
+                "control flow on tensors is guarded).  Use the estimator without Jit, or "
+                "keep that state out of the model and guide."
+            )
+        if compiled:
+            plan.checked_compiled = True
+        else:
+            plan.checked_replay = True
 
     def _run(
         self, model: Program, guide: Program, args: Any, kwargs: Any, tracking: Tracking
@@ -66,9 +226,9 @@ class CachedStructure(ELBO):
         if self._always_track:
             # Every run is tracked the same way: no choice depends on the draw.
             return super()._run(model, guide, args, kwargs, tracking)
-        if not self._deps_cache:
+        if not self._deps_cache and not self._tables_only:
             return self._tracked_run(model, guide, args, kwargs, tracking)
-        rng = RngState(host=self._host_generators)
+        rng = None if self._tables_only else RngState(host=self._host_generators)
         m, g = trace_run(model, guide, args, kwargs, Tracking.NONE)
         entry = self._deps_cache.get(_structure_key(m, g))
         found = None if entry is None else entry.tables.get(_values_key(g, entry.control_sites))
@@ -84,6 +244,8 @@ class CachedStructure(ELBO):
                 return table[(role, site["name"])]
 
             return self._terms(m, g, tracking, deps_fn), m, g
+        if rng is None:  # recording a compiled step: only a known key can be one
+            raise NotCompilable("the step drew a structure with no dependency table yet")
         # A new key: find its dependencies with provenance tracking, on the same
         # random draws.
         rng.restore()
@@ -196,3 +358,14 @@ def _deps_table(model_trace: Trace, guide_trace: Trace, terms: ParticleTerms) ->
             elif site["type"] == "sample" and "log_prob" in site:
                 table[(role, name)] = tracked_deps(site["log_prob"], site, role)
     return table
+
+
+def _accumulate_grads(leaves: list[torch.Tensor], grads: list[Any]) -> None:
+    # As backward() does: add into .grad, creating it on first use.
+    for leaf, g in zip(leaves, grads):
+        if g is None:
+            continue
+        if leaf.grad is None:
+            leaf.grad = g.detach().clone()
+        else:
+            leaf.grad.add_(g)

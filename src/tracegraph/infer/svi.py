@@ -118,6 +118,8 @@ class SVI(TracePosterior):
                 f"SVI's optim must be a tracegraph.optim optimizer (a PyroOptim, e.g. "
                 f"tracegraph.optim.Adam({{'lr': 0.01}})), got {type(optim).__name__}"
             )
+        #: The estimator, when ``loss`` is one (a compiled step reports its params).
+        self.elbo = loss if isinstance(loss, ELBO) else None
         if isinstance(loss, ELBO):
             self.loss: Callable[..., Any] = loss.loss
             self.loss_and_grads: Callable[..., Any] = loss.loss_and_grads
@@ -184,6 +186,9 @@ class SVI(TracePosterior):
             id(p): p
             for p in (site["value"].unconstrained() for site in capture.trace.nodes.values())
         }
+        # A compiled step runs no param sites: the estimator says which it used.
+        for p in getattr(self.elbo, "step_params", ()):
+            params.setdefault(id(p), p)
         self.optim(list(params.values()))
         zero_grads(params.values())
         return _items(loss)
