@@ -12,13 +12,13 @@ import torch.distributions as tdist
 import tracegraph.distributions as dist
 from tracegraph.distributions.util import ScoreParts
 from tracegraph.errors import HandlerError, ShapeError, SiteError
+from tracegraph.poutine.edges import identify_dense_edges
 from tracegraph.poutine.runtime import CondIndepStackFrame
 from tracegraph.poutine.subsample_messenger import SubsampleDistribution
 from tracegraph.poutine.trace_struct import (
     GRAPH_TYPES,
     Trace,
     allow_all_sites,
-    identify_dense_edges,
 )
 from tracegraph.primitives import validation_enabled
 

@@ -14,7 +14,7 @@ the trace.
   count as its dependencies ("everything that runs afterwards depends on it").
 
 :func:`site_dependencies` combines both into the set of sites a site's log-prob
-depends on; :func:`identify_provenance_edges` turns them into trace edges
+depends on; :func:`~tracegraph.poutine.edges.identify_provenance_edges` turns them into trace edges
 (``poutine.trace(model, graph_type="provenance")``).
 
 >>> import torch
@@ -42,11 +42,9 @@ from tracegraph.ops.provenance import control_flow_scope, get_provenance, track_
 from tracegraph.poutine.messenger import Messenger
 from tracegraph.poutine.runtime import Message
 from tracegraph.poutine.sites import site_is_latent, site_is_nonreparam
-from tracegraph.poutine.trace_struct import Trace
 
 __all__ = [
     "TrackProvenanceMessenger",
-    "identify_provenance_edges",
     "site_dependencies",
 ]
 
@@ -142,23 +140,3 @@ def site_dependencies(site: Any, log_prob: Any = None) -> frozenset[str]:
     if control:
         deps = deps | control
     return deps
-
-
-def identify_provenance_edges(trace: Trace) -> None:
-    """Add an edge ``i -> j`` for every sample site ``i`` that site ``j`` depends on.
-
-    Run on a trace recorded under :class:`TrackProvenanceMessenger` (which
-    ``graph_type="provenance"`` installs).
-    """
-    nodes = trace.nodes
-    for name, site in nodes.items():
-        if site["type"] != "sample":
-            continue
-        try:
-            deps = site_dependencies(site)
-        except Exception as exc:
-            exc.add_note(f"while computing the dependencies of site '{name}'")
-            raise
-        for dep in deps:
-            if dep != name and dep in nodes:
-                trace.add_edge(dep, name)

@@ -19,17 +19,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import ExitStack
 from typing import Any
 
 from tracegraph.errors import HandlerAssertionError
+from tracegraph.poutine.edges import add_edges, identify_dense_edges
 from tracegraph.poutine.messenger import HandledFunction, Messenger
-from tracegraph.poutine.provenance_messenger import (
-    TrackProvenanceMessenger,
-    identify_provenance_edges,
-)
+from tracegraph.poutine.provenance_messenger import TrackProvenanceMessenger
 from tracegraph.poutine.runtime import Message, NonlocalExit
 from tracegraph.poutine.sites import site_is_subsample
-from tracegraph.poutine.trace_struct import GRAPH_TYPES, Trace, identify_dense_edges
+from tracegraph.poutine.trace_struct import GRAPH_TYPES, Trace
 
 __all__ = [
     "GRAPH_TYPES",
@@ -71,37 +70,26 @@ class TraceMessenger(Messenger):
         self.graph_type = _check_graph_type("flat" if graph_type is None else graph_type)
         self.param_only = bool(param_only)
         self.trace = Trace(graph_type=self.graph_type)
-        self._tracker: TrackProvenanceMessenger | None = None
+        # What __enter__ opened besides this handler (the provenance tracker).
+        self._inner = ExitStack()
 
     def __enter__(self) -> TraceMessenger:
         self.trace = Trace(graph_type=self.graph_type)
-        if self.graph_type == "provenance":
-            # Outside this handler, so that it tags values before they are recorded
-            # (post-processing runs outer handler first).
-            self._tracker = TrackProvenanceMessenger("latent")
-            self._tracker.__enter__()
-        try:
+        with ExitStack() as stack:
+            if self.graph_type == "provenance":
+                # Outside this handler, so that it tags values before they are
+                # recorded (post-processing runs outer handler first).
+                stack.enter_context(TrackProvenanceMessenger("latent"))
             super().__enter__()
-        except BaseException:
-            self._exit_tracker(None, None, None)
-            raise
+            self._inner = stack.pop_all()  # exited by __exit__, after this handler
         return self
 
     def __exit__(self, exc_type: Any, exc_value: Any, traceback: Any) -> None:
-        try:
+        inner, self._inner = self._inner, ExitStack()
+        with inner:
             super().__exit__(exc_type, exc_value, traceback)
-        finally:
-            self._exit_tracker(exc_type, exc_value, traceback)
         if exc_type is None:
-            if self.graph_type == "dense":
-                identify_dense_edges(self.trace)
-            elif self.graph_type == "provenance":
-                identify_provenance_edges(self.trace)
-
-    def _exit_tracker(self, *exc: Any) -> None:
-        tracker, self._tracker = self._tracker, None
-        if tracker is not None:
-            tracker.__exit__(*exc)
+            add_edges(self.trace)
 
     def _postprocess_message(self, msg: Message) -> None:
         # As Pyro: only sample and param messages are sites of a trace.

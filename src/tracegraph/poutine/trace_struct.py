@@ -4,9 +4,8 @@ A :class:`Trace` is a small directed graph.  ``nodes`` maps each site name to it
 node, the message dict the site produced (Pyro's keys: ``type``, ``name``, ``fn``,
 ``value``, ``scale``, ``mask``, ``cond_indep_stack``, ``infer``, ...), in the order
 the sites ran.  ``_succ`` and ``_pred`` map each name to the set of its successors
-and predecessors.  A ``"flat"`` trace has no edges; a ``"dense"`` trace gets the
-edges of :func:`identify_dense_edges`; a ``"provenance"`` trace gets the edges a
-provenance messenger finds.
+and predecessors.  A ``"flat"`` trace has no edges; ``"dense"`` and
+``"provenance"`` traces get theirs from :mod:`tracegraph.poutine.edges`.
 
 Log-probabilities are computed lazily and memoized in the nodes
 (``unscaled_log_prob``, ``log_prob``, ``log_prob_sum``, ``score_parts``), so that
@@ -49,7 +48,6 @@ __all__ = [
     "ScoreParts",
     "Trace",
     "allow_all_sites",
-    "identify_dense_edges",
     "is_validation_enabled",
     "pack",
     "scale_and_mask",
@@ -398,27 +396,48 @@ class Trace:
         # Tells the trace handler that the table is already attached.
         exc._tracegraph_shapes_noted = True  # type: ignore[attr-defined]
 
-    def _compute_site_log_prob(
-        self, name: str, site: Site, validate: bool, sums: bool = True
+    def _memoize(
+        self, name: str, site: Site, validate: bool, sums: bool, score_parts: bool = False
     ) -> None:
-        try:
-            log_p = site["fn"].log_prob(
-                site["value"], *site.get("args", ()), **site.get("kwargs", {})
-            )
-            if validate:
-                trace_shapes.check_log_prob_shape(name, site, log_p)
-            site["unscaled_log_prob"] = log_p
-            log_p = scale_and_mask(log_p, site.get("scale", 1.0), site.get("mask"))
-        except Exception as exc:
-            self._note_failure(exc, name, "log_prob")
-            raise
-        site["log_prob"] = log_p
-        if sums or validate:
-            log_p_sum = _sum(log_p)
-            if validate:
+        # The one place a sample site's log-density fields are computed:
+        # ``unscaled_log_prob``, ``log_prob`` (scaled and masked), ``score_parts``
+        # when asked, and ``log_prob_sum`` when asked; each once.
+        fresh = False
+        if score_parts and "score_parts" not in site:
+            try:
+                parts = _site_score_parts(site)
+                if validate:
+                    trace_shapes.check_log_prob_shape(name, site, parts.log_prob)
+                site["unscaled_log_prob"] = parts.log_prob
+                # As in Pyro, the score function stays unscaled and unmasked.
+                parts = parts.scale_and_mask(site.get("scale", 1.0), site.get("mask"))
+            except Exception as exc:
+                self._note_failure(exc, name, "score_parts")
+                raise
+            site["score_parts"] = parts
+            site["log_prob"] = parts.log_prob
+            fresh = True
+        elif "log_prob" not in site:
+            try:
+                log_p = site["fn"].log_prob(
+                    site["value"], *site.get("args", ()), **site.get("kwargs", {})
+                )
+                if validate:
+                    trace_shapes.check_log_prob_shape(name, site, log_p)
+                site["unscaled_log_prob"] = log_p
+                log_p = scale_and_mask(log_p, site.get("scale", 1.0), site.get("mask"))
+            except Exception as exc:
+                self._note_failure(exc, name, "log_prob")
+                raise
+            site["log_prob"] = log_p
+            fresh = True
+        if sums and "log_prob_sum" not in site:
+            log_p_sum = _sum(site["log_prob"])
+            site["log_prob_sum"] = log_p_sum
+            if fresh and validate:
                 _warn_if_not_finite(name, log_p_sum)
-            if sums:
-                site["log_prob_sum"] = log_p_sum
+        elif fresh and validate:
+            _warn_if_not_finite(name, _sum(site["log_prob"]))
 
     def log_prob_sum(self, site_filter: SiteFilter = allow_all_sites) -> Any:
         """The sum of the scaled and masked log-probabilities of the sample sites
@@ -442,14 +461,9 @@ class Trace:
         for name, site in self.nodes.items():
             if site.get("type") != "sample" or not site_filter(name, site):
                 continue
-            if "log_prob_sum" in site:
-                log_p = site["log_prob_sum"]
-            elif "log_prob" in site:
-                log_p = _sum(site["log_prob"])
-                site["log_prob_sum"] = log_p
-            else:
-                self._compute_site_log_prob(name, site, validate)
-                log_p = site["log_prob_sum"]
+            if "log_prob_sum" not in site:
+                self._memoize(name, site, validate, sums=True)
+            log_p = site["log_prob_sum"]
             result = log_p if result is None else result + log_p
             terms += 1
         if result is None:
@@ -481,13 +495,8 @@ class Trace:
         """
         validate = is_validation_enabled()
         for name, site in self.nodes.items():
-            if site.get("type") != "sample":
-                continue
-            if "log_prob" not in site:
-                if site_filter(name, site):
-                    self._compute_site_log_prob(name, site, validate, sums)
-            elif sums and "log_prob_sum" not in site and site_filter(name, site):
-                site["log_prob_sum"] = _sum(site["log_prob"])  # left out by an earlier call
+            if site.get("type") == "sample" and site_filter(name, site):
+                self._memoize(name, site, validate, sums)
 
     def compute_score_parts(
         self, site_filter: SiteFilter = allow_all_sites, sums: bool = True
@@ -508,31 +517,8 @@ class Trace:
         """
         validate = is_validation_enabled()
         for name, site in self.nodes.items():
-            if site.get("type") != "sample" or not site_filter(name, site):
-                continue
-            if "score_parts" in site:
-                if sums and "log_prob_sum" not in site:
-                    site["log_prob_sum"] = _sum(site["log_prob"])  # left out by an earlier call
-                continue
-            try:
-                parts = _site_score_parts(site)
-                if validate:
-                    trace_shapes.check_log_prob_shape(name, site, parts.log_prob)
-                site["unscaled_log_prob"] = parts.log_prob
-                # As in Pyro, the score function stays unscaled and unmasked.
-                parts = parts.scale_and_mask(site.get("scale", 1.0), site.get("mask"))
-            except Exception as exc:
-                self._note_failure(exc, name, "score_parts")
-                raise
-            site["score_parts"] = parts
-            log_p = parts.log_prob
-            site["log_prob"] = log_p
-            if sums or validate:
-                log_p_sum = _sum(log_p)
-                if validate:
-                    _warn_if_not_finite(name, log_p_sum)
-                if sums:
-                    site["log_prob_sum"] = log_p_sum
+            if site.get("type") == "sample" and site_filter(name, site):
+                self._memoize(name, site, validate, sums, score_parts=True)
 
     # -- shapes ---------------------------------------------------------------
     def format_shapes(self, title: str = "Trace Shapes:", last_site: str | None = None) -> str:
@@ -596,38 +582,6 @@ def _warn_if_not_finite(name: str, log_p_sum: Any) -> None:
     msg = f"log_prob_sum at site '{name}'"
     warn_if_nan(value, msg)
     warn_if_inf(value, msg, allow_neginf=True)
-
-
-def identify_dense_edges(trace: Trace) -> None:
-    """Add the edges of a ``"dense"`` trace: an edge from every earlier sample
-    site to every later one (observed sites included, as in Pyro), except when
-    the two sit in different iterations of the same sequential plate.  A
-    plate's subsample-index sites get no edges.
-
-    :param trace: the trace to add edges to, in place.
-
-    >>> tr = Trace("dense")
-    >>> for n in "abc":
-    ...     tr.add_node(n, type="sample", cond_indep_stack=())
-    >>> identify_dense_edges(tr); sorted(tr.edges)
-    [('a', 'b'), ('a', 'c'), ('b', 'c')]
-    """
-    past: list[tuple[str, dict[str, int]]] = []
-    for name, site in trace.nodes.items():
-        if site.get("type") != "sample" or site_is_subsample(site):
-            continue
-        # Sequential frames (dim None): plate name -> iteration.
-        seq = {f.name: f.counter for f in site.get("cond_indep_stack", ()) if f.dim is None}
-        for past_name, past_seq in past:
-            independent = False
-            for plate, counter in seq.items():
-                other = past_seq.get(plate)
-                if other is not None and other != counter:
-                    independent = True
-                    break
-            if not independent:
-                trace.add_edge(past_name, name)
-        past.append((name, seq))
 
 
 def _sum(log_p: Any) -> Any:
