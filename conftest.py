@@ -1,7 +1,9 @@
 """Test configuration shared by the whole suite (tests/ and the doctests in src/).
 
-Every test starts with fixed seeds, an empty param store and validation on, and
-must leave no handler installed.  Warnings are errors (see pyproject.toml).
+The one clean-state fixture: every test starts with fixed seeds, an empty param
+store, validation on and one torch thread, and must leave no handler installed
+(test files add no fixture of their own for this).  Warnings are errors (see
+pyproject.toml).
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ def _clean_state():
     tracegraph.set_rng_seed(0)
     tracegraph.clear_param_store()
     tracegraph.enable_validation(True)
+    torch.set_num_threads(1)  # a test may have changed it
     yield
     leftover = get_handler_stack()
     assert not leftover, f"test left handlers installed: {leftover}"
+    tracegraph.clear_param_store()

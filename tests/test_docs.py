@@ -8,19 +8,11 @@ import re
 from pathlib import Path
 
 import pytest
-import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 GUIDES = sorted((ROOT / "docs").glob("*.md"))
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Tiny tensors on cores shared with other test workers: one thread is fastest.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def test_docs_every_guide_has_examples():

@@ -6,7 +6,12 @@ import torch
 import tracegraph
 import tracegraph.distributions as dist
 from tracegraph import poutine
-from tracegraph.ops.provenance import get_provenance, track_provenance
+from tracegraph.ops.provenance import (
+    DynamicShapeProvenanceTensor,
+    control_flow_scope,
+    get_provenance,
+    track_provenance,
+)
 
 
 def _t(x, name="z"):
@@ -45,3 +50,24 @@ def test_dependency_through_beta_mean_is_an_edge():
 
     tr = poutine.trace(model, graph_type="provenance").get_trace()
     assert tr.predecessors("x") == {"z"}
+
+
+# -- tensors whose shape depends on tracked values keep recording it ----------------
+
+
+def test_log_prob_of_dynamic_shape_value_records_its_shape_as_control_flow():
+    z = track_provenance(torch.tensor([0.2, 1.5, 2.5]), frozenset({"z"}))
+    picked = z[z > 1.0]  # its length depends on z
+    assert isinstance(picked, DynamicShapeProvenanceTensor)
+    for d in (dist.Normal(0.0, 1.0), dist.Normal(torch.zeros(()), 1.0).to_event(0)):
+        log_p = d.log_prob(picked)
+        assert isinstance(log_p, DynamicShapeProvenanceTensor)
+        with control_flow_scope() as scope:
+            assert log_p.shape == (2,)
+        assert scope.provenance == {"z"}
+    summed = dist.Normal(torch.zeros(2), 1.0).to_event(1).log_prob(picked)
+    assert isinstance(summed, DynamicShapeProvenanceTensor)
+    built = dist.Normal(picked, 1.0)  # parameters of a data-dependent shape
+    with control_flow_scope() as scope:
+        assert built.log_prob(torch.zeros(2)).shape == (2,)
+    assert scope.provenance == {"z"}

@@ -331,3 +331,38 @@ def test_elbo_vectorized_particles_with_item_names_site_and_dim(estimator):
     note = "\n".join(getattr(info.value, "__notes__", []))
     assert "after site 'z' (value shape (3,))" in note and "dim -1" in note
     assert "vectorize_particles=False" in note
+
+
+# -- a subclass that overrides differentiable_loss keeps its loss everywhere ------------
+
+
+def _leaf(name: str) -> torch.Tensor:
+    return dict(tracegraph.get_param_store().named_parameters())[name]
+
+
+class PenalizedTraceELBO(Trace_ELBO):
+    """A user's ELBO: Trace_ELBO's loss plus a penalty on a param."""
+
+    def differentiable_loss(self, model, guide, *args, **kwargs):
+        loss = super().differentiable_loss(model, guide, *args, **kwargs)
+        return loss + 10.0 * tracegraph.param("p") ** 2
+
+
+def test_subclass_differentiable_loss_is_what_loss_and_grads_differentiates():
+    def model() -> None:
+        tracegraph.sample("z", dist.Bernoulli(0.5))
+
+    def guide() -> None:
+        tracegraph.sample("z", dist.Bernoulli(tracegraph.param("p", torch.tensor(0.3))))
+
+    guide()
+    p = _leaf("p")
+    tracegraph.set_rng_seed(0)
+    loss = PenalizedTraceELBO().differentiable_loss(model, guide)
+    (want,) = torch.autograd.grad(loss, [p])
+    tracegraph.set_rng_seed(0)
+    value = PenalizedTraceELBO().loss_and_grads(model, guide)
+    assert value == pytest.approx(float(loss.detach()))
+    assert p.grad is not None and float(p.grad) == pytest.approx(float(want))
+    tracegraph.set_rng_seed(0)
+    assert PenalizedTraceELBO().loss(model, guide) == pytest.approx(float(loss.detach()))

@@ -16,18 +16,12 @@ from typing import Any
 import pytest
 import torch
 from baseline_state import restore_baselines, save_baselines
-from enumeration import CONTROL_FLOW_ZOO, MIXED, ZOO, Case, guide_params, one_thread
+from enumeration import CONTROL_FLOW_ZOO, MIXED, ZOO, Case, guide_params
 from test_tracegraph_elbo import baseline_config, with_baseline
 
 import tracegraph
 from tracegraph.infer import JitTraceGraph_ELBO, Trace_ELBO, TraceGraph_ELBO
 from tracegraph.infer.elbo import ELBO
-
-
-@pytest.fixture(autouse=True)
-def _single_thread():
-    with one_thread():
-        yield
 
 
 def _both(

@@ -48,7 +48,6 @@ from enumeration import (
     grad_estimates,
     guide_params,
     joint_support,
-    one_thread,
 )
 
 import tracegraph
@@ -70,10 +69,6 @@ ESTIMATORS: dict[str, type[ELBO]] = {
 }
 
 
-@pytest.fixture(autouse=True)
-def _single_thread() -> Iterator[None]:
-    with one_thread():
-        yield
 
 
 # -- helpers --------------------------------------------------------------------------

@@ -7,7 +7,6 @@ import math
 
 import pytest
 import torch
-from enumeration import one_thread
 
 import tracegraph
 import tracegraph.distributions as dist
@@ -15,12 +14,6 @@ from tracegraph.distributions import constraints
 from tracegraph.errors import OptimizerError
 from tracegraph.infer import SVI, JitTraceGraph_ELBO, Trace_ELBO, TraceGraph_ELBO
 from tracegraph.optim import Adam
-
-
-@pytest.fixture(autouse=True)
-def _single_thread():
-    with one_thread():
-        yield
 
 
 def _model(data, scale=1.0):

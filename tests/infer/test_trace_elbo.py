@@ -27,19 +27,12 @@ from enumeration import (
     grad_estimates,
     guide_params,
     log_evidence,
-    one_thread,
 )
 
 import tracegraph
 import tracegraph.distributions as dist
 from tracegraph.distributions import constraints
 from tracegraph.infer import Trace_ELBO
-
-
-@pytest.fixture(autouse=True)
-def _single_thread():
-    with one_thread():
-        yield
 
 
 def _check_unbiased(case: Case, elbo: Trace_ELBO, n: int) -> None:

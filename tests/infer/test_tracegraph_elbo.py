@@ -34,7 +34,6 @@ from enumeration import (
     grad_estimates,
     guide_params,
     log_evidence,
-    one_thread,
 )
 
 import tracegraph
@@ -45,12 +44,6 @@ from tracegraph.infer import JitTraceGraph_ELBO, Trace_ELBO, TraceGraph_ELBO, Tr
 from tracegraph.ops.provenance import get_provenance
 from tracegraph.params import get_param_store
 from tracegraph.poutine import handlers
-
-
-@pytest.fixture(autouse=True)
-def _single_thread():
-    with one_thread():
-        yield
 
 
 class ScalarNet(torch.nn.Module):

@@ -23,9 +23,6 @@ from tracegraph.ops.provenance import (
 A, B, C = frozenset({"a"}), frozenset({"b"}), frozenset({"c"})
 
 
-@pytest.fixture(autouse=True)
-def _seed() -> None:
-    torch.manual_seed(0)
 
 
 def tracked(x: torch.Tensor, prov: frozenset = A) -> torch.Tensor:

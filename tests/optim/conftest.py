@@ -1,21 +1,13 @@
-"""Fixtures for the optimizer tests: a clean param store and a fixed seed per test."""
+"""Fixtures for the optimizer tests (the clean state is the root conftest's)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 import torch
 
-from tracegraph.params.param_store import clear_param_store, get_param_store
-
-
-@pytest.fixture(autouse=True)
-def _clean_store() -> Iterator[None]:
-    torch.manual_seed(0)
-    clear_param_store()
-    yield
-    clear_param_store()
+from tracegraph.params.param_store import get_param_store
 
 
 @pytest.fixture

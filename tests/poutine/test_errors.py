@@ -13,7 +13,6 @@ import tracegraph
 import tracegraph.distributions as dist
 from tracegraph import poutine
 from tracegraph.errors import HandlerError, PlateError, ShapeError, SiteError
-from tracegraph.poutine.runtime import get_handler_stack
 
 HANDLERS: dict[str, dict[str, Any]] = {
     "trace": {},
@@ -33,12 +32,6 @@ HANDLERS: dict[str, dict[str, Any]] = {
 }
 
 
-@pytest.fixture(autouse=True)
-def _fresh_state():
-    tracegraph.set_rng_seed(0)
-    tracegraph.clear_param_store()
-    yield
-    assert get_handler_stack() == ()
 
 
 def model():

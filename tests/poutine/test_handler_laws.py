@@ -19,81 +19,18 @@ from typing import Any
 
 import pytest
 import torch
+from zoo import PROGRAMS
 
 import tracegraph
-import tracegraph.distributions as dist
 from tracegraph import poutine
-from tracegraph.poutine.runtime import get_handler_stack
 
 SEED = 123
 
 
-@pytest.fixture(autouse=True)
-def _fresh_state():
-    tracegraph.set_rng_seed(0)
-    tracegraph.clear_param_store()
-    yield
-    assert get_handler_stack() == ()
 
 
-# -- the zoo ----------------------------------------------------------------------
-
-
-def latent_chain():
-    z0 = tracegraph.sample("z0", dist.Normal(0.0, 1.0))
-    z1 = tracegraph.sample("z1", dist.Normal(z0, 1.0))
-    return tracegraph.sample("z2", dist.Normal(z1, 1.0))
-
-
-def plate_model():
-    mu = tracegraph.sample("mu", dist.Normal(0.0, 1.0))
-    with tracegraph.plate("data", 3):
-        z = tracegraph.sample("z", dist.Normal(mu, 1.0))
-        tracegraph.sample("x", dist.Normal(z, 0.5), obs=torch.tensor([0.1, -0.2, 0.3]))
-    return z
-
-
-def sequential_plate_model():
-    prev = tracegraph.sample("init", dist.Normal(0.0, 1.0))
-    for i in tracegraph.plate("steps", 3):
-        prev = tracegraph.sample(f"h_{i}", dist.Normal(prev, 1.0))
-        tracegraph.sample(f"y_{i}", dist.Normal(prev, 1.0), obs=torch.tensor(float(i)))
-    return prev
-
-
-def param_model():
-    loc = tracegraph.param("loc", torch.tensor(0.3))
-    scale = tracegraph.param("scale", torch.tensor(1.5), constraint=dist.constraints.positive)
-    z = tracegraph.sample("z", dist.Normal(loc, scale))
-    tracegraph.sample("x", dist.Normal(z, 1.0), obs=torch.tensor(1.0))
-    return z
-
-
-def observed_model():
-    p = tracegraph.sample("p", dist.Beta(2.0, 2.0))
-    with tracegraph.plate("flips", 4):
-        tracegraph.sample("flip", dist.Bernoulli(p), obs=torch.tensor([1.0, 0.0, 1.0, 1.0]))
-    tracegraph.deterministic("p2", p * p)
-    tracegraph.factor("prefer_half", -((p - 0.5) ** 2))
-    return p
-
-
-def subsampled_model():
-    mu = tracegraph.sample("mu", dist.Normal(0.0, 1.0))
-    with tracegraph.plate("data", 20, subsample_size=5):
-        tracegraph.sample("x", dist.Normal(mu, 1.0))
-    return mu
-
-
-# Each model with a latent site to condition/intervene on and its value.
-ZOO: dict[str, tuple[Callable[[], Any], str, torch.Tensor]] = {
-    "latent_chain": (latent_chain, "z1", torch.tensor(2.0)),
-    "plate": (plate_model, "z", torch.tensor([1.0, 2.0, 3.0])),
-    "sequential_plate": (sequential_plate_model, "h_1", torch.tensor(-1.0)),
-    "params": (param_model, "z", torch.tensor(0.7)),
-    "observed": (observed_model, "p", torch.tensor(0.25)),
-    "subsampled": (subsampled_model, "mu", torch.tensor(0.5)),
-}
+# The zoo lives in tests/zoo.py.
+ZOO = PROGRAMS
 MODELS = sorted(ZOO)
 
 

@@ -16,14 +16,6 @@ from tracegraph.errors import HandlerError, SiteError
 from tracegraph.poutine.runtime import get_handler_stack
 
 
-@pytest.fixture(autouse=True)
-def _fresh_state():
-    tracegraph.set_rng_seed(0)
-    tracegraph.clear_param_store()
-    yield
-    assert get_handler_stack() == ()
-
-
 def chain():
     z = tracegraph.sample("z", dist.Normal(0.0, 1.0))
     return tracegraph.sample("x", dist.Normal(z, 1.0))

@@ -12,14 +12,6 @@ from tracegraph.poutine.runtime import CondIndepStackFrame, get_handler_stack
 from tracegraph.poutine.util import site_is_subsample
 
 
-@pytest.fixture(autouse=True)
-def _fresh_state():
-    tracegraph.set_rng_seed(0)
-    tracegraph.clear_param_store()
-    yield
-    assert get_handler_stack() == ()
-
-
 def _frames(tr, name):
     return tr.nodes[name]["cond_indep_stack"]
 
