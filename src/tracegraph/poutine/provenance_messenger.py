@@ -38,7 +38,20 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any
 
-from tracegraph.ops.provenance import control_flow_scope, get_provenance, track_provenance
+import torch
+
+from tracegraph.ops.provenance import (
+    Claim,
+    aligning,
+    claims_of,
+    control_flow_scope,
+    get_provenance,
+    names_of,
+    raw_provenance,
+    retag,
+    track_provenance,
+    value_claims,
+)
 from tracegraph.poutine.messenger import Messenger
 from tracegraph.poutine.runtime import Message
 from tracegraph.poutine.sites import site_is_latent, site_is_nonreparam
@@ -106,6 +119,9 @@ class TrackProvenanceMessenger(Messenger):
         # A latent value drawn after control flow was decided depends on the sites
         # that decided it (they chose its distribution), tagged or not.
         extra: frozenset[str] = msg.get("control_provenance") or frozenset()
+        if aligning() and isinstance(msg["value"], torch.Tensor):
+            msg["value"] = _aligned_value(msg, tagged, extra)
+            return
         if tagged:
             extra = extra | {str(msg["name"])}
         if extra:
@@ -113,6 +129,31 @@ class TrackProvenanceMessenger(Messenger):
             # came from other sites depends on those sites too.
             value = msg["value"]
             msg["value"] = track_provenance(value, get_provenance(value) | extra)
+
+
+def _aligned_value(msg: Message, tagged: bool, control: frozenset[str]) -> Any:
+    # Inside an estimator's completely tracked run (ops.provenance.aligned_run): the
+    # value also carries plate claims, so that the plate rule can see whether a
+    # cost element reads this site at another index of a plate.
+    value = msg["value"]
+    prov = raw_provenance(value)
+    names = names_of(prov)
+    if tagged:
+        names = names | {msg["name"]}
+        # A latent value is a draw from the site's distribution: its claims are
+        # those of the distribution's inputs (whatever the sampler did inside)
+        # plus the site's own.
+        claims = value_claims(
+            msg["fn"], value, msg["name"], msg["cond_indep_stack"], site_is_latent(msg)
+        )
+    else:
+        claims = frozenset(claims_of(prov))
+    if control:
+        # Control flow is one global decision: mixed along every plate.
+        names = names | control
+        claims = claims | {Claim(c, None, None) for c in control}
+    new = names | claims
+    return value if new == prov else retag(value, new)
 
 
 def site_dependencies(site: Any, log_prob: Any = None) -> frozenset[str]:

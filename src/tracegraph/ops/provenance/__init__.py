@@ -70,6 +70,17 @@ from typing import Any
 
 import torch
 
+from tracegraph.ops.provenance.batch import batch_claims, value_claims
+from tracegraph.ops.provenance.claims import (
+    Claim,
+    aligned_dim,
+    aligned_run,
+    aligning,
+    blind,
+    claims_live,
+    claims_of,
+    names_of,
+)
 from tracegraph.ops.provenance.control_flow import (
     ControlFlowScope,
     control_flow_scope,
@@ -93,6 +104,7 @@ from tracegraph.ops.provenance.tensor import (
     plain_of,
     provenance_of,
     reduce_untracked,
+    retag,
     tag_in_place,
     tracking_enabled,
     untracked,
@@ -127,6 +139,18 @@ __all__ = [
     "tracking_enabled",
     "tag_in_place",
     "reduce_untracked",
+    # Plate claims, for the plate rule of the estimators (claims.py, batch.py).
+    "Claim",
+    "aligned_dim",
+    "aligned_run",
+    "aligning",
+    "batch_claims",
+    "claims_live",
+    "claims_of",
+    "names_of",
+    "raw_provenance",
+    "retag",
+    "value_claims",
 ]
 
 _EMPTY: frozenset = frozenset()
@@ -181,6 +205,8 @@ def track_provenance(x: Any, provenance: Iterable[Any]) -> Any:
     prov = provenance if isinstance(provenance, frozenset) else frozenset(provenance)
     if not prov:
         return x
+    # Attached by hand: says nothing about plate positions (see claims.blind).
+    prov = blind(prov)
     return _map_tensors(x, lambda t: wrap(t, prov, ProvenanceTensor))
 
 
@@ -207,7 +233,7 @@ def extract_provenance(x: Any) -> tuple[Any, frozenset]:
         return t
 
     value = _map_tensors(x, plain)
-    return value, _EMPTY.union(*found) if found else _EMPTY
+    return value, names_of(_EMPTY.union(*found)) if found else _EMPTY
 
 
 def get_provenance(x: Any) -> frozenset:
@@ -224,6 +250,21 @@ def get_provenance(x: Any) -> frozenset:
     (frozenset(), frozenset())
     """
     # One tensor is the common case (the ELBO asks once per cost term).
+    if isinstance(x, ProvenanceTensor):
+        return names_of(provenance_of(x))
+    if isinstance(x, torch.Tensor):
+        return _EMPTY
+    return names_of(collect(x))
+
+
+def raw_provenance(x: Any) -> frozenset:
+    """:func:`get_provenance` with the plate claims kept (see
+    :mod:`tracegraph.ops.provenance.claims`); for the plate rule.
+
+    >>> import torch
+    >>> raw_provenance(track_provenance(torch.ones(1), {"a"}))
+    frozenset({'a'})
+    """
     if isinstance(x, ProvenanceTensor):
         return provenance_of(x)
     if isinstance(x, torch.Tensor):
