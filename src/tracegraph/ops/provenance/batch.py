@@ -18,7 +18,7 @@ them, so every claim found in it is mixed.
 >>> from tracegraph.ops.provenance.tensor import ProvenanceTensor
 >>> loc = ProvenanceTensor(torch.zeros(3, 2), {"z"})
 >>> loc._provenance = loc._provenance | {Claim("z", "p", -2)}
->>> claims = batch_claims(D.Normal(loc, 1.0).to_event(1))  # batch (3,), event (2,)
+>>> claims = batch_claims(D.Independent(D.Normal(loc, 1.0), 1))  # batch (3,), event (2,)
 >>> aligned_dim(claims, "z", "p")
 -1
 """

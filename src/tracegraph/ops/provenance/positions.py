@@ -15,7 +15,7 @@ because their mappers say so.
 >>> from tracegraph.ops.provenance.tensor import ProvenanceTensor, provenance_of
 >>> with aligned_run():
 ...     z = ProvenanceTensor(torch.ones(2, 3), {"z"})
-...     z._provenance = z._provenance | {Claim("z", "p", -1)}
+...     z._provenance = frozenset({"z", Claim("z", "p", -1)})
 ...     s = z.sum(-2)                     # the plate dim survives
 ...     r = z.roll(1, -1)                 # the plate dim is shifted: mixed
 >>> aligned_dim(provenance_of(s), "z", "p"), aligned_dim(provenance_of(r), "z", "p")
