@@ -28,6 +28,7 @@ from tracegraph.ops.provenance.tensor import (
     call_disabled,
     link_root,
     provenance_of,
+    same_layout,
     tag_raw,
     tensors_in,
     wrap,
@@ -233,6 +234,8 @@ def _taint(m: Tensor, prov: frozenset, root_prov: frozenset, cls: type, func: An
         root = base._prov_root if isinstance(base, ProvenanceTensor) else None
         root = base if root is None else root
     if root is not None and root is not m:
+        if root_prov is not prov and same_layout(m, root):
+            root_prov = prov  # an alias of the whole root: the same dims
         _taint_one(root, root_prov, cls, func)
 
 

@@ -39,6 +39,7 @@ __all__ = [
     "provenance_of",
     "reduce_untracked",
     "retag",
+    "same_layout",
     "tag_in_place",
     "tag_raw",
     "tensors_in",
@@ -258,7 +259,7 @@ def provenance_of(t: ProvenanceTensor) -> frozenset:
         if root_prov is not t._prov_root_seen:
             t._prov_root_seen = root_prov
             if not root_prov <= prov:
-                if STATE.live and not _same_layout(t, root):
+                if STATE.live and not same_layout(t, root):
                     # The root's plate claims are about the root's dims.
                     root_prov = mixed(root_prov)
                 prov = t._provenance = prov | root_prov
@@ -269,8 +270,8 @@ _STRIDE = Tensor.stride
 _OFFSET = Tensor.storage_offset
 
 
-def _same_layout(a: Tensor, b: Tensor) -> bool:
-    # Whether element i of ``a`` is element i of ``b`` (same shape, strides, offset).
+def same_layout(a: Tensor, b: Tensor) -> bool:
+    """Whether element i of ``a`` is element i of ``b`` (same shape, strides, offset)."""
     return bool(
         call_disabled(_SHAPE_GET, (), (a,)) == call_disabled(_SHAPE_GET, (), (b,))
         and call_disabled(_STRIDE, (), (a,)) == call_disabled(_STRIDE, (), (b,))
