@@ -31,7 +31,7 @@ from tracegraph.distributions.tracked import (
 )
 from tracegraph.distributions.util import ScoreParts, broadcast_shape, sum_rightmost
 from tracegraph.errors import ShapeError, SiteError
-from tracegraph.ops.provenance import reduce_untracked, tag_in_place, untracked
+from tracegraph.ops.provenance import aligning, reduce_untracked, tag_in_place, untracked
 
 __all__ = [
     "ExpandedDistribution",
@@ -118,12 +118,14 @@ class TorchDistributionMixin(_MixinBase):
         if prov is None:
             super().__init__(*args, **kwargs)
             return
-        if prov:
+        if prov and not aligning():
             with untracked():
                 super().__init__(*args, **kwargs)
             # Arguments stored as they are stay the caller's plain tensors.
             retrack(self, prov, keep=(*args, *kwargs.values()))
         else:
+            # (In an estimator's completely tracked run the stored parameters keep
+            # their plate claims: tracegraph.ops.provenance.claims.)
             super().__init__(*args, **kwargs)
         # A leaf distribution: its arguments carry all the provenance it has.
         self._tg_leaf_provenance = prov
@@ -291,7 +293,7 @@ class TorchDistributionMixin(_MixinBase):
             # __init__ (the mixin's); it fills in one we make.
             _instance = type(self).__new__(type(self))
         try:
-            if prov:
+            if prov and not aligning():
                 with untracked():
                     new = super().expand(batch_shape, _instance)
                 retrack(new, prov)

@@ -29,7 +29,6 @@ import torch
 from tracegraph.ops.provenance import (
     DynamicShapeProvenanceTensor,
     ProvenanceTensor,
-    aligning,
     get_provenance,
     tag_in_place,
     track_provenance,
@@ -50,10 +49,6 @@ def leaf_provenance(args: tuple[Any, ...], kwargs: dict[str, Any]) -> frozenset[
     >>> leaf_provenance(([torch.zeros(2)],), {}) is None
     True
     """
-    if aligning():
-        # An estimator's completely tracked run: the stored parameters must keep
-        # their plate claims (tracegraph.ops.provenance.claims), op by op.
-        return None
     prov = _EMPTY
     for group in (args, kwargs.values()):
         for a in group:

@@ -282,7 +282,22 @@ def collect_terms(
     # Computed tracked (their provenance says whether they are valid).
     replaced = _analytic_terms(model_trace, guide_trace, deps_fn, analytic) if analytic else {}
     with untracked():
-        return _collect(model_trace, guide_trace, deps_fn, rao_blackwellize, complete, replaced)
+        return _collect(
+            model_trace, guide_trace, _memo(deps_fn), rao_blackwellize, complete, replaced
+        )
+
+
+def _memo(deps_fn: DepsFn) -> DepsFn:
+    # The plate rule and the cost terms ask for the same guide sites' dependencies.
+    found: dict[tuple[int, int, str], Any] = {}
+
+    def deps(log_prob: Any, site: Any, role: str) -> Any:
+        key = (id(log_prob), id(site), role)
+        if key not in found:
+            found[key] = deps_fn(log_prob, site, role)
+        return found[key]
+
+    return deps
 
 
 def _analytic_terms(

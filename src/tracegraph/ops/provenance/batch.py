@@ -87,7 +87,7 @@ def value_claims(
     prov = provenance_of(value) if isinstance(value, ProvenanceTensor) else frozenset()
     if drawn:
         for c in batch_claims(fn):
-            out.add(c if c.dim is None else c._replace(dim=c.dim - event))
+            out.add(c if c.dim is None else Claim(c.site, c.plate, c.dim - event))
         # A name the distribution's inputs do not explain (no walkable input
         # carries a claim for it) proves nothing: mixed.
         covered = {c.site for c in out}
@@ -118,34 +118,64 @@ def _tensor(t: ProvenanceTensor, rank: int | None, nb: int, shift: Shift, out: s
             b = shift(b)
         else:
             b = None  # on an event dim (or beyond the batch): read mixed
-        out.add(c._replace(dim=b))
+        out.add(c if b == c.dim else Claim(c.site, c.plate, b))
 
 
 def _mix(t: ProvenanceTensor, out: set) -> None:
-    out.update(c._replace(dim=None) for c in claims_of(provenance_of(t)))
+    out.update(Claim(c.site, c.plate, None) for c in claims_of(provenance_of(t)))
 
 
 def _trusted(obj: Any) -> bool:
     return type(obj).__module__.startswith(_TRUSTED)
 
 
-def _rank(d: Distribution, name: str, t: Tensor) -> int | None:
-    # The event rank of a stored parameter: from its constraint, else from its
-    # shape when it is ``batch_shape + event`` (broadcast, as torch stores them).
-    try:
-        constraint = d.arg_constraints.get(name)
-    except NotImplementedError:
-        constraint = None
-    if constraint is not None:
-        try:
-            return int(constraint.event_dim)
-        except (NotImplementedError, TypeError, AttributeError):
-            pass
+_LAZY: Any = object()
+_BY_SHAPE: Any = object()
+# (class, attribute) -> the attribute's event rank from its constraint, _LAZY for
+# a lazily cached attribute, _BY_SHAPE when the constraint does not say.
+_RANKS: dict[tuple[type, str], Any] = {}
+
+
+def _rank(d: Distribution, name: str, t: Tensor) -> Any:
+    # The event rank of a stored parameter (None: unknown), or _LAZY.
+    cls = type(d)
+    rank = _RANKS.get((cls, name))
+    if rank is None:
+        rank = _static_rank(cls, name)
+        if rank is None:  # arg_constraints is computed per instance
+            rank = _constraint_rank(d.arg_constraints.get(name))
+        else:
+            _RANKS[(cls, name)] = rank
+    if rank is not _BY_SHAPE:
+        return rank
+    # From the shape, when it is ``batch_shape + event`` (broadcast, as torch
+    # stores its parameters).
     batch = tuple(d.batch_shape)
     shape = tuple(call_disabled(_SHAPE_GET, (), (t,)))
     if shape[: len(batch)] == batch:
         return len(shape) - len(batch)
     return None
+
+
+def _static_rank(cls: type, name: str) -> Any:
+    if isinstance(getattr(cls, name, None), lazy_property):
+        return _LAZY  # a function of the other attributes
+    for klass in cls.__mro__:
+        if "arg_constraints" in vars(klass):
+            constraints = vars(klass)["arg_constraints"]
+            if not isinstance(constraints, dict):
+                return None
+            return _constraint_rank(constraints.get(name))
+    return _BY_SHAPE
+
+
+def _constraint_rank(constraint: Any) -> Any:
+    if constraint is None:
+        return _BY_SHAPE
+    try:
+        return int(constraint.event_dim)
+    except (NotImplementedError, TypeError, AttributeError):
+        return _BY_SHAPE
 
 
 def _nested_shift(d: Distribution, inner: Distribution, attr: str, shift: Shift) -> Shift | None:
@@ -173,14 +203,12 @@ def _walk(d: Distribution, shift: Shift, out: set, depth: int) -> None:
             _mix(t, out)
         return
     nb = len(d.batch_shape)
-    cls = type(d)
     for name, v in vars(d).items():
         if isinstance(v, Tensor):
-            if isinstance(v, ProvenanceTensor) and not isinstance(
-                getattr(cls, name, None), lazy_property
-            ):
-                # (A lazily cached attribute is a function of the others.)
-                _tensor(v, _rank(d, name, v), nb, shift, out)
+            if isinstance(v, ProvenanceTensor):
+                rank = _rank(d, name, v)
+                if rank is not _LAZY:
+                    _tensor(v, rank, nb, shift, out)
         elif isinstance(v, Distribution):
             inner = _nested_shift(d, v, name, shift)
             if inner is None:
@@ -188,7 +216,7 @@ def _walk(d: Distribution, shift: Shift, out: set, depth: int) -> None:
                     _mix(t, out)
             else:
                 _walk(v, inner, out, depth + 1)
-        elif isinstance(v, (Transform, list, tuple)):
+        elif isinstance(v, (Transform, list, tuple)) and not isinstance(v, torch.Size):
             # Transforms act on values of shape batch + event: their parameters
             # broadcast against that.
             rank = len(d.event_shape) if _trusted_items(v) else None

@@ -153,7 +153,9 @@ def mixed(prov: frozenset) -> frozenset:
     """
     if not has_claims(prov):
         return prov
-    return frozenset(e if type(e) is not Claim or e.dim is None else e._replace(dim=None) for e in prov)
+    return frozenset(
+        e if type(e) is not Claim or e.dim is None else Claim(e.site, e.plate, None) for e in prov
+    )
 
 
 def blind(prov: frozenset) -> frozenset:

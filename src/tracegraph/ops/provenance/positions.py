@@ -29,7 +29,7 @@ from typing import Any
 
 import torch
 
-from tracegraph.ops.provenance.claims import claims_of, mixed, names_of
+from tracegraph.ops.provenance.claims import Claim
 from tracegraph.ops.provenance.tensor import (
     ProvenanceTensor,
     call_disabled,
@@ -78,7 +78,8 @@ ALL_DIMS: Any = object()
 
 def _shape(t: Tensor) -> torch.Size:
     # Never dispatches (a DynamicShapeProvenanceTensor would record control flow).
-    return call_disabled(_SHAPE_GET, (), (t,))  # type: ignore[no-any-return]
+    shape = getattr(t, "_prov_shape", None)  # cached by ProvenanceTensor.shape
+    return call_disabled(_SHAPE_GET, (), (t,)) if shape is None else shape
 
 
 def _none(d: int) -> int | None:
@@ -89,49 +90,74 @@ def _same(d: int) -> int | None:
     return d
 
 
-def _outputs(out: Any) -> list[Tensor]:
-    if isinstance(out, Tensor):
+def _outputs(out: Any) -> list[Any]:
+    if isinstance(out, ProvenanceTensor):
         return [out]
     if isinstance(out, (tuple, list)):
-        return [o for o in out if isinstance(o, Tensor)]
+        return [o for o in out if isinstance(o, ProvenanceTensor)]
     return []
+
+
+def _claims(t: Any) -> tuple[Claim, ...]:
+    return tuple(e for e in provenance_of(t) if type(e) is Claim)
+
+
+def _claimed_inputs(args: tuple, kwargs: dict) -> list[tuple[Any, tuple[Claim, ...]]]:
+    # Tracked inputs that carry claims (flat arguments and one level of lists,
+    # as in cat and stack; deeper nesting is rare).
+    found = []
+    for group in (args, kwargs.values()):
+        for a in group:
+            if isinstance(a, ProvenanceTensor):
+                c = _claims(a)
+                if c:
+                    found.append((a, c))
+            elif isinstance(a, (list, tuple, dict)):
+                for t in tensors_in(a):
+                    if isinstance(t, ProvenanceTensor):
+                        c = _claims(t)
+                        if c:
+                            found.append((t, c))
+    return found
 
 
 def remap(out: Any, args: tuple, kwargs: dict, mapper: Mapper | None) -> None:
     """Rewrite the claims of the outputs of an op (which carry the union of their
     inputs' provenance) as ``mapper`` says; ``None`` mixes every claim."""
-    inputs = [t for t in tensors_in((args, kwargs)) if isinstance(t, ProvenanceTensor)]
-    claimed = [t for t in inputs if any(True for _ in claims_of(provenance_of(t)))]
+    claimed = _claimed_inputs(args, kwargs)
     if not claimed:
         return
+    every = frozenset(c for _, cs in claimed for c in cs)
     for k, o in enumerate(_outputs(out)):
-        if not isinstance(o, ProvenanceTensor) or any(o is t for t in inputs):
+        if (args and o is args[0]) or any(o is t for t, _ in claimed):
             continue
-        names = names_of(provenance_of(o))
-        if mapper is None:
-            o._provenance = names | mixed(frozenset(c for t in claimed for c in claims_of(provenance_of(t))))
-            continue
+        names = o._provenance.difference(every)
         new: set[Any] = set()
-        seen: list[Tensor] = []
+        if mapper is None:
+            new.update(c if c.dim is None else Claim(c.site, c.plate, None) for c in every)
+            o._provenance = names | new
+            continue
         out_shape = _shape(o)
         m = len(out_shape)
-        for t, dim_map in mapper(args, kwargs, o, k):
-            if not isinstance(t, ProvenanceTensor):
+        maps = mapper(args, kwargs, o, k)
+        for t, cs in claimed:
+            dim_maps = [f for u, f in maps if u is t]
+            if not dim_maps:
+                new.update(c if c.dim is None else Claim(c.site, c.plate, None) for c in cs)
                 continue
-            seen.append(t)
             in_shape = _shape(t)
             n = len(in_shape)
-            for c in claims_of(provenance_of(t)):
-                d = c.dim
-                if d is not None:
-                    d = dim_map(d) if -n <= d < 0 else None
-                    if d is not None and not (-m <= d < 0 and out_shape[d] == in_shape[c.dim]):
-                        d = None  # moved out of range or resized: reads it mixed
-                new.add(c if d == c.dim else c._replace(dim=d))
-        for t in claimed:
-            if not any(t is s for s in seen):
-                new.update(c._replace(dim=None) for c in claims_of(provenance_of(t)))
-        o._provenance = names | frozenset(new)
+            for c in cs:
+                d0 = c.dim
+                if d0 is None:
+                    new.add(c)
+                    continue
+                for dim_map in dim_maps:
+                    d = dim_map(d0) if -n <= d0 < 0 else None
+                    if d is not None and not (-m <= d < 0 and out_shape[d] == in_shape[d0]):
+                        d = None  # moved out of range or resized: read mixed
+                    new.add(c if d == d0 else Claim(c.site, c.plate, d))
+        o._provenance = names | new
 
 
 #: Ops whose outputs keep every element where it was in every input (elementwise
