@@ -282,9 +282,8 @@ def collect_terms(
     # Computed tracked (their provenance says whether they are valid).
     replaced = _analytic_terms(model_trace, guide_trace, deps_fn, analytic) if analytic else {}
     with untracked():
-        return _collect(
-            model_trace, guide_trace, _memo(deps_fn), rao_blackwellize, complete, replaced
-        )
+        deps = _memo(deps_fn) if complete else deps_fn  # (the plate rule asks twice)
+        return _collect(model_trace, guide_trace, deps, rao_blackwellize, complete, replaced)
 
 
 def _memo(deps_fn: DepsFn) -> DepsFn:

@@ -47,6 +47,7 @@ Tensor = torch.Tensor
 _EMPTY: frozenset = frozenset()
 _BASE_GET: Any = Tensor._base.__get__  # type: ignore[union-attr]
 _NESTED = frozenset({list, tuple, slice})
+_STATE = STATE
 # Non-tensor results that say nothing about tensor *values*.
 _METADATA_TYPES = (str, torch.dtype, torch.device, torch.layout, torch.memory_format)
 
@@ -131,7 +132,7 @@ def _propagating_rule(link: bool, name: str, doc: str) -> Rule:
     def rule(func: Any, types: tuple, args: tuple, kwargs: dict | None, cls: type) -> Any:
         if kwargs:
             out = _propagate_kwargs(func, args, kwargs, cls, link)
-            if STATE.live:
+            if _STATE.live:
                 claims_after(func, out, args, kwargs)
             return out
         # Fast path: no kwargs, usually only tensors and scalars as arguments.
@@ -151,16 +152,19 @@ def _propagating_rule(link: bool, name: str, doc: str) -> Rule:
         out = call_disabled(func, (), args)
         if type(out) is not Tensor or nested:
             out = _attach(out, prov, cls, args, link)
-        elif any(out is a for a in args):
-            out = wrap(out, prov, cls)
         else:
-            # tag_raw inlined: this is the hottest path of tracking.
-            base = out._base if link else None  # read while ``out`` is plain: no dispatch
-            out.__class__ = cls
-            out._provenance = prov  # type: ignore[attr-defined]
-            if base is not None:
-                link_root(out, base)  # type: ignore[arg-type]
-        if STATE.live:  # plate claims (claims.py): only where a claim was ever made
+            for a in args:
+                if out is a:
+                    out = wrap(out, prov, cls)
+                    break
+            else:
+                # tag_raw inlined: this is the hottest path of tracking.
+                base = out._base if link else None  # read while plain: no dispatch
+                out.__class__ = cls
+                out._provenance = prov  # type: ignore[attr-defined]
+                if base is not None:
+                    link_root(out, base)  # type: ignore[arg-type]
+        if _STATE.live:  # plate claims (claims.py): only where a claim was ever made
             claims_after(func, out, args, None)
         return out
 
