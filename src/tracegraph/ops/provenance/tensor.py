@@ -169,7 +169,7 @@ class DynamicShapeProvenanceTensor(ProvenanceTensor):
 # the rule table still decides what happens.  Only operators whose reflected
 # form gives the plain computation's grad_fn are included (``plain - t`` must
 # stay SubBackward0, so ``__rsub__`` is not).
-_FAST_BINARY = "__add__ __radd__ __sub__ __mul__ __rmul__ __truediv__ __matmul__ __getitem__"
+_FAST_BINARY = "__add__ __radd__ __sub__ __mul__ __rmul__ __truediv__ __matmul__"
 
 
 def _fast_binary(name: str) -> Callable[[Any, Any], Any]:
