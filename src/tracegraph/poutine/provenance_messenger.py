@@ -40,14 +40,18 @@ from typing import Any
 
 import torch
 
+from tracegraph.distributions.validation import is_validation_enabled
 from tracegraph.ops.provenance import (
     Claim,
     aligning,
+    check_site_inputs,
     claims_of,
     control_flow_scope,
+    is_strict,
     get_provenance,
     names_of,
     raw_provenance,
+    remember_storage,
     retag,
     track_provenance,
     value_claims,
@@ -111,6 +115,10 @@ class TrackProvenanceMessenger(Messenger):
             msg["control_provenance"] = previous | leaked
 
     def _pyro_post_sample(self, msg: Message) -> None:
+        if is_strict() or is_validation_enabled():
+            # A plain alias of tracked memory that no op made (.data =, set_()):
+            # its dependency cannot be seen, so say so here.
+            check_site_inputs(str(msg["name"]), _plain_inputs(msg))
         # A predicate may also pick sites that are not latent (deterministic sites:
         # a recorded intermediate that costs depend on through its value).
         tagged = self._tag is not None and self._tag(msg)
@@ -121,6 +129,7 @@ class TrackProvenanceMessenger(Messenger):
         extra: frozenset[str] = msg.get("control_provenance") or frozenset()
         if aligning() and isinstance(msg["value"], torch.Tensor):
             msg["value"] = _aligned_value(msg, tagged, extra)
+            _remember(msg, tagged)
             return
         if tagged:
             extra = extra | {str(msg["name"])}
@@ -129,6 +138,26 @@ class TrackProvenanceMessenger(Messenger):
             # came from other sites depends on those sites too.
             value = msg["value"]
             msg["value"] = track_provenance(value, get_provenance(value) | extra)
+        _remember(msg, tagged)
+
+
+def _remember(msg: Message, tagged: bool) -> None:
+    # Where this site's value lives, for the checks of plain aliases of it.
+    if tagged and isinstance(msg["value"], torch.Tensor):
+        remember_storage(msg["value"], frozenset({msg["name"]}))
+
+
+def _plain_inputs(msg: Message) -> list[Any]:
+    # The plain tensors a site's cost reads: its distribution's, its value, its mask.
+    found = [msg["value"], msg.get("mask")]
+    fn: Any = msg["fn"]
+    for _ in range(4):  # a few wrappers deep (masked, independent, expanded)
+        state = getattr(fn, "__dict__", {})
+        found.extend(v for v in state.values() if type(v) is torch.Tensor)
+        fn = state.get("base_dist")
+        if fn is None:
+            break
+    return found
 
 
 def _aligned_value(msg: Message, tagged: bool, control: frozenset[str]) -> Any:

@@ -70,6 +70,7 @@ from typing import Any
 
 import torch
 
+from tracegraph.ops.provenance.aliases import check_site_inputs, remember_storage
 from tracegraph.ops.provenance.batch import batch_claims, value_claims
 from tracegraph.ops.provenance.claims import (
     Claim,
@@ -151,6 +152,9 @@ __all__ = [
     "raw_provenance",
     "retag",
     "value_claims",
+    # Aliases no op created (aliases.py), checked where values enter sites.
+    "check_site_inputs",
+    "remember_storage",
 ]
 
 _EMPTY: frozenset = frozenset()

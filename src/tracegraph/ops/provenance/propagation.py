@@ -17,6 +17,7 @@ from typing import Any
 import torch
 
 from tracegraph.errors import ProvenanceError
+from tracegraph.ops.provenance.aliases import adopt_aliases, remember_storage
 from tracegraph.ops.provenance.claims import STATE, has_claims, mixed
 from tracegraph.ops.provenance.positions import claims_after
 from tracegraph.ops.provenance.control_flow import record_control_flow
@@ -41,6 +42,7 @@ __all__ = [
     "mutation_rule",
     "union_rule",
     "view_rule",
+    "write",
 ]
 
 Tensor = torch.Tensor
@@ -237,10 +239,17 @@ def _taint(m: Tensor, prov: frozenset, root_prov: frozenset, cls: type, func: An
     if root is None and base is not None:
         root = base._prov_root if isinstance(base, ProvenanceTensor) else None
         root = base if root is None else root
+    root_was_plain = False
     if root is not None and root is not m:
         if root_prov is not prov and same_layout(m, root):
             root_prov = prov  # an alias of the whole root: the same dims
+        root_was_plain = type(root) is Tensor
         _taint_one(root, root_prov, cls, func)
+    if was_plain or root_was_plain:
+        # Plain views of this memory taken before now never reached a rule.
+        known = [x for x in (m, base, root, m._prov_plain) if x is not None]
+        adopt_aliases(m, known, prov, call_disabled, cls)
+    remember_storage(m, prov, call_disabled)
 
 
 #: In-place ops that write ``self op others`` elementwise, with the others
@@ -277,6 +286,19 @@ def _mutate(func: Any, args: tuple, kwargs: dict | None, cls: type, targets: lis
     if out is None or any(out is m for m in targets):
         return out
     return _attach(out, prov, cls, (args, kwargs))
+
+
+def write(target: Tensor, prov: frozenset, cls: type, func: Any) -> None:
+    """Record that ``func`` wrote values with provenance ``prov`` into ``target``
+    (and its storage owner) without a rule seeing it: plate claims mixed.
+
+    >>> t = torch.zeros(2)
+    >>> write(t, frozenset({"a"}), ProvenanceTensor, torch.add)
+    >>> t._provenance
+    frozenset({'a'})
+    """
+    prov = mixed(prov)
+    _taint(target, prov, prov, cls, func)
 
 
 def mutation_rule(func: Any, types: tuple, args: tuple, kwargs: dict | None, cls: type) -> Any:

@@ -43,6 +43,7 @@ import torch
 import torch.distributions as dist
 from torch.distributions import constraints
 
+from tracegraph.ops.provenance import effects
 from tracegraph.ops.provenance import positions as pos
 from tracegraph.ops.provenance.claims import STATE, names_of
 from tracegraph.ops.provenance.positions import ELEMENTWISE, POSITIONS, register_positions
@@ -428,6 +429,16 @@ def install_rules() -> None:
     register_positions(pos.getitem_map, Tensor.__getitem__)
     register_positions(pos.one_hot_map, F.one_hot)
     register_rule(getitem_rule, Tensor.__getitem__)
+    # Effects inside torch functions (effects.py).
+    register_rule(effects.embedding_rule, F.embedding, F.embedding_bag)
+    register_rule(effects.running_stats_rule((1, 2, 5), "training", False), F.batch_norm)
+    register_rule(effects.running_stats_rule((1, 2, 5), "use_input_stats", True), F.instance_norm)
+    register_rule(effects.running_stats_rule((3, 4, 5), "training", False), torch.batch_norm)
+    register_rule(
+        effects.running_stats_rule((3, 4, 5), "use_input_stats", True), torch.instance_norm
+    )
+    register_rule(effects.backward_rule, Tensor.backward, torch.autograd.backward)
+    register_rule(effects.dim_rule, Tensor.dim)
     register_rule(where_rule, torch.where, Tensor.where)
     register_rule(one_hot_rule, F.one_hot)
     register_rule(_deepcopy_rule, Tensor.__deepcopy__)
