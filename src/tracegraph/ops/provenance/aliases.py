@@ -59,10 +59,13 @@ __all__ = ["adopt_aliases", "check_site_inputs", "remember_storage"]
 
 Tensor = torch.Tensor
 _STORAGE = Tensor.untyped_storage
+_DATA_PTR = Tensor.data_ptr
 _USE_COUNT: Any = torch._C._storage_Use_Count
-# data_ptr of a storage holding tracked data -> (weak reference to a tensor on
-# it, the sites written there).  The weak reference tells a live entry from a
-# reused address.
+# data_ptr of a tensor holding tracked data -> (weak reference to it, the sites
+# written there, ids of plain tensors that are its own data).  The weak reference
+# tells a live entry from a reused address.  Keyed by the data pointer (not the
+# storage): an alias no op made (.data =, set_, from_numpy) starts where the
+# aliased tensor starts; a view of such an alias is not found.
 _HOLDING: dict[int, tuple[Any, frozenset, frozenset[int]]] = {}
 _MAX_HOLDING = 4096
 
@@ -84,29 +87,35 @@ def _refuse(message: str) -> None:
 def remember_storage(t: Tensor, prov: frozenset, disabled: Any = call_disabled) -> None:
     """Note that the storage of the tracked tensor ``t`` holds data with provenance
     ``prov`` (for :func:`check_site_inputs`)."""
-    if not prov or not hasattr(type(t), "_prov_root") or t.device.type == "meta":
+    if not prov or not hasattr(type(t), "_prov_root"):
         return
     try:
-        ptr = _storage_of(t, disabled).data_ptr()
+        ptr = disabled(_DATA_PTR, (), (t,))
     except (RuntimeError, NotImplementedError):
         return
-    if not ptr:
+    if not ptr:  # meta tensors, empty storages
         return
-    if len(_HOLDING) >= _MAX_HOLDING:
-        for key in [k for k, (ref, _, _) in _HOLDING.items() if ref() is None]:
-            del _HOLDING[key]
-        if len(_HOLDING) >= _MAX_HOLDING:
-            _HOLDING.clear()
+    plain = t._prov_plain  # type: ignore[attr-defined]
     entry = _HOLDING.get(ptr)
-    live = entry is not None and entry[0]() is not None
-    names = entry[1] | prov if live else prov  # type: ignore[index]
-    # The plain tensor an alias stands for is its data, not an alias of it: a
-    # program may hold it (detach_provenance returns it) and use it plainly.
-    plain = getattr(t, "_prov_plain", None)
-    own = set(entry[2]) if live else set()  # type: ignore[index]
-    if plain is not None:
-        own.add(id(plain))
-    _HOLDING[ptr] = (weakref.ref(t), names, frozenset(own))
+    if entry is not None and entry[0]() is not None:
+        # (Common: the same storage seen again; keep the entry's objects.)
+        names, own = entry[1] | prov, entry[2]
+        if plain is not None and id(plain) not in own:
+            own = own | {id(plain)}
+    else:
+        if len(_HOLDING) >= _MAX_HOLDING:
+            _prune()
+        # The plain tensor an alias stands for is its data, not an alias of it: a
+        # program may hold it (detach_provenance returns it) and use it plainly.
+        names, own = prov, frozenset(() if plain is None else (id(plain),))
+    _HOLDING[ptr] = (weakref.ref(t), names, own)
+
+
+def _prune() -> None:
+    for key in [k for k, (ref, _, _) in _HOLDING.items() if ref() is None]:
+        del _HOLDING[key]
+    if len(_HOLDING) >= _MAX_HOLDING:
+        _HOLDING.clear()
 
 
 def adopt_aliases(t: Tensor, known: Iterable[Tensor], prov: frozenset, disabled: Any, cls: type) -> None:
@@ -197,16 +206,16 @@ def check_site_inputs(name: str, tensors: Iterable[Any], disabled: Any = call_di
     for t in tensors:
         if type(t) is not Tensor:
             continue
-        base = t._base
-        if base is not None and type(base) is not Tensor:
-            continue  # an explicitly untracked view of tracked data (detach_provenance)
         try:
-            ptr = _storage_of(t, disabled).data_ptr()
+            ptr = t.data_ptr()
         except (RuntimeError, NotImplementedError):
             continue
         entry = _HOLDING.get(ptr)
         if entry is None or entry[0]() is None or id(t) in entry[2]:
             continue
+        base = t._base
+        if base is not None and type(base) is not Tensor:
+            continue  # an explicitly untracked view of tracked data (detach_provenance)
         sites = sorted(map(str, (e for e in entry[1] if isinstance(e, str))))
         _refuse(
             f"site '{name}': an input of shape {tuple(t.shape)} is a plain tensor sharing "
