@@ -22,7 +22,13 @@ from collections.abc import Callable, Iterator
 import pytest
 import torch
 from enumeration import estimator_moments, exact_grads, guide_params, one_thread
-from test_plate_soundness import ESTIMATORS, assert_exact, forced_rule, particle_terms, relative_error
+from test_plate_soundness import (
+    ESTIMATORS,
+    assert_exact,
+    forced_rule,
+    particle_terms,
+    relative_error,
+)
 
 import tracegraph
 import tracegraph.distributions as dist
@@ -148,10 +154,14 @@ ELEMENTWISE: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "where": lambda z: torch.where(z > 0.5, torch.tensor(1.5), -z),
     "sum_over_other_dim": lambda z: torch.stack([z, z * z], -2).sum(-2),
     "unsqueeze_squeeze": lambda z: (z.unsqueeze(-1) * torch.ones(2)).mean(-1),
-    "one_hot": lambda z: torch.nn.functional.one_hot(z.long(), 2).float() @ torch.tensor([-1.0, 2.0]),
+    "one_hot": lambda z: (
+        torch.nn.functional.one_hot(z.long(), 2).float() @ torch.tensor([-1.0, 2.0])
+    ),
     "index_constant_by_z": lambda z: torch.tensor([0.3, -1.2])[z.long()],
     "clone_detach_free": lambda z: z.clone().contiguous().float(),
-    "permute_back": lambda z: z.unsqueeze(-2).expand(z.shape[:-1] + (2, 3)).transpose(-1, -2)[..., 0],
+    "permute_back": lambda z: (
+        z.unsqueeze(-2).expand(z.shape[:-1] + (2, 3)).transpose(-1, -2)[..., 0]
+    ),
 }
 
 
@@ -231,8 +241,12 @@ def test_intermediate_site_in_plate_reading_mixed_value_sums():
             tracegraph.sample("x", dist.Normal(2.0 * y + z, 1.0), obs=x)
 
     def guide_y(x: torch.Tensor) -> None:
-        q = tracegraph.param("q", torch.tensor([0.3, 0.6, 0.7]), constraint=constraints.unit_interval)
-        r = tracegraph.param("r", torch.tensor([0.5, 0.2, 0.8]), constraint=constraints.unit_interval)
+        q = tracegraph.param(
+            "q", torch.tensor([0.3, 0.6, 0.7]), constraint=constraints.unit_interval
+        )
+        r = tracegraph.param(
+            "r", torch.tensor([0.5, 0.2, 0.8]), constraint=constraints.unit_interval
+        )
         with tracegraph.plate("p", 3):
             z = tracegraph.sample("z", dist.Bernoulli(q))
             tracegraph.sample("y", dist.Bernoulli(r * (0.5 + 0.5 * z)))

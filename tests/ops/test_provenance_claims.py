@@ -83,7 +83,9 @@ OPS: dict[str, Callable[[torch.Tensor, int], Any]] = {
     "transpose": lambda t, k: t.transpose(_dim(t, k), _dim(t, k + 1)) if t.dim() else None,
     "t": lambda t, k: t.t() if t.dim() <= 2 else None,
     "mT": lambda t, k: t.mT if t.dim() >= 2 else None,
-    "permute": lambda t, k: t.permute(*[(i + k) % t.dim() for i in range(t.dim())]) if t.dim() else None,
+    "permute": lambda t, k: (
+        t.permute(*[(i + k) % t.dim() for i in range(t.dim())]) if t.dim() else None
+    ),
     "movedim": lambda t, k: t.movedim(0, -1) if t.dim() else None,
     "flatten": lambda t, k: t.reshape(-1),
     "view_back": lambda t, k: t.reshape(-1).reshape(t.shape),
@@ -100,8 +102,12 @@ OPS: dict[str, Callable[[torch.Tensor, int], Any]] = {
     "unbind": lambda t, k: t.unbind(_dim(t, k))[0] if t.dim() else None,
     "narrow_full": lambda t, k: t.narrow(_dim(t, k), 0, t.shape[_dim(t, k)]) if t.dim() else None,
     "chunk": lambda t, k: t.chunk(2, _dim(t, k))[0] if t.dim() else None,
-    "index_select": lambda t, k: t.index_select(_dim(t, k), torch.arange(t.shape[_dim(t, k)]).flip(0)) if t.dim() else None,
-    "gather": lambda t, k: t.gather(_dim(t, k), torch.zeros(t.shape, dtype=torch.long)) if t.dim() else None,
+    "index_select": lambda t, k: (
+        t.index_select(_dim(t, k), torch.arange(t.shape[_dim(t, k)]).flip(0)) if t.dim() else None
+    ),
+    "gather": lambda t, k: (
+        t.gather(_dim(t, k), torch.zeros(t.shape, dtype=torch.long)) if t.dim() else None
+    ),
     "advanced": lambda t, k: t[..., torch.arange(t.shape[-1]).roll(1)] if t.dim() else None,
     "advanced_front": lambda t, k: t[torch.zeros(2, dtype=torch.long)] if t.dim() else None,
     "matmul_right": lambda t, k: t @ _const((t.shape[-1], t.shape[-1])) if t.dim() else None,

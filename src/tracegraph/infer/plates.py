@@ -165,7 +165,8 @@ class PlateRule:
     >>> sorted(rule.elementwise("z1", frozenset({"z1", "z2"}), frozenset(), frozenset({"units1"})))
     []
     >>> marker = PerElement("z1", "units1")  # the cost's claims prove it per element
-    >>> sorted(rule.elementwise("z1", frozenset({"z1", marker}), frozenset(), frozenset({"units1"})))
+    >>> deps = frozenset({"z1", marker})
+    >>> sorted(rule.elementwise("z1", deps, frozenset(), frozenset({"units1"})))
     ['units1']
     >>> sorted(rule.elementwise("z1", frozenset({"z1"}), frozenset(), frozenset({"units1"})))
     []

@@ -316,7 +316,7 @@ def _analytic_terms(
         # reading a later guide site that reads this one, for instance).
         if found is not None and name not in found[0]:
             # The term reads both distributions (not the value).
-            markers = per_element({**msite, "value": None}, gsite["fn"])
+            markers: frozenset[Any] = per_element({**msite, "value": None}, gsite["fn"])
             if markers:
                 found = (found[0] | markers, found[1])
             replaced[name] = (cost, found)

@@ -50,11 +50,6 @@ from tracegraph.ops.provenance.claims import blind
 from tracegraph.ops.provenance.registry import is_strict
 from tracegraph.ops.provenance.tensor import call_disabled
 
-try:  # NumPy arrays can alias tensor memory (torch works without NumPy too).
-    import numpy as _np
-except ImportError:  # pragma: no cover
-    _np = None
-
 __all__ = ["adopt_aliases", "check_site_inputs", "remember_storage"]
 
 Tensor = torch.Tensor
@@ -118,7 +113,9 @@ def _prune() -> None:
         _HOLDING.clear()
 
 
-def adopt_aliases(t: Tensor, known: Iterable[Tensor], prov: frozenset, disabled: Any, cls: type) -> None:
+def adopt_aliases(
+    t: Tensor, known: Iterable[Tensor], prov: frozenset, disabled: Any, cls: type
+) -> None:
     """``t`` just became tracked by a write of ``prov``; track the plain tensors
     sharing its storage that the rules never saw (views taken before the write)."""
     storage = _storage_of(t, disabled)
@@ -130,7 +127,6 @@ def adopt_aliases(t: Tensor, known: Iterable[Tensor], prov: frozenset, disabled:
     if users <= len(known_ids):
         return
     ptr = storage.data_ptr()
-    end = ptr + storage.nbytes()
     sites = sorted(map(str, (e for e in prov if isinstance(e, str))))
     mixed = blind(prov)
     heap = gc.get_objects()

@@ -69,9 +69,7 @@ def batch_claims(fn: Any, value: Any = None, *others: Any) -> frozenset[Claim]:
     return frozenset(out)
 
 
-def value_claims(
-    fn: Any, value: Tensor, name: Any, frames: Any, drawn: bool
-) -> frozenset[Claim]:
+def value_claims(fn: Any, value: Tensor, name: Any, frames: Any, drawn: bool) -> frozenset[Claim]:
     """The plate claims of a sample site's value, in its own dims: the site's own
     (its index along each vectorized plate it is in, where the value has that
     plate's size) and, for a value ``drawn`` from ``fn``, those of ``fn``'s inputs

@@ -50,7 +50,7 @@ __all__ = [
 ]
 
 Tensor = torch.Tensor
-_GRAD_GET: Any = Tensor.grad.__get__  # type: ignore[attr-defined]
+_GRAD_GET: Any = Tensor.grad.__get__  # type: ignore[union-attr]
 _TRANSFORMS = ("torch._functorch", "torch.func")
 _OWN = ("tracegraph.ops.", "torch.overrides")
 

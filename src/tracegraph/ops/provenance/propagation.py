@@ -19,8 +19,8 @@ import torch
 from tracegraph.errors import ProvenanceError
 from tracegraph.ops.provenance.aliases import adopt_aliases, remember_storage
 from tracegraph.ops.provenance.claims import STATE, has_claims, mixed
-from tracegraph.ops.provenance.positions import claims_after
 from tracegraph.ops.provenance.control_flow import record_control_flow
+from tracegraph.ops.provenance.positions import claims_after
 from tracegraph.ops.provenance.registry import Rule, op_name
 from tracegraph.ops.provenance.tensor import (
     DynamicShapeProvenanceTensor,
@@ -247,7 +247,8 @@ def _taint(m: Tensor, prov: frozenset, root_prov: frozenset, cls: type, func: An
         _taint_one(root, root_prov, cls, func)
     if was_plain or root_was_plain:
         # Plain views of this memory taken before now never reached a rule.
-        known = [x for x in (m, base, root, m._prov_plain) if x is not None]
+        plain = getattr(m, "_prov_plain", None)
+        known = [x for x in (m, base, root, plain) if x is not None]
         adopt_aliases(m, known, prov, call_disabled, cls)
     remember_storage(m, prov, call_disabled)
 
@@ -336,4 +337,3 @@ def mutation_all_rule(func: Any, types: tuple, args: tuple, kwargs: dict | None,
     frozenset({'b'})
     """
     return _mutate(func, args, kwargs, cls, list(tensors_in((args, kwargs))))
-

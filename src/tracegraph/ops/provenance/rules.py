@@ -43,11 +43,11 @@ import torch
 import torch.distributions as dist
 from torch.distributions import constraints
 
-from tracegraph.ops.provenance import effects
+from tracegraph.ops.provenance import effects, mappers
 from tracegraph.ops.provenance import positions as pos
 from tracegraph.ops.provenance.claims import STATE, names_of
-from tracegraph.ops.provenance.positions import ELEMENTWISE, POSITIONS, register_positions
 from tracegraph.ops.provenance.control_flow import record_control_flow, register_assertion
+from tracegraph.ops.provenance.positions import ELEMENTWISE, POSITIONS, register_positions
 from tracegraph.ops.provenance.propagation import (
     ELEMENTWISE_WRITES,
     collect,
@@ -335,39 +335,6 @@ def _reduce_rule(func: Any, types: tuple, args: tuple, kwargs: dict | None, cls:
     return (type(t), (plain_of(t), provenance_of(t)))
 
 
-#: The position mappers named in ``table.POSITIONS``.
-_MAPPERS: dict[str, pos.Mapper] = {
-    "dim": pos.along(1),
-    "dim_kw": pos.along(10**6),
-
-    "dim_last": pos.along(1, -1),
-    "dim_first": pos.along(1, 0),
-    "dim_at_2": pos.along(2),
-    "dim_last_at_2": pos.along(2, -1),
-    "flip": pos.along(1, names=("dims",)),
-    "roll": pos.along(2, names=("dims",)),
-    "first": pos.fixed(0),
-    "second": pos.fixed(1),
-    "gumbel_softmax": pos.along(4, -1),
-    "normalize": pos.along(2, 1),
-    "matmul": pos.matmul_map,
-    "rmatmul": pos.rmatmul_map,
-    "reshape": pos.reshape_map,
-    "same": pos.same,
-    "permute": pos.permute_map,
-    "transpose": pos.transpose_map,
-    "movedim": pos.movedim_map,
-    "reverse": pos.reverse_map,
-    "swap_last": pos.swap_last_map,
-    "cat": pos.cat_map,
-    "stack": pos.stack_map,
-    "gather": pos.gather_map,
-    "take_along_dim": pos.take_along_dim_map,
-    "index_select": pos.index_select_map,
-    "linear": pos.linear_map,
-    "loss": pos.loss_map,
-}
-
 # Categories whose ops keep every element in place: plate claims pass.
 _KEEP_POSITIONS = frozenset({"union", "same_view", "alias"})
 
@@ -408,7 +375,7 @@ def install_rules() -> None:
             register_positions(ELEMENTWISE, func)
     # Plate claims of the ops whose dims move (positions.py); others mix them.
     for mapper, _, _, func in positions():
-        register_positions(_MAPPERS[mapper], func)
+        register_positions(mappers.MAPPERS[mapper], func)
     # Naming convention: a trailing single underscore means "mutates the first argument".
     for namespace in (Tensor, torch, torch.nn.functional, torch.nn.init):
         for name in dir(namespace):
@@ -426,8 +393,8 @@ def install_rules() -> None:
     ELEMENTWISE_WRITES.update(getattr(F, name) for name in inplace_positions())
     ELEMENTWISE_WRITES.discard(None)
     register_positions(ELEMENTWISE, torch.where, Tensor.where, *ELEMENTWISE_WRITES)
-    register_positions(pos.getitem_map, Tensor.__getitem__)
-    register_positions(pos.one_hot_map, F.one_hot)
+    register_positions(mappers.getitem_map, Tensor.__getitem__)
+    register_positions(mappers.one_hot_map, F.one_hot)
     register_rule(getitem_rule, Tensor.__getitem__)
     # Effects inside torch functions (effects.py).
     register_rule(effects.embedding_rule, F.embedding, F.embedding_bag)
@@ -454,4 +421,3 @@ def install_rules() -> None:
         constraints._PositiveDefinite.check,
     ):
         register_assertion(fn)
-

@@ -345,7 +345,11 @@ def retag(t: Tensor, prov: frozenset) -> Any:
     ['a']
     """
     if isinstance(t, ProvenanceTensor):
-        cls = DynamicShapeProvenanceTensor if isinstance(t, DynamicShapeProvenanceTensor) else ProvenanceTensor
+        cls = (
+            DynamicShapeProvenanceTensor
+            if isinstance(t, DynamicShapeProvenanceTensor)
+            else ProvenanceTensor
+        )
         return wrap(plain_of(t), prov, cls)
     return wrap(t, prov, ProvenanceTensor)
 
