@@ -38,7 +38,7 @@ from typing import Any
 
 import torch
 
-from tracegraph.ops.provenance import untracked
+from tracegraph.ops.provenance import aligned_run, untracked
 from tracegraph.poutine import handlers
 from tracegraph.poutine.messenger import Messenger
 from tracegraph.poutine.provenance_messenger import TrackProvenanceMessenger
@@ -123,6 +123,17 @@ def trace_run(
         guide_trace = handlers.trace(guide).get_trace(*args, **kwargs)
         replayed = handlers.replay(model, trace=guide_trace)
         return handlers.trace(replayed).get_trace(*args, **kwargs), guide_trace
+    if tracking.complete:
+        # Plate claims too: the plate rule reads from provenance whether a cost
+        # element reads a plated site at another index (docs/design/plate-soundness.md).
+        with aligned_run():
+            return _tracked_run(model, guide, args, kwargs, tracking)
+    return _tracked_run(model, guide, args, kwargs, tracking)
+
+
+def _tracked_run(
+    model: Program, guide: Program, args: Any, kwargs: Any, tracking: Tracking
+) -> tuple[Trace, Trace]:
     with TrackProvenanceMessenger(tracking.guide_tags()):
         guide_trace = handlers.trace(guide).get_trace(*args, **kwargs)
     # The replayed values already carry the guide's tags; the model records control
