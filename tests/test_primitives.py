@@ -6,7 +6,7 @@ import torch
 import tracegraph
 import tracegraph.distributions as dist
 from tracegraph import poutine
-from tracegraph.errors import ShapeError, SiteError
+from tracegraph.errors import SiteError
 
 
 def test_sample_plain_torch_distribution_works_and_is_traced():

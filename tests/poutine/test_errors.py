@@ -3,7 +3,6 @@ the site or plate involved, with expected vs got."""
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import pytest
@@ -12,7 +11,7 @@ import torch
 import tracegraph
 import tracegraph.distributions as dist
 from tracegraph import poutine
-from tracegraph.errors import HandlerError, PlateError, ShapeError, SiteError
+from tracegraph.errors import HandlerError, PlateError, SiteError
 
 HANDLERS: dict[str, dict[str, Any]] = {
     "trace": {},

@@ -559,8 +559,8 @@ def test_log_prob_sum_single_site_result_is_not_the_memo():
 
 def test_log_prob_shape_not_checked_at_subsample_sites():
     tr = Trace()
-    fn = FixedLogProb(torch.tensor(0.0))  # batch_shape (), value (3,): indices of a plate
-    add_sample(tr, "data", fn, torch.arange(3), infer={"_subsample": True})
+    fn = SubsampleDistribution(3, 3)  # batch_shape (), value (3,): indices of a plate
+    add_sample(tr, "data", fn, torch.arange(3))
     with validation_enabled(True):
         assert tr.log_prob_sum().item() == 0.0
 

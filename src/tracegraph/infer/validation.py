@@ -14,6 +14,7 @@ from typing import Any
 
 from tracegraph.distributions.util import is_identically_zero
 from tracegraph.errors import GuideObservedError, ShapeError, SiteError
+from tracegraph.poutine.sites import site_is_subsample
 from tracegraph.poutine.trace_checks import (
     PARTICLE_PLATE,
     check_if_enumerated,
@@ -34,7 +35,7 @@ __all__ = [
 
 def _sample_sites(trace: Trace) -> Iterator[tuple[str, Any]]:
     for name, site in trace.nodes.items():
-        if site["type"] == "sample" and not site["infer"].get("_subsample"):
+        if site["type"] == "sample" and not site_is_subsample(site):
             yield name, site
 
 

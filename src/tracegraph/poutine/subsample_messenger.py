@@ -221,7 +221,7 @@ class SubsampleMessenger(Messenger):
             return fn() if subsample is None else subsample
         # The indices are a sample site so that replay can hand a model the
         # indices its guide drew.
-        msg = new_sample_message(self.name, fn, value=subsample, infer={"_subsample": True})
+        msg = new_sample_message(self.name, fn, value=subsample)
         apply_stack(msg)
         indices = msg["value"]
         if len(indices) != self.subsample_size and not self._subsample_size_given:

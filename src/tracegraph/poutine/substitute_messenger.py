@@ -1,9 +1,9 @@
 """Fix the values of param sites (Pyro's ``poutine.substitute``).
 
 Each param site whose name is in ``data`` takes that value instead of reading
-the param store, which is left untouched.  Sample sites are not affected (as in Pyro; ``condition`` and
-``replay`` fix those).  Names in ``data`` that no param site of the run had are
-reported by a warning when the handler exits.
+the param store, which is left untouched.  Sample sites are not affected (as in
+Pyro; ``condition`` and ``replay`` fix those).  Names in ``data`` that no param
+site of the run had are reported by a warning when the handler exits.
 
 >>> import torch
 >>> import tracegraph

@@ -25,6 +25,7 @@ from typing import Any
 import torch
 
 from tracegraph.errors import ShapeError
+from tracegraph.poutine.subsample_messenger import SubsampleDistribution
 
 __all__ = [
     "check_log_prob_shape",
@@ -126,7 +127,7 @@ def check_log_prob_shape(name: str, site: Site, log_prob: Any) -> None:
     promises: the value's batch shape (its shape less the event dims, which may
     carry extra leading sample or enumeration dims) broadcast with ``batch_shape``.
     Sites whose ``fn`` has no ``batch_shape``/``event_shape``, and a plate's
-    subsample-index sites (``infer["_subsample"]``), are not checked.
+    subsample-index sites, are not checked.
 
     :param name: the site's name (for the error).
     :param site: the sample site.
@@ -146,8 +147,7 @@ def check_log_prob_shape(name: str, site: Site, log_prob: Any) -> None:
     event_shape = getattr(fn, "event_shape", None)
     if batch_shape is None or event_shape is None or not isinstance(log_prob, torch.Tensor):
         return
-    infer = site.get("infer")
-    if infer and infer.get("_subsample"):
+    if type(fn) is SubsampleDistribution:
         return  # a plate's subsample indices: auxiliary, with a constant log_prob
     # This runs for every site of every step under validation, so the common
     # case (shapes already equal) must not pay for a general broadcast.
