@@ -251,7 +251,7 @@ def doc_block_plate_samples_a_global(lib: Lib) -> Any:
 @example
 def doc_factor_deterministic_subsample_module(lib: Lib) -> Any:
     # pyro.factor, pyro.deterministic, pyro.subsample and pyro.module in one model.
-    pyro, dist = lib.pyro, lib.dist
+    pyro = lib.pyro
     torch.manual_seed(3)
     net = torch.nn.Linear(2, 1)
     inputs = torch.arange(12.0).reshape(6, 2)

@@ -434,52 +434,64 @@ class Trace:
         exc._tracegraph_shapes_noted = True  # type: ignore[attr-defined]
 
     def _memoize(
-        self, name: str, site: Site, validate: bool, sums: bool, score_parts: bool = False
+        self,
+        name: str,
+        site: Site,
+        validate: bool,
+        sums: bool,
+        score_parts: bool = False,
+        parts: bool = True,
     ) -> None:
         # The one place a sample site's log-density fields are computed:
         # ``unscaled_log_prob``, ``log_prob`` (scaled and masked), ``score_parts``
-        # when asked, and ``log_prob_sum`` when asked; each once.
+        # when asked, and ``log_prob_sum`` when asked; each once.  With
+        # ``parts=False`` (log_prob_sum) a missing log_prob is computed but only
+        # its sum is stored, as Pyro's log_prob_sum does.
         fresh = False
+        log_p: Any = site.get("log_prob")
         if score_parts and "score_parts" not in site:
             try:
-                parts = _site_score_parts(site)
+                score = _site_score_parts(site)
                 if validate:
-                    trace_shapes.check_log_prob_shape(name, site, parts.log_prob)
-                site["unscaled_log_prob"] = parts.log_prob
+                    trace_shapes.check_log_prob_shape(name, site, score.log_prob)
+                site["unscaled_log_prob"] = score.log_prob
                 # As in Pyro, the score function stays unscaled and unmasked.
-                parts = parts.scale_and_mask(site.get("scale", 1.0), site.get("mask"))
+                score = score.scale_and_mask(site.get("scale", 1.0), site.get("mask"))
             except Exception as exc:
                 self._note_failure(exc, name, "score_parts")
                 raise
-            site["score_parts"] = parts
-            site["log_prob"] = parts.log_prob
+            site["score_parts"] = score
+            site["log_prob"] = log_p = score.log_prob
             fresh = True
-        elif "log_prob" not in site:
+        elif log_p is None:
             try:
                 log_p = site["fn"].log_prob(
                     site["value"], *site.get("args", ()), **site.get("kwargs", {})
                 )
                 if validate:
                     trace_shapes.check_log_prob_shape(name, site, log_p)
-                site["unscaled_log_prob"] = log_p
+                if parts:
+                    site["unscaled_log_prob"] = log_p
                 log_p = scale_and_mask(log_p, site.get("scale", 1.0), site.get("mask"))
             except Exception as exc:
                 self._note_failure(exc, name, "log_prob")
                 raise
-            site["log_prob"] = log_p
+            if parts:
+                site["log_prob"] = log_p
             fresh = True
         if sums and "log_prob_sum" not in site:
-            log_p_sum = _sum(site["log_prob"])
+            log_p_sum = _sum(log_p)
             site["log_prob_sum"] = log_p_sum
             if fresh and validate:
                 _warn_if_not_finite(name, log_p_sum)
         elif fresh and validate:
-            _warn_if_not_finite(name, _sum(site["log_prob"]))
+            _warn_if_not_finite(name, _sum(log_p))
 
     def log_prob_sum(self, site_filter: SiteFilter = allow_all_sites) -> Any:
         """The sum of the scaled and masked log-probabilities of the sample sites
         (observed ones included) that ``site_filter(name, node)`` keeps.  Memoized
-        per site.
+        per site as ``log_prob_sum`` (only that key is set, as in Pyro; see
+        :meth:`compute_log_prob` for the per-element log-probs).
 
         :param site_filter: which sites to count.
         :returns: a scalar tensor, or ``0.0`` when no site counts.
@@ -499,7 +511,7 @@ class Trace:
             if site.get("type") != "sample" or not site_filter(name, site):
                 continue
             if "log_prob_sum" not in site:
-                self._memoize(name, site, validate, sums=True)
+                self._memoize(name, site, validate, sums=True, parts=False)
             log_p = site["log_prob_sum"]
             result = log_p if result is None else result + log_p
             terms += 1
