@@ -31,9 +31,14 @@ from differential import DIFFERENCES, PROGRAMS, check  # noqa: E402
 
 def test_program_zoo_has_at_least_60_programs() -> None:
     assert len(PROGRAMS) >= 60
-    pairs = {name.split("[")[0] for name in DIFFERENCES if "[" in name}
-    programs = {name for name in DIFFERENCES if "[" not in name}
-    assert programs <= set(PROGRAMS) and pairs
+    # Entries of the documented examples (doc_*, held_out_*) and of the pairs
+    # ("<pair>[<ELBO>]") are checked by their own tests.
+    programs = {
+        name
+        for name in DIFFERENCES
+        if "[" not in name and not name.startswith(("doc_", "held_out_"))
+    }
+    assert programs <= set(PROGRAMS)
 
 
 @pytest.mark.parametrize("name", list(PROGRAMS))

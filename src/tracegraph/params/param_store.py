@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 import threading
 import warnings
-from collections.abc import Callable, Hashable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, TypedDict
 
@@ -142,7 +142,7 @@ class ParamStoreDict:
         with self._lock:
             return list(self._params)
 
-    def get_all_param_names(self) -> list[Hashable]:
+    def get_all_param_names(self) -> list[str]:
         """The param names, like :meth:`keys`; deprecated, as in Pyro.
 
         :warns DeprecationWarning: always (use :meth:`keys`).
