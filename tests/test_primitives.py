@@ -247,3 +247,15 @@ def test_primitives_reexport_pyros_runtime_names():
     assert primitives.effectful is runtime.effectful
     assert primitives.apply_stack is runtime.apply_stack
     assert primitives.clear_param_store is tracegraph.clear_param_store
+
+
+def test_factor_outside_inference_warns_and_deterministic_does_not_as_pyro():
+    with pytest.warns(RuntimeWarning, match="outside of inference at penalty"):
+        tracegraph.factor("penalty", torch.tensor(-1.0))
+    assert tracegraph.deterministic("d", torch.tensor(2.0)) == 2.0  # warnings are errors here
+
+
+def test_factor_has_rsample_defaults_to_false_as_pyro():
+    tr = poutine.trace(lambda: tracegraph.factor("f", torch.tensor(0.5))).get_trace()
+    assert tr.nodes["f"]["fn"].has_rsample is False
+    assert tr.nodes["f"]["infer"] == {"is_auxiliary": True}
