@@ -14,6 +14,10 @@ ELBO, behind Pyro's public names: ``import tracegraph as pyro`` ports a model.
 """
 
 from tracegraph import distributions, infer, optim, poutine, settings
+
+# As after ``import pyro``, the grab-bag module is reachable as an attribute
+# (``pyro.util.set_rng_seed(0)`` in ported programs).
+from tracegraph import util as util
 from tracegraph.distributions import is_validation_enabled
 from tracegraph.infer.inspect import render_model
 from tracegraph.logger import log

@@ -22,6 +22,8 @@ __all__ = [
     "TracegraphWarning",
     "UnknownSiteError",
     "SiteNameError",
+    "SiteTypeError",
+    "PlateAssertionError",
     "HandlerAssertionError",
     "HandlerArgumentError",
     "PlateArgumentError",
@@ -89,6 +91,25 @@ class SiteNameError(SiteError, AssertionError):
     """A site was given no name (Pyro asserts that the name is not None).
 
     >>> issubclass(SiteNameError, AssertionError) and issubclass(SiteNameError, ValueError)
+    True
+    """
+
+
+class SiteTypeError(SiteError, TypeError):
+    """A site got an argument of the wrong kind where Pyro fails with a
+    ``TypeError``: a sample site whose ``fn`` cannot be called, a param name that
+    is not hashable.
+
+    >>> issubclass(SiteTypeError, TypeError) and issubclass(SiteTypeError, ValueError)
+    True
+    """
+
+
+class PlateAssertionError(PlateError, AssertionError):
+    """A plate was declared in a way Pyro refuses with an ``assert`` (explicit
+    ``subsample`` indices without a ``size``).
+
+    >>> issubclass(PlateAssertionError, AssertionError)
     True
     """
 

@@ -40,7 +40,12 @@ from tracegraph.infer.plates import (
 )
 from tracegraph.ops.provenance import detach_provenance, get_provenance, untracked
 from tracegraph.poutine.trace_struct import Trace
-from tracegraph.poutine.util import site_is_deterministic, site_is_latent, site_is_nonreparam
+from tracegraph.poutine.util import (
+    site_is_deterministic,
+    site_is_latent,
+    site_is_nonreparam,
+    site_is_subsample,
+)
 
 __all__ = [
     "Analytic",
@@ -401,7 +406,7 @@ def _collect(
             entry[2].append(sign)
 
     for name, site in model_trace.nodes.items():
-        if site["type"] == "sample" and not site["infer"].get("_subsample"):
+        if site["type"] == "sample" and not site_is_subsample(site):
             expected = replaced.get(name)
             if expected is None:
                 add(site["log_prob"], site, 1.0, "model")
@@ -409,7 +414,7 @@ def _collect(
                 add(expected[0], site, 1.0, "analytic", expected[1])
     for name, site in guide_trace.nodes.items():
         # Every guide sample site counts in log q, observed ones too (as in Pyro).
-        if site["type"] == "sample" and not site["infer"].get("_subsample"):
+        if site["type"] == "sample" and not site_is_subsample(site):
             if name not in replaced:
                 add(site["log_prob"], site, -1.0, "guide")
 
