@@ -42,7 +42,7 @@ import torch
 from tracegraph.distributions.util import is_validation_enabled
 from tracegraph.infer.baselines import Run
 from tracegraph.infer.plates import PARTICLE_PLATE
-from tracegraph.infer.runs import LastSite, Tracking, trace_run
+from tracegraph.infer.runs import LastSite, Tracking, particles, trace_run
 from tracegraph.infer.surrogate import DICE, FIRST_ORDER, Surrogate
 from tracegraph.infer.terms import (
     Analytic,
@@ -265,7 +265,9 @@ class ELBO:
     def _losses(
         self, model: Program, guide: Program, args: Any, kwargs: Any, surrogate: Surrogate
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        return self._estimate(self._runs(model, guide, args, kwargs), surrogate)
+        with particles(self.num_particles):  # guides may adapt to it (AutoDiscrete)
+            runs = self._runs(model, guide, args, kwargs)
+        return self._estimate(runs, surrogate)
 
     # -- objectives -----------------------------------------------------------
     def differentiable_loss(

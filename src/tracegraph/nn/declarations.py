@@ -64,7 +64,7 @@ class PyroParam(NamedTuple):
         # first read on an instance turns it into the instance's param.
         if obj is None:
             return self
-        method = self.init_value
+        method: Any = self.init_value
         assert callable(method), "a PyroParam class attribute decorates a method"
         name = method.__name__
         if name not in obj.__dict__.get("_pyro_params", {}):

@@ -117,7 +117,7 @@ class _PyroModuleMeta(type(torch.nn.Module)):  # type: ignore[misc]
 
 def _new_mixin_instance(Module: type) -> PyroModule:
     # Unpickling an instance of ``PyroModule[Module]``, a class made at run time.
-    cls = PyroModule[Module]
+    cls: Any = PyroModule[Module]  # type: ignore[misc]
     return cls.__new__(cls)  # type: ignore[no-any-return]
 
 
@@ -144,10 +144,10 @@ class PyroModule(torch.nn.Module, metaclass=_PyroModuleMeta):
     """
 
     def __init__(self, name: str = "") -> None:
-        self._pyro_init(name)
+        self._pyromodule_init(name)
         super().__init__()
 
-    def _pyro_init(self, name: str) -> None:
+    def _pyromodule_init(self, name: str) -> None:
         object.__setattr__(self, "_pyro_name", name)
         object.__setattr__(self, "_pyro_context", _Context())
         object.__setattr__(self, "_pyro_params", OrderedDict())
@@ -210,10 +210,10 @@ class PyroModule(torch.nn.Module, metaclass=_PyroModuleMeta):
         state = self.__dict__
         pyro_params = state.get("_pyro_params")
         if pyro_params is not None and name in pyro_params:
-            return self._pyro_read_param(name, *pyro_params[name])
+            return self._pyromodule_read_param(name, *pyro_params[name])
         pyro_samples = state.get("_pyro_samples")
         if pyro_samples is not None and name in pyro_samples:
-            return self._pyro_read_sample(name, pyro_samples[name])
+            return self._pyromodule_read_sample(name, pyro_samples[name])
         result = super().__getattr__(name)
         context = state.get("_pyro_context")
         if context is None or not context.active:
@@ -233,7 +233,7 @@ class PyroModule(torch.nn.Module, metaclass=_PyroModuleMeta):
                 module(fullname, result)
         return result
 
-    def _pyro_read_param(
+    def _pyromodule_read_param(
         self, name: str, constraint: Constraint, event_dim: int | None
     ) -> torch.Tensor:
         unconstrained: torch.Tensor = self._parameters[name + _UNCONSTRAINED]  # type: ignore
@@ -255,7 +255,7 @@ class PyroModule(torch.nn.Module, metaclass=_PyroModuleMeta):
             self._parameters[name + _UNCONSTRAINED] = stored
         return param(fullname, event_dim=event_dim)
 
-    def _pyro_read_sample(self, name: str, prior: Any) -> Any:
+    def _pyromodule_read_sample(self, name: str, prior: Any) -> Any:
         context = self._pyro_context
         if not context.active:
             # Outside a call: a plain draw, no site.
@@ -278,31 +278,33 @@ class PyroModule(torch.nn.Module, metaclass=_PyroModuleMeta):
             return
         if "_pyro_params" not in self.__dict__:
             # A torch class that skipped PyroModule.__init__ (to_pyro_module_).
-            self._pyro_init("")
+            self._pyromodule_init("")
         if isinstance(value, PyroModule):
-            self._pyro_forget(name)
+            self._pyromodule_forget(name)
             super().__setattr__(name, value)
             value._pyro_set_supermodule(self._pyro_get_fullname(name), self._pyro_context)
             return
         if isinstance(value, PyroParam):
-            self._pyro_set_param(name, value)
+            self._pyromodule_set_param(name, value)
             return
         if isinstance(value, PyroSample):
-            self._pyro_forget(name)
+            self._pyromodule_forget(name)
             self._pyro_samples[name] = value.prior
             return
         if isinstance(value, torch.nn.Parameter):
-            self._pyro_forget(name)
+            self._pyromodule_forget(name)
             if self._pyro_context.active and not is_module_local_param_enabled():
-                value = self._pyro_sync_parameter(name, value)
+                value = self._pyromodule_sync_parameter(name, value)
         elif isinstance(value, torch.Tensor) and name in self._pyro_params:
             # A new constrained value for a declared param keeps its constraint.
             constraint, event_dim = self._pyro_params[name]
-            self._pyro_set_param(name, PyroParam(value, constraint, event_dim), replace=True)
+            self._pyromodule_set_param(name, PyroParam(value, constraint, event_dim), replace=True)
             return
         super().__setattr__(name, value)
 
-    def _pyro_sync_parameter(self, name: str, value: torch.nn.Parameter) -> torch.nn.Parameter:
+    def _pyromodule_sync_parameter(
+        self, name: str, value: torch.nn.Parameter
+    ) -> torch.nn.Parameter:
         # Set inside a call: the store's tensor of that name wins; else the new
         # one enters the store.
         fullname = self._pyro_get_fullname(name)
@@ -317,19 +319,21 @@ class PyroModule(torch.nn.Module, metaclass=_PyroModuleMeta):
         param(fullname, stored)
         return stored
 
-    def _pyro_forget(self, name: str) -> None:
+    def _pyromodule_forget(self, name: str) -> None:
         # What ``name`` was declared as before (it is being redeclared).
         if self._pyro_params.pop(name, None) is not None:
             self._parameters.pop(name + _UNCONSTRAINED, None)
         self._pyro_samples.pop(name, None)
         self._parameters.pop(name, None)
 
-    def _pyro_set_param(self, name: str, declared: PyroParam, replace: bool = False) -> None:
+    def _pyromodule_set_param(
+        self, name: str, declared: PyroParam, replace: bool = False
+    ) -> None:
         init_value, constraint, event_dim = declared
         fullname = self._pyro_get_fullname(name)
         store = get_param_store()
         in_call = self._pyro_context.active and not is_module_local_param_enabled()
-        self._pyro_forget(name)
+        self._pyromodule_forget(name)
         self._pyro_params[name] = (constraint, event_dim)
         stored = store._params.get(fullname) if in_call and not replace else None
         if stored is not None:
@@ -359,17 +363,17 @@ class PyroModule(torch.nn.Module, metaclass=_PyroModuleMeta):
         if name in self._pyro_params:
             del self._pyro_params[name]
             del self._parameters[name + _UNCONSTRAINED]
-            self._pyro_forget_store(fullname)
+            self._pyromodule_forget_store(fullname)
         elif name in self._pyro_samples:
             del self._pyro_samples[name]
         elif name in self._parameters:
             del self._parameters[name]
-            self._pyro_forget_store(fullname)
+            self._pyromodule_forget_store(fullname)
         else:
             super().__delattr__(name)
 
     @staticmethod
-    def _pyro_forget_store(fullname: str) -> None:
+    def _pyromodule_forget_store(fullname: str) -> None:
         store = get_param_store()
         if not is_module_local_param_enabled() and fullname in store:
             del store[fullname]
@@ -461,8 +465,8 @@ def to_pyro_module_(m: torch.nn.Module, recurse: bool = True) -> None:
     if not isinstance(m, torch.nn.Module):
         raise TypeError(f"to_pyro_module_ expects a torch.nn.Module, got {type(m).__name__}")
     if not isinstance(m, PyroModule):
-        m.__class__ = PyroModule[type(m)]
-        m._pyro_init("")  # type: ignore[attr-defined]
+        m.__class__ = PyroModule[type(m)]  # type: ignore[misc]
+        PyroModule._pyromodule_init(m, "")  # type: ignore[arg-type]
     if recurse:
         for name, child in list(m._modules.items()):
             if child is not None:

@@ -22,6 +22,13 @@ from tracegraph.infer.autoguide.continuous import (
     AutoMultivariateNormal,
 )
 from tracegraph.infer.autoguide.delta import AutoDelta
+from tracegraph.infer.autoguide.discrete import AutoDiscrete, AutoMixed
+from tracegraph.infer.autoguide.effect import (
+    AutoHierarchicalNormalMessenger,
+    AutoMessenger,
+    AutoNormalMessenger,
+    AutoRegressiveMessenger,
+)
 from tracegraph.infer.autoguide.guide import AutoCallable, AutoGuide, AutoGuideList
 from tracegraph.infer.autoguide.initialization import (
     init_to_feasible,
@@ -41,12 +48,18 @@ __all__ = [
     "AutoContinuous",
     "AutoDelta",
     "AutoDiagonalNormal",
+    "AutoDiscrete",
     "AutoGuide",
     "AutoGuideList",
+    "AutoHierarchicalNormalMessenger",
     "AutoLaplaceApproximation",
     "AutoLowRankMultivariateNormal",
+    "AutoMessenger",
+    "AutoMixed",
     "AutoMultivariateNormal",
     "AutoNormal",
+    "AutoNormalMessenger",
+    "AutoRegressiveMessenger",
     "init_to_feasible",
     "init_to_generated",
     "init_to_mean",

@@ -203,6 +203,10 @@ class AutoMultivariateNormal(AutoContinuous):
 
     scale_constraint = constraints.softplus_positive
     scale_tril_constraint = constraints.unit_lower_cholesky
+    # Params, declared by assignment in _setup_prototype.
+    loc: Any
+    scale: Any
+    scale_tril: Any
 
     def __init__(
         self, model: Any, init_loc_fn: Any = init_to_median, init_scale: float = 0.1
@@ -235,6 +239,7 @@ class AutoMultivariateNormal(AutoContinuous):
 
 
 class AutoDiagonalNormal(AutoContinuous):
+
     """A diagonal Normal over the latent vector: params ``loc`` and ``scale``
     (softplus-positive).
 
@@ -248,6 +253,10 @@ class AutoDiagonalNormal(AutoContinuous):
     >>> guide.get_posterior().event_shape
     torch.Size([1])
     """
+
+    # Params, declared by assignment in _setup_prototype.
+    loc: Any
+    scale: Any
 
     scale_constraint = constraints.softplus_positive
 
@@ -279,6 +288,7 @@ class AutoDiagonalNormal(AutoContinuous):
 
 
 class AutoLowRankMultivariateNormal(AutoContinuous):
+
     """A low-rank-plus-diagonal Normal over the latent vector: params ``loc``,
     ``scale`` (softplus-positive) and ``cov_factor`` (``latent_dim x rank``); the
     covariance is ``diag(scale) (cov_factor cov_factor^T + I) diag(scale)``.
@@ -294,6 +304,11 @@ class AutoLowRankMultivariateNormal(AutoContinuous):
     >>> _ = guide(); guide.rank
     2
     """
+
+    # Params, declared by assignment in _setup_prototype.
+    loc: Any
+    scale: Any
+    cov_factor: Any
 
     scale_constraint = constraints.softplus_positive
 

@@ -269,6 +269,7 @@ class AutoGuideList(AutoGuide, torch.nn.ModuleList):
         """
         self._prepare(*args, **kwargs)
         result: dict[str, torch.Tensor] = {}
+        part: Any
         for part in self:
             result.update(part.median(*args, **kwargs))
         return result
@@ -281,6 +282,7 @@ class AutoGuideList(AutoGuide, torch.nn.ModuleList):
         """
         self._prepare(*args, **kwargs)
         result: dict[str, torch.Tensor] = {}
+        part: Any
         for part in self:
             result.update(part.quantiles(quantiles, *args, **kwargs))
         return result

@@ -93,6 +93,6 @@ class AutoLaplaceApproximation(AutoContinuous):
         for name, value in (("loc", loc), ("scale", scale), ("scale_tril", scale_tril)):
             # Constants, not params: forget the declarations without touching a
             # store entry of that name.
-            gaussian._pyro_forget(name)
+            gaussian._pyromodule_forget(name)
             object.__setattr__(gaussian, name, value)
         return gaussian
