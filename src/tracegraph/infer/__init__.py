@@ -13,6 +13,9 @@ from tracegraph.infer.trace_posterior import EmpiricalMarginal, TracePosterior
 from tracegraph.infer.trace_predictive import TracePredictive
 from tracegraph.infer.tracegraph_elbo import JitTraceGraph_ELBO, TraceGraph_ELBO, TrackNonReparam
 
+# Last: the autoguides build on the estimators above (Pyro imports them here too).
+from tracegraph.infer import autoguide  # noqa: E402
+
 __all__ = [
     "ELBO",
     "EmpiricalMarginal",

@@ -21,19 +21,11 @@ from __future__ import annotations
 from types import TracebackType
 from typing import Any
 
-from tracegraph import settings
-
 __all__ = ["is_module_local_param_enabled"]
 
-#: Whether PyroModule params live in a store scope of their module tree
-#: (the ``module_local_params`` setting, Pyro's name).
+#: Whether PyroModule params stay in their modules, out of the param store (the
+#: setting ``module_local_params``, registered in :mod:`tracegraph.settings`).
 _MODULE_LOCAL_PARAMS = False
-
-
-@settings.register("module_local_params", __name__, "_MODULE_LOCAL_PARAMS")
-def _check_module_local_params(value: Any) -> None:
-    if not isinstance(value, bool):
-        raise ValueError(f"module_local_params must be a bool, got {value!r}")
 
 
 def is_module_local_param_enabled() -> bool:

@@ -30,6 +30,7 @@ import torch
 from tracegraph.distributions import Delta
 from tracegraph.poutine.runtime import Message
 from tracegraph.poutine.sites import site_is_subsample
+from tracegraph.poutine.trace_extension import prune_subsample_sites  # noqa: F401 (Pyro's name)
 from tracegraph.poutine.trace_messenger import TraceMessenger
 from tracegraph.poutine.trace_struct import Trace
 

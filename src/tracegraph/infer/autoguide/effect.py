@@ -213,6 +213,9 @@ class AutoHierarchicalNormalMessenger(AutoNormalMessenger):
     2.0
     """
 
+    #: ``"element-wise"``: one weight per element of the site; ``"scalar"``: one per site.
+    weight_type = "element-wise"
+
     def __init__(
         self,
         model: Any,
@@ -267,7 +270,10 @@ class AutoHierarchicalNormalMessenger(AutoNormalMessenger):
             unconstrained = unconstrained - transform.inv(prior.mean) * self._init_weight
         init_loc = self._adjust_plates(unconstrained, event_dim)
         init_scale = torch.full_like(init_loc, self._init_scale)
-        init_weight = torch.full_like(init_loc, self._init_weight)
+        if self.weight_type == "scalar":
+            init_weight = torch.full((), float(self._init_weight))
+        else:
+            init_weight = torch.full_like(init_loc, self._init_weight)
         deep_setattr(self, "locs." + name, PyroParam(init_loc, event_dim=event_dim))
         deep_setattr(
             self,
@@ -277,7 +283,11 @@ class AutoHierarchicalNormalMessenger(AutoNormalMessenger):
         deep_setattr(
             self,
             "weights." + name,
-            PyroParam(init_weight, constraint=constraints.positive, event_dim=event_dim),
+            PyroParam(
+                init_weight,
+                constraint=constraints.positive,
+                event_dim=event_dim if init_weight.dim() else None,
+            ),
         )
         return self._get_params(name, prior)
 
