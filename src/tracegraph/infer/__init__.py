@@ -1,6 +1,7 @@
 """Inference: ELBOs, SVI, importance sampling, prediction and model inspection."""
 
 from tracegraph.distributions.validation import enable_validation, is_validation_enabled
+from tracegraph.infer import autoguide as autoguide  # a submodule, as in Pyro
 from tracegraph.infer.elbo import ELBO
 from tracegraph.infer.fit import FitResult, NonFiniteLossError, fit
 from tracegraph.infer.importance import Importance
@@ -12,9 +13,6 @@ from tracegraph.infer.trace_mean_field_elbo import JitTraceMeanField_ELBO, Trace
 from tracegraph.infer.trace_posterior import EmpiricalMarginal, TracePosterior
 from tracegraph.infer.trace_predictive import TracePredictive
 from tracegraph.infer.tracegraph_elbo import JitTraceGraph_ELBO, TraceGraph_ELBO, TrackNonReparam
-
-# Last: the autoguides build on the estimators above (Pyro imports them here too).
-from tracegraph.infer import autoguide  # noqa: E402
 
 __all__ = [
     "ELBO",
