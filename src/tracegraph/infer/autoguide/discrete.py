@@ -124,14 +124,16 @@ class AutoDiscrete(AutoGuide):
         self._reinterpreted: dict[str, int] = {}
         self.logits = PyroModule()
         for name, site in self.prototype_trace.iter_stochastic_nodes():
-            family = choose_family(name, site["fn"], self.max_values.get(name))
-            base, reinterpreted = unwrap_prior(site["fn"])
+            family, init = choose_family(name, site["fn"], self.max_values.get(name))
+            _, reinterpreted = unwrap_prior(site["fn"])
+            if family.total_count is not None:
+                family.total_count = _fixed_total_count(name, site, family.total_count)
             self._families[name] = family
             self._reinterpreted[name] = reinterpreted
             # The param's dims right of the site's batch dims (plates among them).
             event_dim = reinterpreted + family.param_dims
             self._event_dims[name] = event_dim
-            init = full_size_value(family.init().detach(), site, event_dim)
+            init = full_size_value(init.detach(), site, event_dim)
             deep_setattr(self.logits, name, PyroParam(init, event_dim=event_dim))
         if self.encoder is not None and len(self._families) == 0:
             raise UnsupportedSiteError("AutoDiscrete: the model has no discrete latent site")
@@ -229,6 +231,21 @@ class AutoDiscrete(AutoGuide):
             fn, _ = unwrap_prior(self.posterior(name, *args, **kwargs))
             out[name] = _median(fn, self._families[name])
         return out
+
+
+def _fixed_total_count(name: str, site: Any, total_count: torch.Tensor) -> torch.Tensor:
+    # The guide reuses the prototype's total count: one number, or per element of
+    # plates that are not subsampled (a subsample would pick other elements).
+    flat = total_count.reshape(-1)
+    if flat.numel() and bool((flat == flat[0]).all()):
+        return flat[0]
+    if any(f.full_size is not None and f.size != f.full_size for f in site["cond_indep_stack"]):
+        raise UnsupportedSiteError(
+            f"AutoDiscrete cannot guide the binomial site {name!r}: its total count varies "
+            f"across a subsampled plate; hint: pass max_values={{{name!r}: K}} (K the largest "
+            "count) to guide it with a categorical instead"
+        )
+    return total_count
 
 
 def _median(fn: Any, family: Family) -> torch.Tensor:

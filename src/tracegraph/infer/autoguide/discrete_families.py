@@ -17,14 +17,13 @@ prior                         guide family (parameter)                    initia
 
 >>> import torch
 >>> import tracegraph.distributions as dist
->>> family = choose_family("n", dist.Poisson(torch.tensor(3.0)), None)
->>> family.name, round(family.init().exp().item(), 4)
+>>> family, init = choose_family("n", dist.Poisson(torch.tensor(3.0)), None)
+>>> family.name, round(init.exp().item(), 4)
 ('poisson', 3.0)
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -85,17 +84,37 @@ class BoundedCategorical(dist.Categorical):
 
 @dataclass
 class Family:
-    """One site's guide family: ``make(param)`` is the guide's distribution (before
-    the site's reinterpreted event dims), ``init()`` the parameter's initial value
-    (shaped like the prior's batch plus the family's parameter dims)."""
+    """One site's guide family: :meth:`make` turns the parameter into the guide's
+    distribution (before the site's reinterpreted event dims).  Plain data, so
+    guides pickle."""
 
     name: str
-    make: Callable[[torch.Tensor], Any]
-    init: Callable[[], torch.Tensor]
     #: The parameter's dims right of the base distribution's batch dims.
     param_dims: int = 0
     #: Whether values are ordered (a median exists) rather than labels.
     ordered: bool = True
+    #: A binomial's total count.
+    total_count: torch.Tensor | None = None
+    #: The smallest value of a bounded family, and the dtype of its values.
+    low: int = 0
+    dtype: torch.dtype = torch.float32
+
+    def make(self, param: torch.Tensor) -> Any:
+        """The guide's distribution with parameter ``param``."""
+        name = self.name
+        if name == "bernoulli":
+            return dist.Bernoulli(logits=param)
+        if name == "categorical":
+            return dist.Categorical(logits=param)
+        if name == "one_hot_categorical":
+            return dist.OneHotCategorical(logits=param)
+        if name == "binomial":
+            return dist.Binomial(total_count=self.total_count, logits=param)
+        if name == "geometric":
+            return dist.Geometric(logits=param)
+        if name == "poisson":
+            return dist.Poisson(param.exp())
+        return BoundedCategorical(logits=param, low=self.low, dtype=self.dtype)
 
 
 def unwrap_prior(fn: Any) -> tuple[Any, int]:
@@ -127,8 +146,11 @@ def _scalar_bound(bound: Any) -> int | None:
     return int(t.reshape(-1)[0])
 
 
-def choose_family(name: str, prior: Any, max_value: int | None) -> Family:
-    """The guide family of site ``name`` with distribution ``prior``.
+def choose_family(
+    name: str, prior: Any, max_value: int | None
+) -> tuple[Family, torch.Tensor]:
+    """The guide family of site ``name`` with distribution ``prior``, and its
+    parameter's initial value (the prior's batch shape plus the family's dims).
 
     :param max_value: use a categorical over ``0..max_value`` (for a site with
         values 0, 1, 2, ...), whatever the prior.
@@ -148,43 +170,21 @@ def choose_family(name: str, prior: Any, max_value: int | None) -> Family:
         )
     if max_value is not None:
         return _bounded(base, 0, int(max_value), dtype, truncate=True)
-    if isinstance(base, torch.distributions.Bernoulli):
-        return Family("bernoulli", lambda t: dist.Bernoulli(logits=t), lambda: torch.zeros(shape))
+    zeros = torch.zeros(shape)
+    if isinstance(base, torch.distributions.Bernoulli) or support is constraints.boolean:
+        return Family("bernoulli"), zeros
     if isinstance(base, torch.distributions.OneHotCategorical):
         k = base.event_shape[-1]
-        return Family(
-            "one_hot_categorical",
-            lambda t: dist.OneHotCategorical(logits=t),
-            lambda: torch.zeros(shape + (k,)),
-            param_dims=1,
-            ordered=False,
-        )
+        return Family("one_hot_categorical", 1, ordered=False), torch.zeros(shape + (k,))
     if isinstance(base, torch.distributions.Categorical):
         k = base._num_events
-        return Family(
-            "categorical",
-            lambda t: dist.Categorical(logits=t),
-            lambda: torch.zeros(shape + (k,)),
-            param_dims=1,
-            ordered=False,
-        )
+        return Family("categorical", 1, ordered=False), torch.zeros(shape + (k,))
     if isinstance(base, torch.distributions.Binomial):
-        total_count = base.total_count.detach()
-        return Family(
-            "binomial",
-            lambda t: dist.Binomial(total_count=total_count, logits=t),
-            lambda: torch.zeros(shape),
-        )
+        return Family("binomial", total_count=base.total_count.detach()), zeros
     if isinstance(base, torch.distributions.Geometric):
-        logits = base.logits.detach()
-        return Family("geometric", lambda t: dist.Geometric(logits=t), lambda: logits.expand(shape))
+        return Family("geometric"), base.logits.detach().expand(shape)
     if isinstance(base, torch.distributions.Poisson):
-        log_rate = base.rate.detach().log()
-        return Family(
-            "poisson", lambda t: dist.Poisson(t.exp()), lambda: log_rate.expand(shape)
-        )
-    if support is constraints.boolean:
-        return Family("bernoulli", lambda t: dist.Bernoulli(logits=t), lambda: torch.zeros(shape))
+        return Family("poisson"), base.rate.detach().log().expand(shape)
     if isinstance(support, constraints.integer_interval):
         low, high = _scalar_bound(support.lower_bound), _scalar_bound(support.upper_bound)
         if low is not None and high is not None:
@@ -208,25 +208,19 @@ def _value_dtype(base: Any) -> torch.dtype:
     return torch.get_default_dtype()
 
 
-def _bounded(base: Any, low: int, high: int, dtype: torch.dtype, truncate: bool) -> Family:
+def _bounded(
+    base: Any, low: int, high: int, dtype: torch.dtype, truncate: bool
+) -> tuple[Family, torch.Tensor]:
     k = high - low + 1
     if k < 1:
         raise UnsupportedSiteError(f"a bounded guide family needs low <= high, got {low}..{high}")
     shape = base.batch_shape
-
-    def init() -> torch.Tensor:
-        if not truncate:
-            return torch.zeros(shape + (k,))
-        # The prior's probabilities of 0..high, renormalized by the softmax.
+    if truncate:
+        # The prior's probabilities of low..high (renormalized by the softmax).
         values = torch.arange(low, high + 1, dtype=dtype).reshape((k,) + (1,) * len(shape))
         with torch.no_grad():
-            logp = base.log_prob(values.expand((k,) + shape))
-        logp = logp.clamp(min=-30.0)
-        return logp.movedim(0, -1).contiguous()
-
-    return Family(
-        "bounded",
-        lambda t: BoundedCategorical(logits=t, low=low, dtype=dtype),
-        init,
-        param_dims=1,
-    )
+            logp = base.log_prob(values.expand((k,) + shape)).clamp(min=-30.0)
+        init = logp.movedim(0, -1).contiguous()
+    else:
+        init = torch.zeros(shape + (k,))
+    return Family("bounded", 1, low=low, dtype=dtype), init
