@@ -145,10 +145,7 @@ class ELBO:
     # -- runs -----------------------------------------------------------------
     def _guess_max_plate_nesting(self, model: Any, guide: Any, args: Any, kwargs: Any) -> None:
         with handlers.block():
-            guide_trace = handlers.trace(guide).get_trace(*args, **kwargs)
-            model_trace = handlers.trace(handlers.replay(model, trace=guide_trace)).get_trace(
-                *args, **kwargs
-            )
+            model_trace, guide_trace = trace_run(model, guide, args, kwargs, Tracking.NONE)
         self.max_plate_nesting = guess_max_plate_nesting(model_trace, guide_trace)
 
     @property
@@ -183,6 +180,7 @@ class ELBO:
                         )
                     raise
 
+        wrapped.__wrapped__ = fn  # type: ignore[attr-defined]  # runs.py finds GuideMessengers
         return wrapped
 
     def _runs(self, model: Program, guide: Program, args: Any, kwargs: Any) -> list[Run]:

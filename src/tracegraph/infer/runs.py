@@ -129,8 +129,8 @@ def trace_run(
 
     :returns: ``(model_trace, guide_trace)``.
     """
-    messenger = unwrap(guide)
-    if isinstance(messenger, GuideMessenger):
+    messenger = _guide_messenger(guide)
+    if messenger is not None:
         # The model runs inside the guide: one run gives both traces (the
         # ``model`` argument is the guide's own model).
         return _guide_messenger_run(guide, messenger, args, kwargs, tracking)
@@ -145,6 +145,19 @@ def trace_run(
     replayed = handlers.replay(model, trace=guide_trace)
     with TrackProvenanceMessenger(tracking.model_tags()):
         return handlers.trace(replayed).get_trace(*args, **kwargs), guide_trace
+
+
+def _guide_messenger(guide: Program) -> GuideMessenger | None:
+    # Under handlers and wrappers (the vectorized-particle wrapper) a guide may be
+    # a GuideMessenger, which runs the model itself.
+    while True:
+        guide = unwrap(guide)
+        if isinstance(guide, GuideMessenger):
+            return guide
+        inner = getattr(guide, "__wrapped__", None)
+        if inner is None:
+            return None
+        guide = inner
 
 
 def _guide_messenger_run(
