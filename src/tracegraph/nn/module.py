@@ -218,7 +218,7 @@ class PyroModule(torch.nn.Module, metaclass=_PyroModuleMeta):
         context = state.get("_pyro_context")
         if context is None or not context.active:
             return result
-        if isinstance(result, torch.nn.Parameter) and not name.endswith(_UNCONSTRAINED):
+        if name in state["_parameters"] and not name.endswith(_UNCONSTRAINED):
             fullname = self._pyro_get_fullname(name)
             if is_module_local_param_enabled():
                 _local_param(fullname, result, None)
@@ -248,10 +248,8 @@ class PyroModule(torch.nn.Module, metaclass=_PyroModuleMeta):
             _adopt(fullname, unconstrained, constraint)
         elif stored is not unconstrained:
             # The store's tensor wins (loaded params, or an earlier module of
-            # this name); the module holds it from now on.
-            if not isinstance(stored, torch.nn.Parameter):
-                stored = torch.nn.Parameter(stored)
-                _adopt(fullname, stored, store._constraints[fullname])
+            # this name); the module holds that very tensor from now on, so an
+            # optimizer that holds it keeps working.
             self._parameters[name + _UNCONSTRAINED] = stored
         return param(fullname, event_dim=event_dim)
 
@@ -294,7 +292,10 @@ class PyroModule(torch.nn.Module, metaclass=_PyroModuleMeta):
         if isinstance(value, torch.nn.Parameter):
             self._pyromodule_forget(name)
             if self._pyro_context.active and not is_module_local_param_enabled():
-                value = self._pyromodule_sync_parameter(name, value)
+                stored = self._pyromodule_sync_parameter(name, value)
+                if stored is not value:
+                    self._parameters[name] = stored  # the store's leaf
+                    return
         elif isinstance(value, torch.Tensor) and name in self._pyro_params:
             # A new constrained value for a declared param keeps its constraint.
             constraint, event_dim = self._pyro_params[name]
@@ -304,7 +305,7 @@ class PyroModule(torch.nn.Module, metaclass=_PyroModuleMeta):
 
     def _pyromodule_sync_parameter(
         self, name: str, value: torch.nn.Parameter
-    ) -> torch.nn.Parameter:
+    ) -> torch.Tensor:
         # Set inside a call: the store's tensor of that name wins; else the new
         # one enters the store.
         fullname = self._pyro_get_fullname(name)
@@ -313,9 +314,6 @@ class PyroModule(torch.nn.Module, metaclass=_PyroModuleMeta):
         if stored is None:
             _adopt(fullname, value, constraints.real)
             stored = value
-        elif not isinstance(stored, torch.nn.Parameter):
-            stored = torch.nn.Parameter(stored)
-            _adopt(fullname, stored, store._constraints[fullname])
         param(fullname, stored)
         return stored
 
@@ -339,9 +337,6 @@ class PyroModule(torch.nn.Module, metaclass=_PyroModuleMeta):
         if stored is not None:
             # Inside a call the store's value wins over the initial value.
             unconstrained = stored
-            if not isinstance(unconstrained, torch.nn.Parameter):
-                unconstrained = torch.nn.Parameter(unconstrained)
-                _adopt(fullname, unconstrained, store._constraints[fullname])
         else:
             value = init_value() if callable(init_value) else init_value
             if value is None:
@@ -353,7 +348,10 @@ class PyroModule(torch.nn.Module, metaclass=_PyroModuleMeta):
             unconstrained = torch.nn.Parameter(leaf.clone())
             if in_call:
                 _adopt(fullname, unconstrained, constraint)
-        super().__setattr__(name + _UNCONSTRAINED, unconstrained)
+        if isinstance(unconstrained, torch.nn.Parameter):
+            super().__setattr__(name + _UNCONSTRAINED, unconstrained)
+        else:
+            self._parameters[name + _UNCONSTRAINED] = unconstrained  # the store's leaf
         if in_call:
             # As in Pyro, a param set inside a call is a param statement there.
             param(fullname, event_dim=event_dim)

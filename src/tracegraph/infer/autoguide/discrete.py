@@ -209,10 +209,13 @@ class AutoDiscrete(AutoGuide):
         """
         if self.prototype_trace is None:
             self._setup_prototype(*args, **kwargs)
-        encoded = self._encoded(*args, **kwargs)
-        param = encoded.get(name)
-        if param is None:
-            param = deep_getattr(self.logits, name)
+        # Read as in a call: the param store's values, even if they were loaded
+        # since the last call.
+        with self._pyro_context, handlers.block():
+            encoded = self._encoded(*args, **kwargs)
+            param = encoded.get(name)
+            if param is None:
+                param = deep_getattr(self.logits, name)
         with torch.no_grad():
             fn = self._families[name].make(param.detach())
         reinterpreted = self._reinterpreted[name]
