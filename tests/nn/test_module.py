@@ -138,7 +138,7 @@ def test_pyro_param_inside_a_call_reads_the_store_first():
 def test_pyro_param_outside_a_call_is_not_a_site():
     m = Regression()
     with poutine.trace() as tm:
-        m.sigma
+        _ = m.sigma
     assert len(tm.trace.nodes) == 0 and len(tracegraph.get_param_store()) == 0
 
 
@@ -314,7 +314,8 @@ def test_to_pyro_module_converts_in_place_with_names():
     assert isinstance(seq, PyroModule[torch.nn.Sequential])
     assert isinstance(seq[0], PyroModule[torch.nn.Linear]) and seq[2]._pyro_name == "2"
     seq(torch.ones(2))
-    assert sorted(tracegraph.get_param_store().keys()) == ["0.bias", "0.weight", "2.bias", "2.weight"]
+    names = sorted(tracegraph.get_param_store().keys())
+    assert names == ["0.bias", "0.weight", "2.bias", "2.weight"]
 
 
 def test_to_pyro_module_rejects_non_modules():

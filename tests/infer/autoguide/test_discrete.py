@@ -286,7 +286,8 @@ def mixture(data):
     locs = tracegraph.sample("locs", dist.Normal(0.0, 10.0).expand([2]).to_event(1))
     with tracegraph.plate("data", len(data)):
         z = tracegraph.sample("z", dist.Categorical(torch.ones(2) / 2))
-        tracegraph.sample("x", dist.Normal(torch.where(z == 1, locs[..., 1], locs[..., 0]), 1.0), obs=data)
+        loc = torch.where(z == 1, locs[..., 1], locs[..., 0])
+        tracegraph.sample("x", dist.Normal(loc, 1.0), obs=data)
 
 
 def mixture_guide():

@@ -112,7 +112,8 @@ def test_messengers_train_and_predict(cls, elbo):
 
 def test_messenger_with_vectorized_particles_keeps_plate_params():
     guide = AutoNormalMessenger(model)
-    svi = SVI(model, guide, Adam({"lr": 0.01}), Trace_ELBO(num_particles=4, vectorize_particles=True))
+    elbo = Trace_ELBO(num_particles=4, vectorize_particles=True)
+    svi = SVI(model, guide, Adam({"lr": 0.01}), elbo)
     assert torch.isfinite(torch.tensor(svi.step(DATA)))
     # The particle plate is outside the guide: no param per particle.
     assert params()["locs.c"] == (3,) and params()["locs.a"] == ()

@@ -52,7 +52,9 @@ def test_guide_plates_subsample_and_the_model_reuses_the_indices():
 
 def test_create_plates_controls_the_subsample():
     fixed = torch.tensor([7, 1, 4])
-    guide = AutoNormal(model, create_plates=lambda data: tracegraph.plate("data", 10, subsample=fixed))
+    guide = AutoNormal(
+        model, create_plates=lambda data: tracegraph.plate("data", 10, subsample=fixed)
+    )
     tr = poutine.trace(guide).get_trace(DATA)
     assert torch.equal(tr.nodes["data"]["value"], fixed)
 
