@@ -221,7 +221,7 @@ class PyroModule(torch.nn.Module, metaclass=_PyroModuleMeta):
         if name in state["_parameters"] and not name.endswith(_UNCONSTRAINED):
             fullname = self._pyro_get_fullname(name)
             if is_module_local_param_enabled():
-                _local_param(fullname, result, None)
+                _local_param(fullname, result, None)  # type: ignore[arg-type]
             else:
                 param(fullname, result)
         elif isinstance(result, torch.nn.Module) and not isinstance(result, PyroModule):
@@ -250,7 +250,7 @@ class PyroModule(torch.nn.Module, metaclass=_PyroModuleMeta):
             # The store's tensor wins (loaded params, or an earlier module of
             # this name); the module holds that very tensor from now on, so an
             # optimizer that holds it keeps working.
-            self._parameters[name + _UNCONSTRAINED] = stored
+            self._parameters[name + _UNCONSTRAINED] = stored  # type: ignore[assignment]
         return param(fullname, event_dim=event_dim)
 
     def _pyromodule_read_sample(self, name: str, prior: Any) -> Any:
@@ -294,7 +294,7 @@ class PyroModule(torch.nn.Module, metaclass=_PyroModuleMeta):
             if self._pyro_context.active and not is_module_local_param_enabled():
                 stored = self._pyromodule_sync_parameter(name, value)
                 if stored is not value:
-                    self._parameters[name] = stored  # the store's leaf
+                    self._parameters[name] = stored  # type: ignore[assignment]  # the store's leaf
                     return
         elif isinstance(value, torch.Tensor) and name in self._pyro_params:
             # A new constrained value for a declared param keeps its constraint.
@@ -351,7 +351,7 @@ class PyroModule(torch.nn.Module, metaclass=_PyroModuleMeta):
         if isinstance(unconstrained, torch.nn.Parameter):
             super().__setattr__(name + _UNCONSTRAINED, unconstrained)
         else:
-            self._parameters[name + _UNCONSTRAINED] = unconstrained  # the store's leaf
+            self._parameters[name + _UNCONSTRAINED] = unconstrained  # type: ignore[assignment]
         if in_call:
             # As in Pyro, a param set inside a call is a param statement there.
             param(fullname, event_dim=event_dim)
