@@ -86,11 +86,19 @@ def init_to_sample(site: Site = None) -> Any:
     return site["fn"].sample().detach()
 
 
+def _is_multivariate(fn: Any) -> bool:
+    # Under Independent and masks: does the distribution itself have event dims?
+    while isinstance(fn, (torch.distributions.Independent, MaskedDistribution)):
+        fn = fn.base_dist
+    return any(size > 1 for size in fn.event_shape)
+
+
 def init_to_median(
     site: Site = None, num_samples: int = 15, *, fallback: InitFn | None = init_to_feasible
 ) -> Any:
     """Initialize to the element-wise median of ``num_samples`` draws; where that is
-    not a valid value (a simplex, say), use ``fallback``.
+    not a valid value, use ``fallback``; for a multivariate distribution (a
+    simplex, a correlation matrix), a feasible point.
 
     :raises ValueError: if there is no valid median and ``fallback`` is None.
 
@@ -101,6 +109,10 @@ def init_to_median(
     if site is None:
         return functools.partial(init_to_median, num_samples=num_samples, fallback=fallback)
     fn = site["fn"]
+    if _is_multivariate(fn):
+        # An element-wise median of vectors (a simplex, a Cholesky factor) is no
+        # value of the distribution: a feasible point instead (as Pyro).
+        return init_to_feasible(site)
     try:
         samples = fn.sample(sample_shape=(num_samples,)).detach()
         value = _check_finite(site, samples.median(dim=0)[0])
