@@ -320,7 +320,7 @@ class AutoLowRankMultivariateNormal(AutoContinuous):
         rank: int | None = None,
     ) -> None:
         self._init_scale = check_init_scale(init_scale)
-        if rank is not None and (isinstance(rank, bool) or not isinstance(rank, int) or rank <= 0):
+        if rank is not None and not (isinstance(rank, int) and rank > 0):
             raise ValueError(f"Expected rank > 0 but got {rank}")
         self.rank = rank
         super().__init__(model, init_loc_fn=init_loc_fn)
