@@ -46,6 +46,16 @@ class GuideMessenger(TraceMessenger, ABC):
     sample site (latent, deterministic and observed).
 
     :param model: the model.
+
+    >>> import tracegraph, tracegraph.distributions as dist
+    >>> class Prior(GuideMessenger):
+    ...     def get_posterior(self, name, prior):
+    ...         return prior
+    >>> def model():
+    ...     x = tracegraph.sample("x", dist.Normal(0.0, 1.0))
+    ...     tracegraph.sample("y", dist.Normal(x, 1.0), obs=torch.tensor(0.0))
+    >>> sorted(Prior(model)())
+    ['x', 'y']
     """
 
     def __init__(self, model: Callable[..., Any]) -> None:

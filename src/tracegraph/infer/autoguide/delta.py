@@ -31,7 +31,13 @@ __all__ = ["AutoDelta", "full_size_value"]
 
 def full_size_value(value: torch.Tensor, site: Any, event_dim: int) -> torch.Tensor:
     """A prototype value grown to the full size of every subsampled plate of its
-    site (by repeating it), so a param made from it holds every data point."""
+    site (by repeating it), so a param made from it holds every data point.
+
+    >>> from tracegraph.poutine.messages import CondIndepStackFrame
+    >>> site = {"cond_indep_stack": (CondIndepStackFrame("data", -1, 2, 0, 5),)}
+    >>> full_size_value(torch.tensor([1.0, 2.0]), site, 0).tolist()
+    [1.0, 2.0, 1.0, 2.0, 1.0]
+    """
     for frame in site["cond_indep_stack"]:
         full_size = frame.full_size if frame.full_size is not None else frame.size
         if frame.vectorized and full_size != frame.size:

@@ -92,6 +92,14 @@ class AutoDiscrete(AutoGuide):
     :param create_plates: see :class:`~tracegraph.infer.autoguide.AutoGuide`.
     :raises UnsupportedSiteError: (a ``ValueError``) naming the site, at the first
         call, for a continuous site or a discrete support no family fits.
+
+    >>> import tracegraph, tracegraph.distributions as dist
+    >>> def model():
+    ...     with tracegraph.plate("data", 3):
+    ...         tracegraph.sample("k", dist.Categorical(torch.ones(4)))
+    >>> tracegraph.clear_param_store()
+    >>> AutoDiscrete(model)()["k"].shape, tracegraph.param("AutoDiscrete.logits.k").shape
+    (torch.Size([3]), torch.Size([3, 4]))
     """
 
     def __init__(

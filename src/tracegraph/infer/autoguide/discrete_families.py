@@ -86,7 +86,11 @@ class BoundedCategorical(dist.Categorical):
 class Family:
     """One site's guide family: :meth:`make` turns the parameter into the guide's
     distribution (before the site's reinterpreted event dims).  Plain data, so
-    guides pickle."""
+    guides pickle.
+
+    >>> Family("poisson").make(torch.zeros(2)).rate.tolist()
+    [1.0, 1.0]
+    """
 
     name: str
     #: The parameter's dims right of the base distribution's batch dims.
@@ -156,6 +160,10 @@ def choose_family(
         values 0, 1, 2, ...), whatever the prior.
     :raises UnsupportedSiteError: (a ``ValueError``) naming the site, for a
         continuous site or a discrete support no family fits.
+
+    >>> family, init = choose_family("c", dist.Categorical(torch.ones(2, 3)), None)
+    >>> family.name, tuple(init.shape)
+    ('categorical', (2, 3))
     """
     base, _ = unwrap_prior(prior)
     support = prior.support

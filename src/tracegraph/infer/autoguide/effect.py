@@ -73,6 +73,13 @@ class AutoMessenger(GuideMessenger, PyroModule, metaclass=AutoMessengerMeta):
     :param model: the model.
     :param amortized_plates: names of plates along which the params are shared
         rather than one per element (useful with subsampling).
+
+    >>> import tracegraph, tracegraph.distributions as dist
+    >>> class PriorGuide(AutoMessenger):
+    ...     def get_posterior(self, name, prior):
+    ...         return prior
+    >>> sorted(PriorGuide(lambda: tracegraph.sample("x", dist.Normal(0.0, 1.0)))())
+    ['x']
     """
 
     def __init__(self, model: Any, *, amortized_plates: tuple[str, ...] = ()) -> None:

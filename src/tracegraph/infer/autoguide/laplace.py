@@ -59,6 +59,12 @@ class AutoLaplaceApproximation(AutoContinuous):
 
     :param model: the model.
     :param init_loc_fn: the initialization strategy of the latents.
+
+    >>> import tracegraph, tracegraph.distributions as dist
+    >>> guide = AutoLaplaceApproximation(lambda: tracegraph.sample("x", dist.Gamma(2.0, 1.0)))
+    >>> _ = guide()
+    >>> type(guide.get_posterior()).__name__, guide.latent_dim
+    ('Independent', 1)
     """
 
     def __init__(self, model: Any, init_loc_fn: Any = init_to_median) -> None:

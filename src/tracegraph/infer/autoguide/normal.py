@@ -48,6 +48,9 @@ def check_init_scale(init_scale: Any) -> float:
     """``init_scale`` as a float, if it is a positive number.
 
     :raises ValueError: otherwise (as Pyro).
+
+    >>> check_init_scale(1)
+    1.0
     """
     if isinstance(init_scale, bool) or not isinstance(init_scale, (int, float)):
         raise ValueError(f"Expected init_scale > 0. but got {init_scale}")
@@ -61,7 +64,16 @@ def transformed_site_value(
 ) -> torch.Tensor:
     """Record site ``name`` at ``transform(unconstrained)``, a point mass whose
     log-density is the log-Jacobian of the inverse map (so the guide's density is
-    the pushforward of the unconstrained one); returns the value."""
+    the pushforward of the unconstrained one); returns the value.
+
+    >>> from tracegraph import poutine
+    >>> site = {"fn": dist.Exponential(1.0)}
+    >>> exp = biject_to(site["fn"].support)
+    >>> with poutine.trace() as tm:
+    ...     value = transformed_site_value("e", site, exp, torch.tensor(0.0))
+    >>> value.item(), tm.trace.nodes["e"]["fn"].log_density.item()  # log|d log(e)/de| at e = 1
+    (1.0, -0.0)
+    """
     event_dim = site["fn"].event_dim
     if transform is identity_transform:
         value = unconstrained

@@ -35,7 +35,11 @@ __all__ = [
 
 
 class UnsupportedSiteError(SiteError):
-    """A guide met a site whose support it cannot handle (Pyro raises ``ValueError``)."""
+    """A guide met a site whose support it cannot handle (Pyro raises ``ValueError``).
+
+    >>> issubclass(UnsupportedSiteError, ValueError)
+    True
+    """
 
 
 def deep_setattr(obj: Any, key: str, val: Any) -> None:
