@@ -63,8 +63,13 @@ def test_init_to_median_of_a_simplex_falls_back_to_feasible():
 
 
 def test_init_to_median_and_mean_without_fallback_raise():
+    with tracegraph.validation_enabled(False):
+        nan = dist.Normal(torch.tensor(float("nan")), 1.0)
     with pytest.raises(ValueError, match="site 's'"):
-        init_to_median(fallback=None)(site(dist.Dirichlet(torch.ones(3)), "s"))
+        init_to_median(fallback=None)(site(nan, "s"))
+    # A multivariate site never has a median: a feasible point (as Pyro).
+    simplex = init_to_median(fallback=None)(site(dist.Dirichlet(torch.ones(3)), "s"))
+    assert torch.allclose(simplex, torch.full((3,), 1 / 3))
     with pytest.raises(ValueError, match="site 'c'"):
         init_to_mean(fallback=None)(site(dist.Categorical(torch.ones(2)), "c"))
 
