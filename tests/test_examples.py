@@ -29,7 +29,7 @@ def load(name: str) -> ModuleType:
 
 
 def test_examples_all_have_a_smoke_test():
-    tested = {"coin_flip", "mixture", "sigmoid_belief_net"}
+    tested = {"coin_flip", "mixture", "mixture_autoguide", "sigmoid_belief_net"}
     assert {p.stem for p in EXAMPLES.glob("*.py")} == tested
 
 
@@ -50,6 +50,26 @@ def test_example_mixture_runs_with_each_baseline(baseline, capsys):
 def test_example_sigmoid_belief_net_runs(estimator):
     result = load("sigmoid_belief_net").main(["--steps", "3", "--estimator", estimator])
     assert len(result["losses"]) == 3 and all(math.isfinite(x) for x in result["losses"])
+
+
+@pytest.mark.parametrize("particles", ["1", "4"])
+def test_example_mixture_autoguide_runs(particles, capsys):
+    result = load("mixture_autoguide").main(["--steps", "3", "--particles", particles])
+    assert len(result["losses"]) == 3 and all(math.isfinite(x) for x in result["losses"])
+    assert 0.5 <= result["accuracy"] <= 1.0
+    assert "points assigned to their true cluster" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_example_mixture_autoguide_finds_the_clusters():
+    # Clusters at -3 and 3 with unit noise: a point lies nearer the other cluster
+    # with probability Phi(-3) = 0.13%, so the Bayes assignment gets about 99.9%
+    # of 200 points right; the trained guide must get at least 95%.  The cluster
+    # means of the sample lie within 0.15 (2 standard errors of a 100-point mean)
+    # of the true ones; allow 0.3 for the posterior's own spread and Adam's jitter.
+    result = load("mixture_autoguide").main([])
+    assert result["accuracy"] >= 0.95
+    assert abs(result["locs"][0] + 3) < 0.3 and abs(result["locs"][1] - 3) < 0.3
 
 
 @pytest.mark.slow

@@ -13,7 +13,7 @@ ELBO, behind Pyro's public names: ``import tracegraph as pyro`` ports a model.
 ['x']
 """
 
-from tracegraph import distributions, infer, optim, poutine, settings
+from tracegraph import distributions, infer, nn, optim, poutine, settings
 
 # As after ``import pyro``, the grab-bag module is reachable as an attribute
 # (``pyro.util.set_rng_seed(0)`` in ported programs).
@@ -57,6 +57,7 @@ __all__ = [
     "log",
     "markov",
     "module",
+    "nn",
     "optim",
     "param",
     "plate",

@@ -42,7 +42,7 @@ import torch
 from tracegraph.distributions.util import is_validation_enabled
 from tracegraph.infer.baselines import Run
 from tracegraph.infer.plates import PARTICLE_PLATE
-from tracegraph.infer.runs import LastSite, Tracking, trace_run
+from tracegraph.infer.runs import LastSite, Tracking, particles, trace_run
 from tracegraph.infer.surrogate import DICE, FIRST_ORDER, Surrogate
 from tracegraph.infer.terms import (
     Analytic,
@@ -145,10 +145,7 @@ class ELBO:
     # -- runs -----------------------------------------------------------------
     def _guess_max_plate_nesting(self, model: Any, guide: Any, args: Any, kwargs: Any) -> None:
         with handlers.block():
-            guide_trace = handlers.trace(guide).get_trace(*args, **kwargs)
-            model_trace = handlers.trace(handlers.replay(model, trace=guide_trace)).get_trace(
-                *args, **kwargs
-            )
+            model_trace, guide_trace = trace_run(model, guide, args, kwargs, Tracking.NONE)
         self.max_plate_nesting = guess_max_plate_nesting(model_trace, guide_trace)
 
     @property
@@ -183,6 +180,7 @@ class ELBO:
                         )
                     raise
 
+        wrapped.__wrapped__ = fn  # type: ignore[attr-defined]  # runs.py finds GuideMessengers
         return wrapped
 
     def _runs(self, model: Program, guide: Program, args: Any, kwargs: Any) -> list[Run]:
@@ -265,7 +263,9 @@ class ELBO:
     def _losses(
         self, model: Program, guide: Program, args: Any, kwargs: Any, surrogate: Surrogate
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        return self._estimate(self._runs(model, guide, args, kwargs), surrogate)
+        with particles(self.num_particles):  # guides may adapt to it (AutoDiscrete)
+            runs = self._runs(model, guide, args, kwargs)
+        return self._estimate(runs, surrogate)
 
     # -- objectives -----------------------------------------------------------
     def differentiable_loss(
