@@ -7,6 +7,7 @@ import pytest
 import torch
 import torch.distributed as dist
 
+from tracegraph.infer.distributed import buckets
 from tracegraph.infer.distributed.buckets import all_reduce_sum, broadcast_from_zero, plan_buckets
 
 
@@ -34,6 +35,8 @@ def test_buckets_calls_one_collective_per_bucket(one_rank, monkeypatch):
         return real(tensor, *args, **kwargs)
 
     monkeypatch.setattr(dist, "all_reduce", counting)
+    # One rank skips the collectives: pretend to be one of two to count them.
+    monkeypatch.setattr(buckets, "_world_size", lambda group: 2)
     tensors = [torch.full((3,), float(i)) for i in range(50)]
     all_reduce_sum(tensors)  # 50 tensors, one bucket: one call
     assert calls == [150]
@@ -42,7 +45,9 @@ def test_buckets_calls_one_collective_per_bucket(one_rank, monkeypatch):
 
 
 @pytest.mark.parametrize("fn", [all_reduce_sum, broadcast_from_zero])
-def test_buckets_values_come_back_in_place(one_rank, fn):
+def test_buckets_values_come_back_in_place(one_rank, fn, monkeypatch):
+    # Through flatten, collective (of one real rank) and unflatten.
+    monkeypatch.setattr(buckets, "_world_size", lambda group: 2)
     a = torch.arange(6.0).reshape(2, 3)
     b = torch.tensor([1.5], dtype=torch.float64)
     c = torch.arange(4.0).reshape(2, 2).t()  # not contiguous
@@ -57,3 +62,8 @@ def test_buckets_values_come_back_in_place(one_rank, fn):
 def test_buckets_empty_list_is_a_no_op(one_rank):
     all_reduce_sum([])
     broadcast_from_zero([])
+
+
+def test_buckets_one_rank_makes_no_collective(one_rank, monkeypatch):
+    monkeypatch.setattr(dist, "all_reduce", lambda *a, **k: pytest.fail("collective called"))
+    all_reduce_sum([torch.ones(2)])

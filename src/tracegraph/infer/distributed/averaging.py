@@ -87,6 +87,17 @@ def _dtype(name: str) -> torch.dtype:
     return dtype
 
 
+def _meta_dtype(tensors: Sequence[torch.Tensor], group: Any) -> torch.dtype:
+    # Losses and counts ride in the gradients' bucket when their dtype holds them
+    # well (counts are small integers, losses came from the model in that dtype):
+    # one collective per step instead of two.
+    device = comm_device(group)
+    for t in tensors:
+        if t.dtype in (torch.float32, torch.float64) and t.device == device:
+            return t.dtype
+    return torch.float64
+
+
 def average_step(
     channel: Channel,
     step: int,
@@ -145,7 +156,9 @@ def average_step(
                 tensors.append(torch.zeros(shape, dtype=_dtype(dtype), device=device))
             else:
                 tensors.append(value.detach().clone())
-    meta = torch.tensor([*losses, *present], dtype=torch.float64, device=comm_device(group))
+    meta = torch.tensor(
+        [*losses, *present], dtype=_meta_dtype(tensors, group), device=comm_device(group)
+    )
     all_reduce_sum([*tensors, meta], cap_bytes, group)
     sums = meta.tolist()
     world = channel.world_size

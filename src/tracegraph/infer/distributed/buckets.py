@@ -41,6 +41,10 @@ def _wire_device(device: torch.device, group: Any) -> torch.device:
     return device
 
 
+def _world_size(group: Any) -> int:
+    return dist.get_world_size(group)
+
+
 def plan_buckets(tensors: Sequence[torch.Tensor], cap_bytes: int) -> list[list[int]]:
     """Indices of ``tensors`` grouped into buckets: same device and dtype, at most
     ``cap_bytes`` each (a larger tensor gets a bucket of its own), in order.
@@ -79,8 +83,8 @@ def _unflatten_into(flat: torch.Tensor, tensors: Sequence[torch.Tensor]) -> None
 
 
 def _run(tensors: Sequence[torch.Tensor], cap_bytes: int, group: Any, broadcast: bool) -> None:
-    if not tensors:
-        return
+    if not tensors or _world_size(group) == 1:
+        return  # one rank: the sum and the broadcast are the tensors themselves
     flats = []
     works = []
     for bucket in plan_buckets(tensors, cap_bytes):
