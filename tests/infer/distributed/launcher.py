@@ -1,10 +1,15 @@
 """Start the ranks of a distributed test the way ``torchrun`` does -- one process
 per rank with ``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``, ``MASTER_ADDR`` and
 ``MASTER_PORT`` set -- on 127.0.0.1, on a free port, with a deadline: a test
-that goes wrong kills its ranks and fails, it never hangs CI."""
+that goes wrong kills its ranks and fails, it never hangs CI.
+
+:func:`launch_once` runs a scenario once per test session, even when several
+pytest-xdist workers hold tests that need it: the first launches, the others
+wait on a file lock and read its results."""
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -12,6 +17,9 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+import pytest
+from filelock import FileLock
 
 WORKERS = Path(__file__).resolve().parent / "workers.py"
 SRC = Path(__file__).resolve().parents[3] / "src"
@@ -82,3 +90,21 @@ def launch(scenario: str, out: Path, world_size: int = 2, deadline: float = 90.0
     return Job(
         [int(p.returncode) for p in procs], [log.read_text() for log in logs], seconds, timed_out
     )
+
+
+def launch_once(
+    scenario: str, tmp_path_factory: pytest.TempPathFactory, deadline: float = 90.0
+) -> tuple[Path, Job]:
+    """:func:`launch` the scenario unless this session did already; returns the
+    directory holding its results and the job."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # shared by the session's workers
+    out = root / f"launch-{scenario}"
+    record = out / "job.json"
+    with FileLock(str(out) + ".lock"):
+        if not record.exists():
+            out.mkdir(exist_ok=True)
+            job = launch(scenario, out, deadline=deadline)
+            record.write_text(json.dumps(job.__dict__))
+    return out, Job(**json.loads(record.read_text()))

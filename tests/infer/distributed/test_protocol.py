@@ -17,13 +17,12 @@ from tracegraph.errors import DistributedError
 from tracegraph.infer.distributed import init_distributed, shutdown_distributed
 from tracegraph.infer.distributed.protocol import Channel, Kind, digest, failure_site
 
-from .launcher import launch
+from .launcher import launch_once
 
 
 @pytest.fixture(scope="module")
 def faults(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[dict[str, Any]], Any]:
-    out = tmp_path_factory.mktemp("faults")
-    job = launch("faults", out, deadline=90.0)
+    out, job = launch_once("faults", tmp_path_factory, deadline=90.0)
     assert not job.timed_out, "\n".join(job.outputs)
     # Rank 0 survives every fault; rank 1 ends by exiting with code 3.
     assert job.returncodes == [0, 3], "\n".join(job.outputs)

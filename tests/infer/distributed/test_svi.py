@@ -15,7 +15,7 @@ import torch
 
 import tracegraph
 from tracegraph.errors import DistributedError
-from tracegraph.infer import Trace_ELBO
+from tracegraph.infer import Trace_ELBO, TraceGraph_ELBO
 from tracegraph.infer.distributed import (
     DataPlateSampler,
     DistributedSVI,
@@ -24,14 +24,13 @@ from tracegraph.infer.distributed import (
 )
 from tracegraph.optim import Adam
 
-from .launcher import launch
+from .launcher import launch_once
 from .workers import BATCH, ELBOS, N, data, make_guide, model, run
 
 
 @pytest.fixture(scope="module")
 def job(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[dict[str, Any]], list[str]]:
-    out = tmp_path_factory.mktemp("equivalence")
-    job = launch("equivalence", out, deadline=120.0)
+    out, job = launch_once("equivalence", tmp_path_factory, deadline=120.0)
     assert job.returncodes == [0, 0], "\n".join(job.outputs)
     results = [torch.load(out / f"rank{r}.pt", weights_only=True) for r in range(2)]
     return results, job.outputs
@@ -68,11 +67,15 @@ def _rel(a: torch.Tensor, b: torch.Tensor) -> float:
 @pytest.mark.parametrize("elbo", list(ELBOS))
 def test_distributed_svi_gradient_equals_single_process_on_whole_batch(ranks, elbo, float64):
     # Steps 1-3: step 1 uses params broadcast from rank 0 (rank 1's init differs),
-    # steps 2-3 the decaying-average baseline averaged over the ranks.
+    # steps 2-3 the baseline averaged over the ranks (the decaying average's state,
+    # or the network's weights).
     reference = _reference(elbo, 3, "record")["grads"]
+    expected = ["c_p", "w_loc", "w_scale"]
+    if elbo == "tracegraph_nn":
+        expected = ["baseline$$$bias", "baseline$$$weight", *expected]
     for rank in ranks:
         grads = rank[f"{elbo}/record"]["grads"]
-        assert sorted(grads) == sorted(reference) == ["c_p", "w_loc", "w_scale"]
+        assert sorted(grads) == sorted(reference) == expected
         for name, g in reference.items():
             assert g.dtype == torch.float64 and g.shape[0] == 3
             # float64 sums in another order: rounding only, ~1e-16 relative.
@@ -101,6 +104,8 @@ def test_distributed_svi_50_steps_match_single_process(ranks, elbo, float64):
     names = sorted(reference["params"])
     if elbo == "tracegraph":
         assert "__baseline_avg_downstream_cost_c" in names
+    if elbo == "tracegraph_nn":
+        assert "baseline$$$weight" in names
     assert sorted(mine["params"]) == names
     for name in names:
         torch.testing.assert_close(
@@ -144,7 +149,7 @@ def test_distributed_svi_one_rank_equals_svi(float64):
         tracegraph.clear_param_store()
         x, y = data()
         sampler = DataPlateSampler(N, BATCH, rank=0, world_size=1, seed=5)
-        svi = DistributedSVI(model, make_guide(7), Adam({"lr": 0.05}), ELBOS["tracegraph"]())
+        svi = DistributedSVI(model, make_guide(7), Adam({"lr": 0.05}), TraceGraph_ELBO())
         torch.manual_seed(123)
         losses = [svi.step(x, y, sampler.indices(s)) for s in range(5)]
     finally:

@@ -61,8 +61,13 @@ def model(x: torch.Tensor, y: torch.Tensor, idx: torch.Tensor) -> None:
         tracegraph.sample("y", dist.Normal(x[idx] @ w + 0.3 * c, 0.5), obs=y[idx])
 
 
-def make_guide(init_seed: int, extra_param: bool = False) -> Any:
+def make_guide(init_seed: int, extra_param: bool = False, baseline: str = "avg") -> Any:
+    """The guide; ``baseline`` is ``"avg"`` (decaying average) or ``"nn"`` (a
+    network registered with ``module``, so its weights are params)."""
     init = torch.Generator().manual_seed(init_seed)
+    with torch.random.fork_rng():
+        torch.manual_seed(init_seed)
+        net = torch.nn.Linear(1, 1)
 
     def guide(x: torch.Tensor, y: torch.Tensor, idx: torch.Tensor) -> None:
         loc = tracegraph.param("w_loc", lambda: torch.randn(D, generator=init))
@@ -71,7 +76,12 @@ def make_guide(init_seed: int, extra_param: bool = False) -> Any:
         p = tracegraph.param("c_p", torch.tensor(0.3), constraint=constraints.unit_interval)
         if extra_param:
             tracegraph.param("extra", torch.zeros(2))
-        tracegraph.sample("c", dist.Bernoulli(p), infer={"baseline": dict(BASELINE)})
+        if baseline == "nn":
+            tracegraph.module("baseline", net)
+            config: dict[str, Any] = {"nn_baseline": net, "nn_baseline_input": torch.ones(1)}
+        else:
+            config = dict(BASELINE)
+        tracegraph.sample("c", dist.Bernoulli(p), infer={"baseline": config})
 
     return guide
 
@@ -89,7 +99,12 @@ class RecordingSGD(torch.optim.SGD):
         return super().step(closure)
 
 
-ELBOS = {"trace": Trace_ELBO, "tracegraph": TraceGraph_ELBO}
+#: name -> (estimator, baseline of site c)
+ELBOS = {
+    "trace": (Trace_ELBO, "avg"),
+    "tracegraph": (TraceGraph_ELBO, "avg"),
+    "tracegraph_nn": (TraceGraph_ELBO, "nn"),
+}
 
 
 def _state() -> dict[str, torch.Tensor]:
@@ -110,11 +125,13 @@ def run(
     x, y = data()
     sampler = DataPlateSampler(N, BATCH, rank=rank, world_size=world_size, seed=5)
     pyro_optim = PyroOptim(RecordingSGD, {"lr": 0.01}) if optim == "record" else Adam({"lr": 0.05})
+    estimator, baseline = ELBOS[elbo]
     if distributed:
-        guide = make_guide(7 + rank)  # rank 1's own init must be replaced by rank 0's
-        svi: SVI = DistributedSVI(model, guide, pyro_optim, ELBOS[elbo](), timeout=30.0)
+        # Rank 1's own inits (w_loc, the network) must be replaced by rank 0's.
+        guide = make_guide(7 + rank, baseline=baseline)
+        svi: SVI = DistributedSVI(model, guide, pyro_optim, estimator(), timeout=30.0)
     else:
-        svi = SVI(model, make_guide(7), pyro_optim, ELBOS[elbo]())
+        svi = SVI(model, make_guide(7, baseline=baseline), pyro_optim, estimator())
     torch.manual_seed(SEED)
     losses = [svi.step(x, y, sampler.indices(step)) for step in range(steps)]
     return {
