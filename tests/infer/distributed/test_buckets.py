@@ -67,3 +67,11 @@ def test_buckets_empty_list_is_a_no_op(one_rank):
 def test_buckets_one_rank_makes_no_collective(one_rank, monkeypatch):
     monkeypatch.setattr(dist, "all_reduce", lambda *a, **k: pytest.fail("collective called"))
     all_reduce_sum([torch.ones(2)])
+
+
+def test_buckets_cpu_tensors_travel_through_the_gpu_under_nccl(monkeypatch):
+    monkeypatch.setattr(dist, "get_backend", lambda group=None: "nccl")
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 1)
+    assert buckets._wire_device(torch.device("cpu"), None) == torch.device("cuda", 1)
+    monkeypatch.setattr(dist, "get_backend", lambda group=None: "cpu:gloo,cuda:nccl")
+    assert buckets._wire_device(torch.device("cpu"), None) == torch.device("cpu")

@@ -69,3 +69,20 @@ def test_group_bad_environment_variable_raises(monkeypatch):
 
 def test_group_default_timeout_is_minutes():
     assert group.DEFAULT_TIMEOUT == 300.0
+
+
+def test_group_nccl_selects_the_rank_gpu_before_the_group_exists(monkeypatch):
+    # No GPU here: record what init_distributed asks of torch.cuda and of
+    # init_process_group, in order.
+    calls = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)  # one visible GPU each
+    monkeypatch.setattr(torch.cuda, "set_device", lambda d: calls.append(("set_device", d)))
+    monkeypatch.setattr(
+        dist, "init_process_group", lambda backend, **kw: calls.append(("init", backend))
+    )
+    monkeypatch.setattr(group, "rank_info", lambda: "info")
+    for name, value in {"RANK": "3", "WORLD_SIZE": "4", "LOCAL_RANK": "1"}.items():
+        monkeypatch.setenv(name, value)
+    assert init_distributed() == "info"
+    assert calls == [("set_device", 0), ("init", "nccl")]  # NCCL by default with CUDA

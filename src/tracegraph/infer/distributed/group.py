@@ -47,8 +47,8 @@ class RankInfo:
     :param local_rank: its index on this machine (``LOCAL_RANK``; selects the GPU).
     :param backend: the group's backend (``"gloo"``, ``"nccl"``, or a per-device
         list such as ``"cpu:gloo,cuda:nccl"``).
-    :param device: where this rank computes: ``cuda:<local_rank>`` under NCCL,
-        else the CPU.
+    :param device: where this rank computes: its current GPU under NCCL (set by
+        :func:`init_distributed`), else the CPU.
 
     >>> RankInfo(0, 2, 0, "gloo", torch.device("cpu")).world_size
     2
@@ -143,8 +143,10 @@ def init_distributed(
             raise DistributedError(
                 f"backend {backend!r} needs CUDA, which this machine lacks; use 'gloo'"
             )
-        # Before the group exists: NCCL binds each rank to the current device.
-        torch.cuda.set_device(local_rank)
+        # Before the group exists: NCCL binds each rank to the current device.  A
+        # launcher that shows each process its own GPU only (CUDA_VISIBLE_DEVICES)
+        # leaves one device, index 0, whatever the local rank.
+        torch.cuda.set_device(local_rank % torch.cuda.device_count())
     dist.init_process_group(backend, **kwargs)
     return rank_info()
 
@@ -177,12 +179,15 @@ def rank_info(group: Any = None) -> RankInfo:
     local_rank = _env_int("LOCAL_RANK")
     if local_rank is None:
         local_rank = torch.cuda.current_device() if "nccl" in backend else 0
+    device = torch.device("cpu")
+    if "nccl" in backend:
+        device = torch.device("cuda", torch.cuda.current_device())
     return RankInfo(
         rank=dist.get_rank(group),
         world_size=dist.get_world_size(group),
         local_rank=local_rank,
         backend=backend,
-        device=torch.device("cuda", local_rank) if "nccl" in backend else torch.device("cpu"),
+        device=device,
     )
 
 

@@ -125,7 +125,11 @@ class Channel:
         self.world_size = dist.get_world_size(group)
         ranks = None if group is None else dist.get_process_group_ranks(group)
         self.group = dist.new_group(
-            ranks=ranks, backend="gloo", timeout=datetime.timedelta(seconds=self.timeout)
+            ranks=ranks,
+            backend="gloo",
+            timeout=datetime.timedelta(seconds=self.timeout),
+            # For a subgroup only its members take part in making the channel.
+            use_local_synchronization=ranks is not None,
         )
 
     # -- collectives of the control group ------------------------------------------
