@@ -22,8 +22,11 @@ and a subsampled data plate of ``Categorical(logits = x @ W)`` observations, so
 the work per step grows with the batch while the gradient exchanged per step is
 ``2 * features * classes`` numbers.  ``Trace_ELBO``; Adam.
 
-*comm* is ``DistributedSVI.timings``' share of the step spent agreeing with the
-other ranks and all-reducing, waiting for the slowest rank included.  ``SVI``'s
+*comm* is ``DistributedSVI.timings``' share of the step spent in exchanges with
+the other ranks; *wait* the part of it spent in the agreement before the
+all-reduce, which is mostly waiting for the slowest rank to finish its
+computation (on a loaded machine, for the scheduler to run it); the rest is the
+all-reduce itself.  ``SVI``'s
 own steps/s (one process, no ``torch.distributed`` at all) is reported beside the
 1-rank run: the difference is what the data-parallel layer costs without peers.
 
@@ -108,8 +111,9 @@ def worker(args: argparse.Namespace) -> None:
     batch = args.local_batch * info.world_size
     sampler = DataPlateSampler(args.size, batch, device=device)
 
-    def timed(svi: Any) -> tuple[float, float]:
-        """Seconds for the timed steps, and the share of them in exchanges."""
+    def timed(svi: Any) -> tuple[float, float, float]:
+        """Seconds for the timed steps, the share of them in exchanges, and the
+        share in agreeing (waiting for the slowest rank, mostly)."""
         for step in range(args.warmup):
             svi.step(sampler.indices(step))
         if device.type == "cuda":
@@ -123,9 +127,10 @@ def worker(args: argparse.Namespace) -> None:
         seconds = time.perf_counter() - start
         after = getattr(svi, "timings", {})
         if not after:
-            return seconds, 0.0
+            return seconds, 0.0, 0.0
         total = after["total"] - before["total"]
-        return seconds, (after["communication"] - before["communication"]) / total
+        comm = (after["communication"] - before["communication"]) / total
+        return seconds, comm, (after["agreement"] - before["agreement"]) / total
 
     result: dict[str, Any] = {"world_size": info.world_size, "threads": args.threads}
     tracegraph.clear_param_store()
@@ -134,8 +139,9 @@ def worker(args: argparse.Namespace) -> None:
     # Every rank's figures reach rank 0 (outside the timed loop).
     gathered: list[Any] = [None] * info.world_size
     torch.distributed.all_gather_object(gathered, mine)
-    result["seconds"] = max(s for s, _ in gathered)
-    result["comm"] = statistics.mean(c for _, c in gathered)
+    result["seconds"] = max(s for s, _, _ in gathered)
+    result["comm"] = statistics.mean(c for _, c, _ in gathered)
+    result["wait"] = statistics.mean(w for _, _, w in gathered)
     if info.world_size == 1:
         tracegraph.clear_param_store()
         svi = SVI(model, guide, Adam({"lr": 0.01}), Trace_ELBO())
@@ -193,14 +199,19 @@ def main(argv: list[str] | None = None) -> None:
         runs = [run(args, nproc, local, threads) for _ in range(args.repeats)]
         seconds = statistics.median(r["seconds"] for r in runs)
         comm = statistics.median(r["comm"] for r in runs)
+        wait = statistics.median(r["wait"] for r in runs)
         steps = args.steps / seconds
         row = {"name": name, "ranks": nproc, "threads": threads, "batch": local * nproc,
-               "steps/s": steps, "samples/s": steps * local * nproc, "comm": comm}  # fmt: skip
+               "steps/s": steps, "samples/s": steps * local * nproc, "comm": comm,
+               "wait": wait}  # fmt: skip
         if "svi_seconds" in runs[0]:
             row["svi steps/s"] = args.steps / statistics.median(r["svi_seconds"] for r in runs)
         rows.append(row)
     base = rows[0]
-    print(f"{'configuration':<22}{'batch':>7}{'steps/s':>9}{'samples/s':>11}{'eff.':>7}{'comm':>7}")
+    print(
+        f"{'configuration':<22}{'batch':>7}{'steps/s':>9}{'samples/s':>11}{'eff.':>7}"
+        f"{'comm':>7}{'wait':>7}"
+    )
     for row in rows:
         cores = row["ranks"] * row["threads"]
         if row is base:
@@ -211,7 +222,7 @@ def main(argv: list[str] | None = None) -> None:
             eff = row["samples/s"] / base["samples/s"] / cores
         print(
             f"{row['name']:<22}{row['batch']:>7}{row['steps/s']:>9.1f}{row['samples/s']:>11.0f}"
-            f"{eff:>7.0%}{row['comm']:>7.0%}"
+            f"{eff:>7.0%}{row['comm']:>7.0%}{row['wait']:>7.0%}"
         )
     if "svi steps/s" in base:
         print(f"SVI (no torch.distributed) on 1 rank: {base['svi steps/s']:.1f} steps/s")

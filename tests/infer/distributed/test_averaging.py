@@ -8,24 +8,40 @@ import torch
 
 import tracegraph
 from tracegraph.errors import DistributedError
+from tracegraph.infer.distributed import buckets
 from tracegraph.infer.distributed.averaging import _union, average_losses, average_step
 from tracegraph.infer.distributed.protocol import Channel
 
 
-def test_averaging_one_rank_keeps_gradients_and_installs_baselines(one_rank):
+def _store_params():
     store = tracegraph.get_param_store()
     store["w"] = torch.zeros(2)
     store["v"] = torch.zeros(1)
     w, v = store["w"].unconstrained(), store["v"].unconstrained()
     w.grad = torch.tensor([1.0, -2.0])
-    avg = torch.tensor(4.0)
-    losses = average_step(
-        Channel(10.0), 1, {"w": w, "v": v}, {"__baseline_avg_downstream_cost_z": avg}, [2.5, 1.0]
-    )
-    assert losses == [2.5, 1.0]
-    assert w.grad.tolist() == [1.0, -2.0]
+    return store, w, v
+
+
+def test_averaging_one_rank_leaves_everything_as_it_is(one_rank):
+    store, w, v = _store_params()
+    losses = average_step(Channel(10.0), 1, {"w": w, "v": v}, {}, [2.5, 1.0])
+    assert losses == [2.5, 1.0] and w.grad.tolist() == [1.0, -2.0] and v.grad is None
+
+
+def test_averaging_arithmetic_as_one_of_two_ranks(one_rank, monkeypatch):
+    # The collective runs on the one real rank (its sum is this rank's values);
+    # the arithmetic after it is that of a rank of two whose peer sent zeros.
+    monkeypatch.setattr(buckets, "_world_size", lambda group: 2)
+    channel = Channel(10.0)
+    channel.world_size = 2
+    monkeypatch.setattr(channel, "agree", lambda *args: True)
+    store, w, v = _store_params()
+    key = "__baseline_avg_downstream_cost_z"
+    losses = average_step(channel, 1, {"w": w, "v": v}, {key: torch.tensor(4.0)}, [2.5, 1.0])
+    assert losses == [1.25, 0.5]
+    assert w.grad.tolist() == [0.5, -1.0]  # the sum over ranks over 2 ranks
     assert v.grad is None  # no rank had one: no optimizer state will be made
-    assert store["__baseline_avg_downstream_cost_z"].item() == 4.0
+    assert store[key].item() == 4.0  # the sum over the 1 rank that updated it
 
 
 def test_averaging_losses_of_one_rank(one_rank):

@@ -33,6 +33,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import re
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import IntEnum
@@ -121,6 +122,9 @@ class Channel:
 
     def __init__(self, timeout: float, group: Any = None) -> None:
         self.timeout = float(timeout)
+        #: Seconds spent in the channel's collectives (waiting for the slowest
+        #: rank to arrive, mostly).
+        self.seconds = 0.0
         self.rank = dist.get_rank(group)
         self.world_size = dist.get_world_size(group)
         ranks = None if group is None else dist.get_process_group_ranks(group)
@@ -135,6 +139,7 @@ class Channel:
     # -- collectives of the control group ------------------------------------------
     @contextmanager
     def _collective(self, doing: Callable[[], str]) -> Iterator[None]:
+        start = time.perf_counter()
         try:
             yield
         except RuntimeError as exc:
@@ -145,6 +150,8 @@ class Channel:
             )
             error.collective_failed = True  # type: ignore[attr-defined]
             raise error from exc
+        finally:
+            self.seconds += time.perf_counter() - start
 
     def _headers(self, header: list[int], doing: Callable[[], str]) -> list[list[int]]:
         if self.world_size == 1:

@@ -180,19 +180,20 @@ class DistributedSVI(SVI):
 
     @property
     def timings(self) -> dict[str, float]:
-        """Seconds spent in steps (``total``) and, within them, in exchanges with
-        the other ranks (``communication``: agreeing, broadcasting new params,
-        averaging -- waiting for a slower rank included), and the number of steps.
+        """Seconds spent in steps (``total``); within them, in exchanges with the
+        other ranks (``communication``: agreeing, broadcasting new params,
+        averaging); within those, in agreeing (``agreement``: mostly waiting for
+        the slowest rank to finish its computation); and the number of steps.
 
         >>> from tracegraph.infer.distributed.group import init_distributed, shutdown_distributed
         >>> from tracegraph.infer import Trace_ELBO
         >>> from tracegraph.optim import SGD
         >>> _ = init_distributed()
         >>> sorted(DistributedSVI(lambda: None, lambda: None, SGD({}), Trace_ELBO()).timings)
-        ['communication', 'steps', 'total']
+        ['agreement', 'communication', 'steps', 'total']
         >>> shutdown_distributed()
         """
-        return self._sync.timings
+        return dict(self._sync.timings, agreement=self._sync.channel.seconds)
 
     def step(self, *args: Any, **kwargs: Any) -> Any:
         """Take one data-parallel step: this rank's loss and gradient, averaged
