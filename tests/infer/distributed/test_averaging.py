@@ -24,8 +24,9 @@ def _store_params():
 
 def test_averaging_one_rank_leaves_everything_as_it_is(one_rank):
     store, w, v = _store_params()
-    losses = average_step(Channel(10.0), 1, {"w": w, "v": v}, {}, [2.5, 1.0])
+    losses, stepped = average_step(Channel(10.0), 1, {"w": w, "v": v}, {}, [2.5, 1.0])
     assert losses == [2.5, 1.0] and w.grad.tolist() == [1.0, -2.0] and v.grad is None
+    assert len(stepped) == 1 and stepped[0] is w
 
 
 def test_averaging_arithmetic_as_one_of_two_ranks(one_rank, monkeypatch):
@@ -37,8 +38,9 @@ def test_averaging_arithmetic_as_one_of_two_ranks(one_rank, monkeypatch):
     monkeypatch.setattr(channel, "agree", lambda *args: True)
     store, w, v = _store_params()
     key = "__baseline_avg_downstream_cost_z"
-    losses = average_step(channel, 1, {"w": w, "v": v}, {key: torch.tensor(4.0)}, [2.5, 1.0])
-    assert losses == [1.25, 0.5]
+    baselines = {key: torch.tensor(4.0)}
+    losses, stepped = average_step(channel, 1, {"w": w, "v": v}, baselines, [2.5, 1.0])
+    assert losses == [1.25, 0.5] and len(stepped) == 1 and stepped[0] is w
     assert w.grad.tolist() == [0.5, -1.0]  # the sum over ranks over 2 ranks
     assert v.grad is None  # no rank had one: no optimizer state will be made
     assert store[key].item() == 4.0  # the sum over the 1 rank that updated it
@@ -77,3 +79,23 @@ def test_averaging_union_refuses_two_shapes_naming_param_and_ranks():
 def test_averaging_union_refuses_different_loss_arity():
     with pytest.raises(DistributedError, match="different numbers of terms"):
         _union([([], 1), ([], 2)])
+
+
+def test_averaging_inline_payload_of_one_rank(one_rank, monkeypatch):
+    # The numbers ride in the header: the rows' sum comes back into the tensors.
+    monkeypatch.setattr(buckets, "_world_size", lambda group: 2)
+    channel = Channel(10.0, inline_bytes=1024)
+    store, w, v = _store_params()
+    real_agree = channel.agree
+
+    def as_one_of_two(*args):
+        channel.world_size = 1  # the real exchange, of one rank
+        same = real_agree(*args)
+        channel.world_size = 2  # then the arithmetic of two, the peer sending zeros
+        channel.payloads = [channel.payloads[0], torch.zeros_like(channel.payloads[0])]
+        return same
+
+    monkeypatch.setattr(channel, "agree", as_one_of_two)
+    channel.world_size = 2
+    losses, stepped = average_step(channel, 1, {"w": w, "v": v}, {}, [3.0])
+    assert losses == [1.5] and w.grad.tolist() == [0.5, -1.0] and v.grad is None

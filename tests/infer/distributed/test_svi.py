@@ -116,6 +116,17 @@ def test_distributed_svi_50_steps_match_single_process(ranks, elbo, float64):
     torch.testing.assert_close(mine["eval"], reference["eval"], rtol=1e-9, atol=0)
 
 
+@pytest.mark.parametrize("inline", [65536, 0])
+def test_distributed_svi_layouts_that_differ_are_reconciled(ranks, inline):
+    # Only rank 1 touches param u after step 0 (and has site u_site): the union
+    # of the layouts is averaged, so u keeps moving, identically on both ranks.
+    a, b = (rank["partial"][inline] for rank in ranks)
+    assert sorted(a) == sorted(b) and "u" in a
+    for name in a:
+        assert torch.equal(a[name], b[name]), name
+    assert not torch.equal(a["u"], torch.zeros(3, dtype=torch.float64))
+
+
 def test_distributed_svi_checkpoint_written_by_rank_0_restores_every_rank(ranks):
     assert [rank["wrote"] for rank in ranks] == [True, False]
     assert all(rank["restored"] for rank in ranks)

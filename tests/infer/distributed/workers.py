@@ -99,11 +99,14 @@ class RecordingSGD(torch.optim.SGD):
         return super().step(closure)
 
 
-#: name -> (estimator, baseline of site c)
-ELBOS = {
-    "trace": (Trace_ELBO, "avg"),
-    "tracegraph": (TraceGraph_ELBO, "avg"),
-    "tracegraph_nn": (TraceGraph_ELBO, "nn"),
+#: name -> (estimator, baseline of site c, DistributedSVI's inline_bytes): the
+#: small gradients travel with the agreement by default, through the bucketed
+#: all-reduce with inline_bytes=0.
+ELBOS: dict[str, tuple[Any, str, int]] = {
+    "trace": (Trace_ELBO, "avg", 65536),
+    "tracegraph": (TraceGraph_ELBO, "avg", 65536),
+    "tracegraph_nn": (TraceGraph_ELBO, "nn", 65536),
+    "tracegraph_allreduce": (TraceGraph_ELBO, "avg", 0),
 }
 
 
@@ -125,11 +128,13 @@ def run(
     x, y = data()
     sampler = DataPlateSampler(N, BATCH, rank=rank, world_size=world_size, seed=5)
     pyro_optim = PyroOptim(RecordingSGD, {"lr": 0.01}) if optim == "record" else Adam({"lr": 0.05})
-    estimator, baseline = ELBOS[elbo]
+    estimator, baseline, inline = ELBOS[elbo]
     if distributed:
         # Rank 1's own inits (w_loc, the network) must be replaced by rank 0's.
         guide = make_guide(7 + rank, baseline=baseline)
-        svi: SVI = DistributedSVI(model, guide, pyro_optim, estimator(), timeout=30.0)
+        svi: SVI = DistributedSVI(
+            model, guide, pyro_optim, estimator(), timeout=30.0, inline_bytes=inline
+        )
     else:
         svi = SVI(model, make_guide(7, baseline=baseline), pyro_optim, estimator())
     torch.manual_seed(SEED)
@@ -143,11 +148,39 @@ def run(
     }
 
 
+def partial(rank: int, world_size: int, inline: int) -> dict[str, torch.Tensor]:
+    """After step 0, only rank 1's guide uses param ``u``: the ranks' layouts
+    differ and are reconciled; ``u`` gets rank 1's gradient over 2 on both."""
+    tracegraph.clear_param_store()
+    x, y = data()
+    sampler = DataPlateSampler(N, BATCH, rank=rank, world_size=world_size, seed=5)
+    base = make_guide(7)
+    step = 0
+
+    def guide(x: torch.Tensor, y: torch.Tensor, idx: torch.Tensor) -> None:
+        if step == 0 or rank == 1:
+            u = tracegraph.param("u", torch.zeros(D))
+            tracegraph.sample("u_site", dist.Normal(u, 1.0).to_event(1))
+        base(x, y, idx)
+
+    def model_u(x: torch.Tensor, y: torch.Tensor, idx: torch.Tensor) -> None:
+        if step == 0 or rank == 1:
+            tracegraph.sample("u_site", dist.Normal(torch.ones(D), 1.0).to_event(1))
+        model(x, y, idx)
+
+    svi = DistributedSVI(model_u, guide, Adam({"lr": 0.05}), TraceGraph_ELBO(), inline_bytes=inline)
+    torch.manual_seed(SEED + rank)
+    for step in range(5):
+        svi.step(x, y, sampler.indices(step))
+    return _state()
+
+
 def scenario_equivalence(rank: int, world_size: int, out: Path) -> dict[str, Any]:
     result: dict[str, Any] = {}
     for elbo in ELBOS:
         result[f"{elbo}/record"] = run(elbo, 3, "record", rank, world_size, True)
         result[f"{elbo}/adam"] = run(elbo, 50, "adam", rank, world_size, True)
+    result["partial"] = {inline: partial(rank, world_size, inline) for inline in (65536, 0)}
     # Checkpoint: rank 0 writes; every rank overwrites its params, then loads.
     saved = _state()
     path = out / "ckpt.pt"

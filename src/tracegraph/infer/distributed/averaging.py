@@ -25,8 +25,9 @@ what cannot be reconciled: one name with two shapes.
 >>> from tracegraph.infer.distributed.protocol import Channel
 >>> _ = init_distributed()
 >>> w = torch.zeros(2, requires_grad=True); w.grad = torch.ones(2)
->>> average_step(Channel(10.0), 1, {"w": w}, {}, [3.5])
-[3.5]
+>>> losses, stepped = average_step(Channel(10.0), 1, {"w": w}, {}, [3.5])
+>>> losses, stepped[0] is w
+([3.5], True)
 >>> shutdown_distributed()
 """
 
@@ -38,7 +39,11 @@ from typing import Any
 import torch
 
 from tracegraph.errors import DistributedError
-from tracegraph.infer.distributed.buckets import DEFAULT_CAP_BYTES, all_reduce_sum
+from tracegraph.infer.distributed.buckets import (
+    DEFAULT_CAP_BYTES,
+    all_reduce_sum,
+    unflatten_into,
+)
 from tracegraph.infer.distributed.group import comm_device, rank_info
 from tracegraph.infer.distributed.protocol import Channel, Kind
 from tracegraph.params import get_param_store
@@ -98,42 +103,15 @@ def _meta_dtype(tensors: Sequence[torch.Tensor], group: Any) -> torch.dtype:
     return torch.float64
 
 
-def average_step(
-    channel: Channel,
-    step: int,
+def _contributions(
+    entries: Sequence[Entry],
     grads: Mapping[str, torch.Tensor],
     baselines: Mapping[str, torch.Tensor],
-    losses: Sequence[float],
-    cap_bytes: int = DEFAULT_CAP_BYTES,
-    group: Any = None,
-) -> list[float]:
-    """Average gradients, updated baselines and losses over the ranks, in place.
-
-    :param channel: where the ranks agree first.
-    :param step: this step's number.
-    :param grads: the params the step touched, by name (their ``.grad`` is
-        replaced by the average; None stays None only if it is None everywhere).
-    :param baselines: the decaying-average entries of the param store this step
-        updated, by name (replaced in the store by their average).
-    :param losses: this rank's loss terms.
-    :param cap_bytes: the largest bucket.
-    :param group: the data-plane group (the default group when None).
-    :returns: the mean of each loss term over the ranks.
-    :raises DistributedError: when the ranks' layouts cannot be reconciled.
-    """
-    entries = _entries(grads, baselines)
-    key = f"{entries!r}|losses={len(losses)}"
-    same = channel.agree(
-        Kind.STEP,
-        step,
-        key,
-        lambda: f"finished step {step} and averages the gradients of {len(grads)} param(s)",
-    )
-    if channel.world_size == 1:
-        return list(losses)  # gradients and baselines are the averages already
-    if not same:
-        layouts = channel.gather((entries, len(losses)), lambda: f"compares layouts of step {step}")
-        entries = _union(layouts)
+    channel: Channel,
+    group: Any,
+) -> tuple[list[torch.Tensor], list[float]]:
+    # This rank's tensor for each entry (a gradient itself, to be overwritten in
+    # place; zeros where it has none) and whether it has one.
     store = get_param_store()
     tensors: list[torch.Tensor] = []
     present: list[float] = []
@@ -158,13 +136,76 @@ def average_step(
                 tensors.append(torch.zeros(shape, dtype=_dtype(dtype), device=device))
             else:
                 tensors.append(value.detach().clone())
-    meta = torch.tensor(
-        [*losses, *present], dtype=_meta_dtype(tensors, group), device=comm_device(group)
+    return tensors, present
+
+
+def average_step(
+    channel: Channel,
+    step: int,
+    grads: Mapping[str, torch.Tensor],
+    baselines: Mapping[str, torch.Tensor],
+    losses: Sequence[float],
+    cap_bytes: int = DEFAULT_CAP_BYTES,
+    group: Any = None,
+) -> tuple[list[float], list[torch.Tensor]]:
+    """Average gradients, updated baselines and losses over the ranks, in place.
+
+    :param channel: where the ranks agree first.
+    :param step: this step's number.
+    :param grads: the params the step touched, by name (their ``.grad`` is
+        replaced by the average; None stays None only if it is None everywhere).
+    :param baselines: the decaying-average entries of the param store this step
+        updated, by name (replaced in the store by their average).
+    :param losses: this rank's loss terms.
+    :param cap_bytes: the largest bucket.
+    :param group: the data-plane group (the default group when None).
+    :returns: the mean of each loss term over the ranks, and the params that now
+        have a gradient (those of other ranks' layouts included): the ones to step.
+    :raises DistributedError: when the ranks' layouts cannot be reconciled.
+    """
+    if channel.world_size == 1:  # gradients and baselines are the averages already
+        return list(losses), [p for p in grads.values() if p.grad is not None]
+    entries = _entries(grads, baselines)
+    key = f"{entries!r}|losses={len(losses)}"
+    store = get_param_store()
+    tensors, present = _contributions(entries, grads, baselines, channel, group)
+    # Small enough, and on the CPU: the numbers travel with the agreement itself
+    # (one exchange per step), and each rank adds the ranks' rows in rank order.
+    numbers = sum(t.numel() for t in tensors) + len(losses) + len(present)
+    payload = None
+    if channel.fits(numbers) and all(t.device.type == "cpu" for t in tensors):
+        flat = [t.detach().reshape(-1).to(torch.float64) for t in tensors]
+        payload = torch.cat([*flat, torch.tensor([*losses, *present], dtype=torch.float64)])
+    same = channel.agree(
+        Kind.STEP,
+        step,
+        key,
+        lambda: f"finished step {step} and averages the gradients of {len(grads)} param(s)",
+        payload,
     )
-    all_reduce_sum([*tensors, meta], cap_bytes, group)
-    sums = meta.tolist()
+    rows = channel.payloads
+    if same and rows is not None:
+        total = rows[0].clone()
+        for row in rows[1:]:
+            total += row  # elementwise, in rank order: the same bits on every rank
+        done = numbers - len(losses) - len(present)
+        unflatten_into(total[:done], tensors)
+        sums = total[done:].tolist()
+    else:
+        if not same:
+            layouts = channel.gather(
+                (entries, len(losses)), lambda: f"compares layouts of step {step}"
+            )
+            entries = _union(layouts)
+            tensors, present = _contributions(entries, grads, baselines, channel, group)
+        meta = torch.tensor(
+            [*losses, *present], dtype=_meta_dtype(tensors, group), device=comm_device(group)
+        )
+        all_reduce_sum([*tensors, meta], cap_bytes, group)
+        sums = meta.tolist()
     world = channel.world_size
     counts = sums[len(losses) :]
+    stepped = []
     for (kind, name, _, _), tensor, count in zip(entries, tensors, counts):
         if kind == "grad":
             leaf = grads[name] if name in grads else dict(store.named_parameters())[name]
@@ -172,10 +213,11 @@ def average_step(
                 tensor.div_(world)
                 if leaf.grad is None:
                     leaf.grad = tensor
+                stepped.append(leaf)
         elif count > 0:
             with torch.no_grad():
                 store[name] = tensor.div_(count)
-    return [s / world for s in sums[: len(losses)]]
+    return [s / world for s in sums[: len(losses)]], stepped
 
 
 def average_losses(

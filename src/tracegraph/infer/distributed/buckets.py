@@ -29,7 +29,13 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-__all__ = ["DEFAULT_CAP_BYTES", "all_reduce_sum", "broadcast_from_zero", "plan_buckets"]
+__all__ = [
+    "DEFAULT_CAP_BYTES",
+    "all_reduce_sum",
+    "broadcast_from_zero",
+    "plan_buckets",
+    "unflatten_into",
+]
 
 #: Bucket size: DistributedDataParallel's default.
 DEFAULT_CAP_BYTES = 25 * 1024 * 1024
@@ -73,7 +79,15 @@ def _flatten(tensors: Sequence[torch.Tensor], device: torch.device) -> torch.Ten
     return torch.cat([t.detach().reshape(-1).to(device) for t in tensors])
 
 
-def _unflatten_into(flat: torch.Tensor, tensors: Sequence[torch.Tensor]) -> None:
+def unflatten_into(flat: torch.Tensor, tensors: Sequence[torch.Tensor]) -> None:
+    """Copy consecutive pieces of the 1-d ``flat`` into ``tensors``, in place
+    (converting dtype and device as needed).
+
+    >>> import torch
+    >>> a, b = torch.zeros(2), torch.zeros(1, dtype=torch.float64)
+    >>> unflatten_into(torch.arange(3.0), [a, b]); a.tolist(), b.tolist()
+    ([0.0, 1.0], [2.0])
+    """
     offset = 0
     with torch.no_grad():
         for t in tensors:
@@ -100,7 +114,7 @@ def _run(tensors: Sequence[torch.Tensor], cap_bytes: int, group: Any, broadcast:
         if work is not None:
             work.wait()
     for flat, members in flats:
-        _unflatten_into(flat, members)
+        unflatten_into(flat, members)
 
 
 def all_reduce_sum(

@@ -118,10 +118,17 @@ class Channel:
 
     :param timeout: seconds an exchange waits for the other ranks.
     :param group: the ranks taking part (the default group when None).
+    :param inline_bytes: room in every header for a payload of float64 numbers
+        (:meth:`agree`'s ``payload``); every header has this size, whatever it
+        carries, so that any two exchanges of the ranks match.
     """
 
-    def __init__(self, timeout: float, group: Any = None) -> None:
+    def __init__(self, timeout: float, group: Any = None, inline_bytes: int = 0) -> None:
         self.timeout = float(timeout)
+        self.slot = max(0, int(inline_bytes)) // 8
+        #: The ranks' payloads of the last :meth:`agree`, in rank order, when
+        #: every rank sent one (else None).
+        self.payloads: list[torch.Tensor] | None = None
         #: Seconds spent in the channel's collectives (waiting for the slowest
         #: rank to arrive, mostly).
         self.seconds = 0.0
@@ -153,14 +160,29 @@ class Channel:
         finally:
             self.seconds += time.perf_counter() - start
 
-    def _headers(self, header: list[int], doing: Callable[[], str]) -> list[list[int]]:
+    def _headers(
+        self, header: list[int], doing: Callable[[], str], payload: torch.Tensor | None = None
+    ) -> list[list[int]]:
+        # One int64 tensor: the header, then the payload's float64 bits, padded to
+        # the fixed slot.  A header says how many payload numbers it carries.
+        n = 0 if payload is None else payload.numel()
+        header = [*header, n]
+        self.payloads = None
         if self.world_size == 1:
+            if payload is not None:
+                self.payloads = [payload]
             return [header]
-        mine = torch.tensor(header, dtype=torch.int64)
+        mine = torch.zeros(len(header) + self.slot, dtype=torch.int64)
+        mine[: len(header)] = torch.tensor(header, dtype=torch.int64)
+        if payload is not None:
+            mine[len(header) : len(header) + n] = payload.view(torch.int64)
         rows = [torch.empty_like(mine) for _ in range(self.world_size)]
         with self._collective(doing):
             dist.all_gather(rows, mine, group=self.group)
-        return [row.tolist() for row in rows]
+        heads = [row[: len(header)].tolist() for row in rows]
+        if n and all(h == header for h in heads):
+            self.payloads = [row[len(header) : len(header) + n].view(torch.float64) for row in rows]
+        return heads
 
     def gather(self, obj: Any, doing: Callable[[], str]) -> list[Any]:
         """Every rank's ``obj`` (picklable), in rank order."""
@@ -181,20 +203,37 @@ class Channel:
         return box[0]
 
     # -- agreement -----------------------------------------------------------------
-    def agree(self, kind: Kind, step: int, key: str, describe: Callable[[], str]) -> bool:
+    def fits(self, numbers: int) -> bool:
+        """Whether a payload of ``numbers`` float64 numbers fits in a header."""
+        return 0 < numbers <= self.slot
+
+    def agree(
+        self,
+        kind: Kind,
+        step: int,
+        key: str,
+        describe: Callable[[], str],
+        payload: torch.Tensor | None = None,
+    ) -> bool:
         """Check that every rank is about to do the same thing.
 
         :param kind: what this rank is about to do.
         :param step: the step it is in.
         :param key: what it will send (names, shapes, dtypes); only a digest travels.
         :param describe: says in words what this rank does (for errors).
+        :param payload: float64 numbers (at most the slot) to send along; when
+            every header is equal, :attr:`payloads` then holds every rank's.
         :returns: True when every header is equal; False when only the keys of a
             ``STEP`` differ (the caller reconciles the layouts).
         :raises DistributedError: when another rank failed, or the ranks do
             different things.
         """
+        if payload is not None:
+            payload = payload.detach().to("cpu", torch.float64).reshape(-1).contiguous()
+            assert self.fits(payload.numel()), "payload larger than the slot"
         header = [int(kind), step, digest(key), _OK]
-        rows = self._headers(header, describe)
+        rows = self._headers(header, describe, payload)
+        header = [*header, 0 if payload is None else payload.numel()]
         if all(row == header for row in rows):
             return True
         if any(row[0] == Kind.FAILED for row in rows):

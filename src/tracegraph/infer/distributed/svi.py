@@ -57,17 +57,20 @@ from tracegraph.optim.optim import PyroOptim
 from tracegraph.params import get_param_store
 from tracegraph.poutine.trace_messenger import TraceMessenger
 
-__all__ = ["DistributedSVI"]
+__all__ = ["DEFAULT_INLINE_BYTES", "DistributedSVI"]
+
+#: Room for gradients in the agreement of each step (8192 float64 numbers).
+DEFAULT_INLINE_BYTES = 64 * 1024
 
 
 class _State:
     """What the ranks share across steps; one object, so that a shallow copy of
     the SVI (as :func:`~tracegraph.infer.fit.fit` makes) shares it too."""
 
-    def __init__(self, timeout: float, cap_bytes: int, group: Any) -> None:
+    def __init__(self, timeout: float, cap_bytes: int, inline_bytes: int, group: Any) -> None:
         self.group = group
         self.cap_bytes = cap_bytes
-        self.channel = Channel(timeout, group)
+        self.channel = Channel(timeout, group, inline_bytes)
         self.registry = ParamRegistry(self.channel, cap_bytes, group, self.communication)
         self.steps = 0
         self.communicating = False
@@ -137,6 +140,10 @@ class DistributedSVI(SVI):
     :param timeout: seconds a rank waits for the others at an exchange before
         it stops with a :class:`~tracegraph.errors.DistributedError`.
     :param bucket_cap_mb: the largest all-reduce bucket, in MiB.
+    :param inline_bytes: gradients, baselines and losses of CPU tensors that fit
+        in this many bytes (as float64) travel with the ranks' agreement itself:
+        one exchange per step instead of two (the agreement always carries this
+        many bytes; 0 turns it off).
     :param kwargs: as for SVI.
     :raises DistributedError: when no process group is running.
 
@@ -168,6 +175,7 @@ class DistributedSVI(SVI):
         group: Any = None,
         timeout: float = DEFAULT_TIMEOUT,
         bucket_cap_mb: float = DEFAULT_CAP_BYTES / 2**20,
+        inline_bytes: int = DEFAULT_INLINE_BYTES,
         **kwargs: Any,
     ) -> None:
         super().__init__(
@@ -176,7 +184,8 @@ class DistributedSVI(SVI):
         info = rank_info(group)
         self.rank = info.rank
         self.world_size = info.world_size
-        self._sync = _State(timeout, max(1, int(bucket_cap_mb * 2**20)), group)
+        cap_bytes = max(1, int(bucket_cap_mb * 2**20))
+        self._sync = _State(timeout, cap_bytes, inline_bytes, group)
 
     @property
     def timings(self) -> dict[str, float]:
@@ -219,8 +228,9 @@ class DistributedSVI(SVI):
             updated = _updated_baselines(before)
             values, rebuild = _numbers(loss)
             with s.communication():
-                means = average_step(s.channel, step, params, updated, values, s.cap_bytes, s.group)
-            stepped = [p for p in params.values() if p.grad is not None]
+                means, stepped = average_step(
+                    s.channel, step, params, updated, values, s.cap_bytes, s.group
+                )
             self.optim(stepped)
             zero_grads(stepped)
         s.timings["steps"] += 1
