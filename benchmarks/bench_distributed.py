@@ -16,6 +16,11 @@ one table.  A configuration is ``ranks x threads`` with a *batch per rank*:
 * ``1 x N`` threads: one rank using N intra-op threads, the other way to spend N
   cores (not run with NCCL).
 
+The gradients of this model (``2 * features * classes`` numbers) fit in
+``DistributedSVI``'s ``inline_bytes``, so they travel with the ranks' agreement:
+one exchange per step.  The ``all-reduce`` row turns that off
+(``inline_bytes=0``): agreement, then a bucketed all-reduce.
+
 The model is dominated by its likelihood: softmax regression with a global
 weight matrix ``W`` (``--features`` x ``--classes``, reparameterized Normal guide)
 and a subsampled data plate of ``Categorical(logits = x @ W)`` observations, so
@@ -68,6 +73,7 @@ def _args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--local-batch", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--threads", type=int, default=1, help=argparse.SUPPRESS)
     parser.add_argument("--out", default="", help=argparse.SUPPRESS)
+    parser.add_argument("--inline-bytes", type=int, default=65536, help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
 
@@ -134,7 +140,9 @@ def worker(args: argparse.Namespace) -> None:
 
     result: dict[str, Any] = {"world_size": info.world_size, "threads": args.threads}
     tracegraph.clear_param_store()
-    distributed = DistributedSVI(model, guide, Adam({"lr": 0.01}), Trace_ELBO())
+    distributed = DistributedSVI(
+        model, guide, Adam({"lr": 0.01}), Trace_ELBO(), inline_bytes=args.inline_bytes
+    )
     mine = timed(distributed)
     # Every rank's figures reach rank 0 (outside the timed loop).
     gathered: list[Any] = [None] * info.world_size
@@ -154,7 +162,9 @@ def worker(args: argparse.Namespace) -> None:
 # -- the launcher ---------------------------------------------------------------------
 
 
-def run(args: argparse.Namespace, nproc: int, local_batch: int, threads: int) -> dict[str, Any]:
+def run(
+    args: argparse.Namespace, nproc: int, local_batch: int, threads: int, inline: int
+) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "result.json"
         env = dict(os.environ)
@@ -166,7 +176,7 @@ def run(args: argparse.Namespace, nproc: int, local_batch: int, threads: int) ->
             f"--local-batch={local_batch}", f"--threads={threads}", f"--out={out}",
             f"--steps={args.steps}", f"--warmup={args.warmup}", f"--size={args.size}",
             f"--features={args.features}", f"--classes={args.classes}",
-            f"--backend={args.backend}",
+            f"--backend={args.backend}", f"--inline-bytes={inline}",
         ]  # fmt: skip
         done = subprocess.run(command, env=env, capture_output=True, text=True)
         if done.returncode != 0:
@@ -182,21 +192,23 @@ def main(argv: list[str] | None = None) -> None:
     n, b = args.nproc, args.batch
     if b % n:
         raise SystemExit(f"--batch {b} must be divisible by --nproc {n}")
+    inline = 65536
     configs = [
-        ("1 rank", 1, b, 1),
-        (f"{n} ranks, weak", n, b, 1),
-        (f"{n} ranks, strong", n, b // n, 1),
+        ("1 rank", 1, b, 1, inline),
+        (f"{n} ranks, weak", n, b, 1, inline),
+        (f"{n} ranks, weak, all-reduce", n, b, 1, 0),
+        (f"{n} ranks, strong", n, b // n, 1, inline),
     ]
     if args.backend == "gloo":
-        configs.append((f"1 rank, {n} threads", 1, b, n))
+        configs.append((f"1 rank, {n} threads", 1, b, n, inline))
     print(
         f"softmax regression: {args.features} features x {args.classes} classes, "
         f"{args.size} data points, {args.backend}, {args.steps} timed steps, "
         f"median of {args.repeats} runs; torch {torch.__version__}, {os.cpu_count()} CPUs"
     )
     rows = []
-    for name, nproc, local, threads in configs:
-        runs = [run(args, nproc, local, threads) for _ in range(args.repeats)]
+    for name, nproc, local, threads, inline in configs:
+        runs = [run(args, nproc, local, threads, inline) for _ in range(args.repeats)]
         seconds = statistics.median(r["seconds"] for r in runs)
         comm = statistics.median(r["comm"] for r in runs)
         wait = statistics.median(r["wait"] for r in runs)
@@ -209,7 +221,7 @@ def main(argv: list[str] | None = None) -> None:
         rows.append(row)
     base = rows[0]
     print(
-        f"{'configuration':<22}{'batch':>7}{'steps/s':>9}{'samples/s':>11}{'eff.':>7}"
+        f"{'configuration':<28}{'batch':>7}{'steps/s':>9}{'samples/s':>11}{'eff.':>7}"
         f"{'comm':>7}{'wait':>7}"
     )
     for row in rows:
@@ -221,7 +233,7 @@ def main(argv: list[str] | None = None) -> None:
         else:  # weak scaling: each rank the 1-rank batch
             eff = row["samples/s"] / base["samples/s"] / cores
         print(
-            f"{row['name']:<22}{row['batch']:>7}{row['steps/s']:>9.1f}{row['samples/s']:>11.0f}"
+            f"{row['name']:<28}{row['batch']:>7}{row['steps/s']:>9.1f}{row['samples/s']:>11.0f}"
             f"{eff:>7.0%}{row['comm']:>7.0%}{row['wait']:>7.0%}"
         )
     if "svi steps/s" in base:
