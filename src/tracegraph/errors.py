@@ -28,6 +28,7 @@ __all__ = [
     "HandlerArgumentError",
     "PlateArgumentError",
     "ExperimentalWarning",
+    "DistributedError",
 ]
 
 
@@ -67,6 +68,15 @@ class OptimizerError(TracegraphError, ValueError):
     """An optimizer wrapper was configured wrongly, or given state it cannot use.
 
     >>> issubclass(OptimizerError, ValueError)
+    True
+    """
+
+
+class DistributedError(TracegraphError, RuntimeError):
+    """The ranks of a data-parallel job disagree or one of them failed: a rank
+    raised, a param exists on some ranks only, or a rank stopped answering.
+
+    >>> issubclass(DistributedError, RuntimeError)
     True
     """
 
