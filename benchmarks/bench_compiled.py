@@ -402,6 +402,22 @@ def export_data(path: Path) -> None:
     path.write_text(json.dumps(found))
 
 
+def mean_loss(names: tuple[str, ...], n: int) -> dict[str, tuple[float, float]]:
+    """``{model: (mean, standard error)}`` of ``n`` losses of our ``TraceGraph_ELBO`` at
+    the initial params: a port (``bench_numpyro.py --mean-loss``) that computes the
+    same ELBO agrees within a few standard errors."""
+    _setup()
+    torch.manual_seed(0)
+    out = {}
+    for name in names:
+        model, guide, args = make_models(tracegraph, tg_dist)[name]
+        elbo = TraceGraph_ELBO()
+        with torch.no_grad():
+            losses = [elbo.loss(model, guide, *args) for _ in range(n)]
+        out[name] = (statistics.fmean(losses), statistics.stdev(losses) / n**0.5)
+    return out
+
+
 # -- profile ------------------------------------------------------------------------
 
 
@@ -434,6 +450,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--memory", action="store_true", help="RSS over 5,000 compiled steps")
     parser.add_argument("--profile", metavar="MODEL", help="profile one model's compiled step")
     parser.add_argument("--export-data", metavar="PATH", help="write data for bench_numpyro.py")
+    parser.add_argument("--mean-loss", type=int, metavar="N", help="mean and SE of N losses")
     parser.add_argument("--first-step-child", nargs=3, help=argparse.SUPPRESS)
     parser.add_argument("--memory-child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -451,6 +468,9 @@ def main(argv: list[str] | None = None) -> None:
         return
     if args.export_data:
         export_data(Path(args.export_data))
+        return
+    if args.mean_loss:
+        print(json.dumps(mean_loss(names, args.mean_loss)))
         return
     if args.first_step:
         results = first_steps(names, 20)

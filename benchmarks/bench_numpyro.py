@@ -227,6 +227,23 @@ def measure(name: str, data: dict[str, Any], steps: int, warmup: int) -> dict[st
     return {"median": 1e6 * median, "q1": 1e6 * q1, "q3": 1e6 * q3, "compile_s": compile_s}
 
 
+def _losses(step: Callable[..., Any], params: Any, keys: jax.Array) -> jax.Array:
+    # One loss per key, in one jitted, vectorized call.
+    return jax.jit(jax.vmap(lambda key: step(params, key)[0][0]))(keys)
+
+
+def mean_loss(names: list[str], data: dict[str, Any], n: int) -> dict[str, tuple[float, float]]:
+    """``{model: (mean, standard error)}`` of ``n`` losses at the initial params, to
+    compare with ``bench_compiled.py --mean-loss`` (the same ELBO: within a few SE)."""
+    out = {}
+    for name in names:
+        step, params, _ = make_step(name, data)
+        keys = jax.random.split(jax.random.PRNGKey(3), n)
+        losses = _losses(step, params, keys)
+        out[name] = (float(losses.mean()), float(losses.std(ddof=1) / n**0.5))
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--data", required=True, help="JSON from bench_compiled.py --export-data")
@@ -234,8 +251,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--models", default=",".join(MODEL_NAMES))
     parser.add_argument("--json", default=None, help="also write the results here")
+    parser.add_argument("--mean-loss", type=int, metavar="N", help="mean and SE of N losses")
     args = parser.parse_args(argv)
     data = json.loads(Path(args.data).read_text())
+    if args.mean_loss:
+        print(json.dumps(mean_loss(args.models.split(","), data, args.mean_loss)))
+        return
     # jax's one-time start-up is not any model's compile time.
     jax.block_until_ready(jax.jit(lambda x: x + 1.0)(jnp.zeros(())))
     results = {

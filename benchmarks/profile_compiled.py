@@ -3,6 +3,7 @@
 Each part of our ``JitTraceGraph_ELBO.loss_and_grads`` on the compiled path is
 timed alone, as the median of ``n`` calls on a warm, compiled plan:
 
+* ``split_arguments``: flattening the step's arguments (``pytree``);
 * ``inputs_match``: the per-step check that the arguments and the param store
   fit the plan (Python);
 * ``RngState``: the generator snapshot taken before every replay;
@@ -15,8 +16,8 @@ timed alone, as the median of ``n`` calls on a warm, compiled plan:
 * ``zero grads``: the benchmark's clearing of the gradients.
 
 The rest of the measured step (``step - sum of parts``) is the Python around
-them (``loss_and_grads``' dispatch, ``split_arguments``, the ``float()`` of the
-loss).  The compiled graph's wrapper is listed by kind (fused kernels, aten
+them (``loss_and_grads``' dispatch, the ``float()`` of the loss, the replay
+bookkeeping in ``Plan.run``).  The compiled graph's wrapper is listed by kind (fused kernels, aten
 fallbacks), and the hand-written step is split into its forward and backward.
 """
 
@@ -70,6 +71,7 @@ def _parts(elbo: Any, plan: Any, args: tuple, median_us: Callable[..., float], n
             p.grad = None
 
     return {
+        "split_arguments": median_us(lambda: split_arguments(args, {}), n),
         "inputs_match": median_us(lambda: plan.inputs_match(flat, treedef), n),
         "RngState": median_us(lambda: RngState(host=False), n),
         "input list": median_us(inputs, n),
@@ -121,6 +123,7 @@ def print_profile(
     step_us = median_us(runner.step, n)
     parts = _parts(jit, plan, args, median_us, n)
     in_step = [
+        "split_arguments",
         "inputs_match",
         "RngState",
         "input list",

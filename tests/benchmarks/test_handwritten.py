@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from torch.distributions import transform_to
 
 import tracegraph
 import tracegraph.distributions as dist
@@ -74,8 +75,6 @@ def test_handwritten_params_start_at_the_guides_inits(name: str) -> None:
     initial, _ = _ours(name, ())
     _, _, args = make_models(tracegraph, dist)[name]
     step = HANDWRITTEN[name](*args)
-    from torch.distributions import transform_to
-
     store = tracegraph.get_param_store()
     for param, leaf in step.params.items():
         constrained = transform_to(store._constraints[param])(leaf)
