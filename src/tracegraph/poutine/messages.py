@@ -94,7 +94,8 @@ class Message(TypedDict, total=False):
     """A site as handlers see it (Pyro's keys).
 
     >>> sorted(new_sample_message("z", lambda: 0.0)) == sorted(
-    ...     k for k in Message.__annotations__ if k not in ("obs", "control_provenance")
+    ...     k for k in Message.__annotations__
+    ...     if k not in ("obs", "control_provenance", "value_parents")
     ... )
     True
     """
@@ -117,6 +118,9 @@ class Message(TypedDict, total=False):
     # Sites whose values decided Python control flow before this site ran
     # (recorded by TrackProvenanceMessenger).
     control_provenance: frozenset[str]
+    # What a tagged latent value was computed from, when its provenance holds
+    # only its own name (TrackProvenanceMessenger(direct=True)).
+    value_parents: frozenset[str]
 
 
 def new_message(

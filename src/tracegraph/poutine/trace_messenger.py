@@ -55,8 +55,10 @@ class TraceMessenger(Messenger):
     :param graph_type: ``"flat"`` (no edges), ``"dense"`` (an edge from every
         earlier sample site, except across iterations of a sequential plate, as
         Pyro) or ``"provenance"`` (an edge ``i -> j`` exactly when site ``j``'s
-        distribution, value or existence depends on site ``i``, found by tracking
-        provenance through every op and through Python control flow).
+        distribution, value or existence was computed directly from site ``i``'s
+        value, found by tracking provenance through every op and through Python
+        control flow; the transitive dependencies come on demand from
+        :func:`~tracegraph.poutine.edges.transitive_dependencies`).
     :param param_only: record only param sites.
 
     >>> with TraceMessenger() as tm:
@@ -79,7 +81,7 @@ class TraceMessenger(Messenger):
             if self.graph_type == "provenance":
                 # Outside this handler, so that it tags values before they are
                 # recorded (post-processing runs outer handler first).
-                stack.enter_context(TrackProvenanceMessenger("latent"))
+                stack.enter_context(TrackProvenanceMessenger("latent", direct=True))
             super().__enter__()
             self._inner = stack.pop_all()  # exited by __exit__, after this handler
         return self
