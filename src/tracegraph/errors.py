@@ -28,6 +28,8 @@ __all__ = [
     "HandlerArgumentError",
     "PlateArgumentError",
     "ExperimentalWarning",
+    "ParamFileError",
+    "TruncatedParamFileError",
 ]
 
 
@@ -67,6 +69,24 @@ class OptimizerError(TracegraphError, ValueError):
     """An optimizer wrapper was configured wrongly, or given state it cannot use.
 
     >>> issubclass(OptimizerError, ValueError)
+    True
+    """
+
+
+class ParamFileError(TracegraphError, RuntimeError):
+    """A param-store file is damaged: not a readable archive, or a tensor whose
+    bytes differ from the digest recorded when it was saved (``torch.load``
+    raises ``RuntimeError`` for a damaged archive).
+
+    >>> issubclass(ParamFileError, RuntimeError)
+    True
+    """
+
+
+class TruncatedParamFileError(ParamFileError, EOFError):
+    """A param-store file is empty (``torch.load`` raises ``EOFError`` there).
+
+    >>> issubclass(TruncatedParamFileError, EOFError)
     True
     """
 
