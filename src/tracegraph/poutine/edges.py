@@ -24,6 +24,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from tracegraph.ops.provenance import scrub_tracked_names
+from tracegraph.poutine.messages import describe_site
 from tracegraph.poutine.provenance_messenger import site_dependencies
 from tracegraph.poutine.sites import site_is_subsample
 from tracegraph.poutine.trace_struct import Trace
@@ -110,7 +112,9 @@ def identify_provenance_edges(trace: Trace) -> None:
         try:
             deps = site_dependencies(site)
         except Exception as exc:
-            exc.add_note(f"while computing the dependencies of site '{name}'")
+            where = describe_site(site)
+            exc.add_note(f"while computing log_prob at {where} (for its dependencies)")
+            scrub_tracked_names(exc)
             raise
         if name in deps:
             # The log-prob reads this site's value: it reads what the value was

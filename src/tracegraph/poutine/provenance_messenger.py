@@ -54,6 +54,7 @@ from tracegraph.ops.provenance import (
     raw_provenance,
     remember_storage,
     retag,
+    scrub_tracked_names,
     track_provenance,
     value_claims,
 )
@@ -122,6 +123,9 @@ class TrackProvenanceMessenger(Messenger):
         return self
 
     def __exit__(self, exc_type: Any, exc_value: Any, traceback: Any) -> None:
+        if exc_value is not None:
+            # Torch's messages may name the tracked class (an internal detail).
+            scrub_tracked_names(exc_value)
         try:
             super().__exit__(exc_type, exc_value, traceback)
         finally:
