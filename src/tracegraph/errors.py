@@ -29,6 +29,8 @@ __all__ = [
     "PlateArgumentError",
     "ExperimentalWarning",
     "DistributedError",
+    "ParamFileError",
+    "TruncatedParamFileError",
 ]
 
 
@@ -77,6 +79,24 @@ class DistributedError(TracegraphError, RuntimeError):
     raised, a param exists on some ranks only, or a rank stopped answering.
 
     >>> issubclass(DistributedError, RuntimeError)
+    True
+    """
+
+
+class ParamFileError(TracegraphError, RuntimeError):
+    """A param-store file is damaged: not a readable archive, or a tensor whose
+    bytes differ from the digest recorded when it was saved (``torch.load``
+    raises ``RuntimeError`` for a damaged archive).
+
+    >>> issubclass(ParamFileError, RuntimeError)
+    True
+    """
+
+
+class TruncatedParamFileError(ParamFileError, EOFError):
+    """A param-store file is empty (``torch.load`` raises ``EOFError`` there).
+
+    >>> issubclass(TruncatedParamFileError, EOFError)
     True
     """
 

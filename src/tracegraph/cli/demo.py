@@ -40,6 +40,7 @@ from tracegraph.infer.fit import FitResult, fit
 from tracegraph.infer.tracegraph_elbo import TrackNonReparam
 from tracegraph.ops.provenance import get_provenance
 from tracegraph.optim import Adam
+from tracegraph.poutine.edges import transitive_provenance
 from tracegraph.poutine.provenance_messenger import TrackProvenanceMessenger, site_dependencies
 from tracegraph.poutine.util import site_is_subsample
 
@@ -150,8 +151,9 @@ def _show_trace(x: torch.Tensor, seed: int) -> None:
                 type(
                     site["fn"].base_dist if hasattr(site["fn"], "base_dist") else site["fn"]
                 ).__name__,
-                _names(get_provenance(site["value"])),
-                _names(site_dependencies(site)),
+                # A provenance trace tags values with direct dependencies only.
+                _names(transitive_provenance(trace, get_provenance(site["value"]))),
+                _names(transitive_provenance(trace, site_dependencies(site))),
             ]
         )
     headers = ["site", "kind", "distribution", "value's provenance", "log-prob's provenance"]

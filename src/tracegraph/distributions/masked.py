@@ -57,7 +57,15 @@ class MaskedDistribution(TorchDistribution):
         checked = as_bool_mask(mask, f"{type(base_dist).__name__}.mask()")
         assert checked is not None
         if isinstance(checked, torch.Tensor):
-            batch_shape = torch.Size(broadcast_shape(checked.shape, base_dist.batch_shape))
+            try:
+                batch_shape = torch.Size(broadcast_shape(checked.shape, base_dist.batch_shape))
+            except ValueError as exc:
+                exc.add_note(
+                    f"in {type(base_dist).__name__}.mask(...): the mask has shape "
+                    f"{tuple(checked.shape)} and the distribution batch_shape "
+                    f"{tuple(base_dist.batch_shape)}; a mask must broadcast to the batch shape"
+                )
+                raise
             checked = checked.expand(batch_shape)
             if base_dist.batch_shape != batch_shape:
                 base_dist = expand_or_wrap(base_dist, batch_shape)

@@ -435,13 +435,19 @@ class ParamStoreDict:
         """Read params saved by :meth:`save`, merging them into the store.
 
         Never unpickles a class (``weights_only=True``), so a malicious file raises
-        instead of running code. All or nothing: if the file is bad, the store
-        keeps its previous contents.
+        instead of running code. Each tensor is checked against the SHA-256 digest
+        :meth:`save` recorded for it, so a damaged tensor record is refused rather
+        than loaded with other values. Files saved before digests were recorded
+        (no ``"digests"`` entry) still load, unchecked; saving them again adds the
+        digests. All or nothing: if the file is bad, the store keeps its previous
+        contents.
 
         :param filename: a path or a readable binary file object.
         :param map_location: as for ``torch.load`` (e.g. ``"cpu"``).
         :raises pickle.UnpicklingError: if the file holds anything but plain data.
         :raises SiteError: if it is not a valid param-store file.
+        :raises ParamFileError: (a ``RuntimeError``) naming the file, if it is
+            truncated or damaged, and the param, if a tensor fails its digest.
 
         >>> import io, torch
         >>> store = ParamStoreDict(); store["a"] = torch.ones(1)

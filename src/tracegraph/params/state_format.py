@@ -6,9 +6,14 @@ strings, numbers and tensors only, so ``torch.load(..., weights_only=True)`` rea
 it and no class is ever unpickled::
 
     {"format": "tracegraph.ParamStoreDict", "version": 1,
-     "params": {name: tensor}, "constraints": {name: descriptor}}
+     "params": {name: tensor}, "constraints": {name: descriptor},
+     "digests": {name: "sha256:<hex>"}}
 
-where descriptors come from :mod:`tracegraph.params.constraint_codec`.
+where descriptors come from :mod:`tracegraph.params.constraint_codec` and each
+digest (:func:`tensor_digest`) covers a tensor's dtype, shape and bytes, so that a
+damaged tensor record is refused on load instead of loading other values (the zip
+archive ``torch.save`` writes has no checksum that ``torch.load`` checks).  Files
+written before digests existed have no ``"digests"`` key; they load unchecked.
 
 >>> import torch
 >>> from torch.distributions import constraints
@@ -22,8 +27,12 @@ where descriptors come from :mod:`tracegraph.params.constraint_codec`.
 
 from __future__ import annotations
 
+import hashlib
+import io
 import os
+import pickle
 import threading
+import zipfile
 from collections.abc import Mapping
 from typing import IO, Any
 
@@ -31,16 +40,25 @@ import torch
 from torch.distributions import constraints
 from torch.distributions.constraints import Constraint
 
-from tracegraph.errors import SiteError
+from tracegraph.errors import ParamFileError, SiteError, TruncatedParamFileError
 from tracegraph.params.constrained_value import check_name, transform_for
 from tracegraph.params.constraint_codec import decode_constraint, encode_constraint
 
-__all__ = ["FileLike", "check_state", "from_payload", "read_file", "to_payload", "write_file"]
+__all__ = [
+    "FileLike",
+    "check_state",
+    "from_payload",
+    "read_file",
+    "tensor_digest",
+    "to_payload",
+    "write_file",
+]
 
 FileLike = str | os.PathLike[str] | IO[bytes]
 
 _FORMAT = "tracegraph.ParamStoreDict"
 _VERSION = 1
+_KEYS = {"format", "version", "params", "constraints", "digests"}
 
 
 def check_state(state: Any) -> dict[str, tuple[torch.Tensor, Constraint]]:
@@ -139,14 +157,58 @@ def to_payload(
             )
     encoded = {name: encode_constraint(cons[name], name) for name in params}
     tensors = {name: _compact(tensor) for name, tensor in params.items()}
-    return {"format": _FORMAT, "version": _VERSION, "params": tensors, "constraints": encoded}
+    digests = {name: tensor_digest(tensor) for name, tensor in tensors.items()}
+    return {
+        "format": _FORMAT,
+        "version": _VERSION,
+        "params": tensors,
+        "constraints": encoded,
+        "digests": digests,
+    }
 
 
-def from_payload(payload: Any) -> dict[str, tuple[torch.Tensor, Constraint]]:
+def tensor_digest(tensor: torch.Tensor) -> str:
+    """A SHA-256 digest of a tensor's dtype, shape and bytes.
+
+    >>> import torch
+    >>> tensor_digest(torch.zeros(2)) == tensor_digest(torch.zeros(2))
+    True
+    >>> tensor_digest(torch.zeros(2)) == tensor_digest(torch.zeros(1, 2))
+    False
+    """
+    flat = tensor.detach().cpu().resolve_conj().resolve_neg().contiguous().reshape(-1)
+    digest = hashlib.sha256(f"{flat.dtype}|{tuple(tensor.shape)}|".encode())
+    digest.update(flat.view(torch.uint8).numpy().tobytes())
+    return f"sha256:{digest.hexdigest()}"
+
+
+def _check_digests(payload: dict[str, Any], params: dict[Any, Any], source: str) -> None:
+    digests = payload.get("digests")
+    if digests is None:
+        return  # written before digests existed
+    if not isinstance(digests, dict) or set(digests) != set(params):
+        raise ParamFileError(
+            f"{source}: malformed param-store file: 'digests' must name the same params as "
+            "'params' (the file is damaged)"
+        )
+    for name, tensor in params.items():
+        if tensor_digest(tensor) != digests[name]:
+            raise ParamFileError(
+                f"{source}: param {name!r}: the tensor's bytes do not match the digest "
+                "recorded when the file was saved, so the file is damaged; nothing was "
+                "loaded. Hint: load an intact copy of the checkpoint"
+            )
+
+
+def from_payload(
+    payload: Any, source: str = "param-store file"
+) -> dict[str, tuple[torch.Tensor, Constraint]]:
     """Validate a loaded payload and pair each tensor with its decoded constraint.
 
+    :param source: how errors name the file.
     :raises SiteError: if the payload is not a param-store file of a known version,
         or is malformed.
+    :raises ParamFileError: if a tensor does not match its recorded digest.
 
     >>> from_payload({"weights": []})
     Traceback (most recent call last):
@@ -162,11 +224,18 @@ def from_payload(payload: Any) -> dict[str, tuple[torch.Tensor, Constraint]]:
         raise SiteError(
             f"unsupported param-store file version {payload.get('version')!r}; expected {_VERSION}"
         )
+    unknown = set(payload) - _KEYS
+    if unknown:
+        raise SiteError(
+            f"{source}: malformed param-store file: unknown keys {sorted(map(str, unknown))}"
+        )
     params, cons = payload.get("params"), payload.get("constraints")
     if not isinstance(params, dict) or not isinstance(cons, dict) or set(params) != set(cons):
         raise SiteError(
-            "malformed param-store file: 'params' and 'constraints' must name the same params"
+            f"{source}: malformed param-store file: 'params' and 'constraints' must name "
+            "the same params"
         )
+    _check_digests(payload, params, source)
     entries = {}
     for name, tensor in params.items():
         check_name(name)
@@ -203,19 +272,97 @@ def write_file(payload: dict[str, Any], filename: FileLike) -> None:
             os.remove(tmp)
 
 
+def _describe(filename: FileLike) -> str:
+    if isinstance(filename, str | os.PathLike):
+        return f"param-store file {os.fspath(filename)!r}"
+    name = getattr(filename, "name", None)
+    return f"param-store file {name!r}" if isinstance(name, str) else "param-store file object"
+
+
 def read_file(
     filename: FileLike, map_location: Any = None
 ) -> dict[str, tuple[torch.Tensor, Constraint]]:
-    """Read a param-store file without unpickling any class (``weights_only=True``).
+    """Read a param-store file without unpickling any class (``weights_only=True``),
+    checking each tensor against its recorded digest (files written before
+    digests existed are read unchecked).
 
     :returns: name -> (fresh tensor, constraint).
     :raises pickle.UnpicklingError: if the file holds anything but plain data.
     :raises SiteError: if the data is not a valid param-store payload.
+    :raises ParamFileError: naming the file, if it is not a readable archive, and
+        naming the param too, if a tensor's bytes differ from its digest
+        (:class:`~tracegraph.errors.TruncatedParamFileError`, also an
+        ``EOFError``, for an empty file).
 
     >>> import io, pickle
     >>> read_file(io.BytesIO(pickle.dumps(print, protocol=2)))
     Traceback (most recent call last):
     ...
     _pickle.UnpicklingError: Weights only load failed...
+    >>> read_file(io.BytesIO(b""))
+    Traceback (most recent call last):
+    ...
+    tracegraph.errors.TruncatedParamFileError: param-store file object is empty...
     """
-    return from_payload(torch.load(filename, map_location=map_location, weights_only=True))
+    source = _describe(filename)
+    try:
+        payload = torch.load(filename, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        if _looks_like_archive(filename):
+            # torch.save writes zip archives; this one is cut short, and torch
+            # fell back to reading it as a bare pickle.
+            raise ParamFileError(
+                f"{source} is not a readable param-store archive (truncated or damaged: "
+                "it starts as a zip archive but is not a complete one); hint: was it "
+                "copied or written completely?"
+            ) from exc
+        # Refused for safety, and the type says so; torch's text suggests loading
+        # with weights_only=False, which a damaged or foreign file must not get.
+        exc.add_note(
+            f"while reading {source}: it holds something other than plain data, so it was "
+            "not written by ParamStoreDict.save() or it is damaged; do not load it with "
+            "weights_only=False unless you trust where it came from"
+        )
+        raise
+    except EOFError as exc:
+        raise TruncatedParamFileError(
+            f"{source} is empty or ends early (truncated or damaged); hint: was it copied "
+            "or written completely?"
+        ) from exc
+    except FileNotFoundError:
+        raise
+    except (RuntimeError, ValueError, KeyError, IndexError, OSError) as exc:
+        raise ParamFileError(
+            f"{source} is not a readable param-store archive (truncated or damaged: "
+            f"{_reason(exc)}); hint: files written by ParamStoreDict.save() load here, "
+            "a damaged copy does not"
+        ) from exc
+    return from_payload(payload, source)
+
+
+def _looks_like_archive(filename: FileLike) -> bool:
+    # Whether the file starts like a zip archive (or is a prefix of its magic)
+    # without being a complete one.
+    try:
+        if isinstance(filename, str | os.PathLike):
+            with open(filename, "rb") as f:
+                data = f.read()
+        else:
+            position = filename.tell()
+            filename.seek(0)
+            data = filename.read()
+            filename.seek(position)
+    except (OSError, ValueError, AttributeError):
+        return False
+    if not data or not (b"PK\x03\x04".startswith(data[:4])):
+        return False
+    return not zipfile.is_zipfile(io.BytesIO(data))
+
+
+def _reason(exc: BaseException) -> str:
+    # What went wrong, in one clause, without torch's internal class names.
+    text = str(exc).replace("PytorchStreamReader failed ", "").strip()
+    text = text.split(". ")[0].rstrip(".")
+    if isinstance(exc, RuntimeError) and text:
+        return text
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

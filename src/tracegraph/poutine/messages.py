@@ -18,6 +18,7 @@ __all__ = [
     "CondIndepStackFrame",
     "InferDict",
     "Message",
+    "describe_site",
     "new_message",
     "new_sample_message",
 ]
@@ -94,7 +95,8 @@ class Message(TypedDict, total=False):
     """A site as handlers see it (Pyro's keys).
 
     >>> sorted(new_sample_message("z", lambda: 0.0)) == sorted(
-    ...     k for k in Message.__annotations__ if k not in ("obs", "control_provenance")
+    ...     k for k in Message.__annotations__
+    ...     if k not in ("obs", "control_provenance", "value_parents")
     ... )
     True
     """
@@ -117,6 +119,9 @@ class Message(TypedDict, total=False):
     # Sites whose values decided Python control flow before this site ran
     # (recorded by TrackProvenanceMessenger).
     control_provenance: frozenset[str]
+    # What a tagged latent value was computed from, when its provenance holds
+    # only its own name (TrackProvenanceMessenger(direct=True)).
+    value_parents: frozenset[str]
 
 
 def new_message(
@@ -191,3 +196,40 @@ def new_sample_message(
         "stop": False,
         "continuation": None,
     }
+
+
+def _shape(x: Any) -> str:
+    shape = getattr(x, "shape", None)
+    return str(tuple(shape)) if shape is not None else type(x).__name__
+
+
+def describe_site(msg: Any) -> str:
+    """One line saying what an error note needs to know about a site: its name,
+    distribution and shapes, value shape, mask shape and plates.
+
+    >>> import torch
+    >>> m = new_sample_message("x", torch.distributions.Normal(torch.zeros(3), 1.0))
+    >>> m["cond_indep_stack"] = (CondIndepStackFrame("data", -1, 3, 0, 3),)
+    >>> describe_site(m)
+    "site 'x': Normal with batch_shape (3,), event_shape (); plates: 'data' (dim -1, size 3)"
+    """
+    fn = msg.get("fn")
+    parts = [f"site {msg.get('name')!r}: {type(fn).__name__}"]
+    if hasattr(fn, "batch_shape") and hasattr(fn, "event_shape"):
+        parts.append(
+            f" with batch_shape {tuple(fn.batch_shape)}, event_shape {tuple(fn.event_shape)}"
+        )
+    value = msg.get("value")
+    if value is not None:
+        parts.append(f", value shape {_shape(value)}")
+    mask = msg.get("mask")
+    if mask is not None and not isinstance(mask, bool):
+        parts.append(f", mask shape {_shape(mask)}")
+    frames = [
+        f"{f.name!r} (dim {f.dim}, size {f.size})"
+        if f.dim is not None
+        else f"{f.name!r} (sequential, iteration {f.counter})"
+        for f in msg.get("cond_indep_stack", ())
+    ]
+    parts.append(f"; plates: {', '.join(frames)}" if frames else "; no plates")
+    return "".join(parts)

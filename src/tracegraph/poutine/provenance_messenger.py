@@ -47,12 +47,14 @@ from tracegraph.ops.provenance import (
     check_site_inputs,
     claims_of,
     control_flow_scope,
+    detach_provenance,
     get_provenance,
     is_strict,
     names_of,
     raw_provenance,
     remember_storage,
     retag,
+    scrub_tracked_names,
     track_provenance,
     value_claims,
 )
@@ -72,10 +74,31 @@ class TrackProvenanceMessenger(Messenger):
     :param tag: which sites to tag: a predicate on the message, ``"latent"`` (every
         latent sample site, the default), ``"nonreparam"`` (non-reparameterized
         latent sites) or ``None`` (tag nothing; only record control flow).
+    :param direct: tag a tagged site's value with its own name only and record
+        what the value was computed from under ``msg["value_parents"]``, so that
+        every provenance set holds direct dependencies (linear memory on a long
+        chain; the transitive sets are recovered on demand, see
+        :func:`~tracegraph.poutine.edges.transitive_dependencies`).  By default a
+        value carries everything it was computed from, transitively.
+
+    >>> import tracegraph
+    >>> import tracegraph.distributions as dist
+    >>> from tracegraph import poutine
+    >>> def chain():
+    ...     a = tracegraph.sample("a", dist.Normal(0.0, 1.0))
+    ...     b = tracegraph.sample("b", dist.Normal(a, 1.0))
+    ...     return tracegraph.sample("c", dist.Normal(b, 1.0))
+    >>> with TrackProvenanceMessenger(direct=True):
+    ...     tr = poutine.trace(chain).get_trace()
+    >>> sorted(get_provenance(tr.nodes["c"]["value"])), sorted(tr.nodes["c"]["value_parents"])
+    (['c'], ['b'])
     """
 
-    def __init__(self, tag: Callable[[Message], bool] | str | None = "latent") -> None:
+    def __init__(
+        self, tag: Callable[[Message], bool] | str | None = "latent", direct: bool = False
+    ) -> None:
         super().__init__()
+        self._direct = direct
         if tag == "latent":
             self._tag: Callable[[Message], bool] | None = site_is_latent
         elif tag == "nonreparam":
@@ -100,6 +123,9 @@ class TrackProvenanceMessenger(Messenger):
         return self
 
     def __exit__(self, exc_type: Any, exc_value: Any, traceback: Any) -> None:
+        if exc_value is not None:
+            # Torch's messages may name the tracked class (an internal detail).
+            scrub_tracked_names(exc_value)
         try:
             super().__exit__(exc_type, exc_value, traceback)
         finally:
@@ -127,6 +153,14 @@ class TrackProvenanceMessenger(Messenger):
         extra: frozenset[str] = msg.get("control_provenance") or frozenset()
         if aligning() and isinstance(msg["value"], torch.Tensor):
             msg["value"] = _aligned_value(msg, tagged, extra)
+            _remember(msg, tagged)
+            return
+        if tagged and self._direct and isinstance(msg["value"], torch.Tensor):
+            # What the value was computed from stays at the site; the value itself
+            # stands for the site alone (direct dependencies only).
+            value = msg["value"]
+            msg["value_parents"] = get_provenance(value) | extra
+            msg["value"] = track_provenance(detach_provenance(value), frozenset({msg["name"]}))
             _remember(msg, tagged)
             return
         if tagged:

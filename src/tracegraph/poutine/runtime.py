@@ -40,6 +40,7 @@ from tracegraph.poutine.messages import (
     CondIndepStackFrame,
     InferDict,
     Message,
+    describe_site,
     new_message,
     new_sample_message,
 )
@@ -139,7 +140,14 @@ def default_process_message(msg: Message) -> None:
     fn = msg["fn"]
     if not callable(fn):  # checked inline: this runs for every message
         call_site_fn(msg["name"], fn, msg["args"], msg["kwargs"])  # raises, naming the site
-    msg["value"] = fn(*msg["args"], **msg["kwargs"])
+    try:
+        msg["value"] = fn(*msg["args"], **msg["kwargs"])
+    except Exception as exc:
+        if msg["type"] == "sample" and not isinstance(exc, NonlocalExit):
+            # torch's message names a parameter or a constraint, never the site.
+            exc.add_note(f"while drawing a value at {describe_site(msg)}")
+            exc._tracegraph_site_noted = True  # type: ignore[attr-defined]
+        raise
     msg["done"] = True
 
 

@@ -22,8 +22,10 @@ from collections.abc import Callable
 from contextlib import ExitStack
 from typing import Any
 
-from tracegraph.errors import HandlerAssertionError, SiteNameError
+from tracegraph.errors import HandlerAssertionError, SiteNameError, TracegraphError
+from tracegraph.ops.provenance import scrub_tracked_names
 from tracegraph.poutine.edges import add_edges, identify_dense_edges
+from tracegraph.poutine.messages import describe_site
 from tracegraph.poutine.messenger import HandledFunction, Messenger
 from tracegraph.poutine.provenance_messenger import TrackProvenanceMessenger
 from tracegraph.poutine.runtime import Message, NonlocalExit
@@ -41,6 +43,31 @@ __all__ = [
 ]
 
 
+def _note_where_it_failed(exc: BaseException, trace: Trace) -> None:
+    # The program raised between sites (building a distribution, a mask, ...):
+    # say after which one, since torch's message cannot.  Errors noted at a
+    # site, and our own errors that name one, need no such note.
+    if getattr(exc, "_tracegraph_site_noted", False) or (
+        isinstance(exc, TracegraphError) and "site '" in str(exc)
+    ):
+        return
+    last = None
+    for name, site in trace.nodes.items():
+        if site.get("type") in ("sample", "param"):
+            last = name
+    if last is None:
+        exc.add_note("raised by the program before its first site")
+        return
+    site = trace.nodes[last]
+    if site["type"] == "param":
+        where = f"param {last!r}"
+    elif site_is_subsample(site):
+        where = f"entering plate {last!r} (size {site['fn'].size})"
+    else:
+        where = describe_site(site)
+    exc.add_note(f"raised by the program after {where}")
+
+
 def _check_graph_type(graph_type: str) -> str:
     if graph_type not in GRAPH_TYPES:
         raise HandlerAssertionError(
@@ -55,8 +82,10 @@ class TraceMessenger(Messenger):
     :param graph_type: ``"flat"`` (no edges), ``"dense"`` (an edge from every
         earlier sample site, except across iterations of a sequential plate, as
         Pyro) or ``"provenance"`` (an edge ``i -> j`` exactly when site ``j``'s
-        distribution, value or existence depends on site ``i``, found by tracking
-        provenance through every op and through Python control flow).
+        distribution, value or existence was computed directly from site ``i``'s
+        value, found by tracking provenance through every op and through Python
+        control flow; the transitive dependencies come on demand from
+        :func:`~tracegraph.poutine.edges.transitive_dependencies`).
     :param param_only: record only param sites.
 
     >>> with TraceMessenger() as tm:
@@ -79,7 +108,7 @@ class TraceMessenger(Messenger):
             if self.graph_type == "provenance":
                 # Outside this handler, so that it tags values before they are
                 # recorded (post-processing runs outer handler first).
-                stack.enter_context(TrackProvenanceMessenger("latent"))
+                stack.enter_context(TrackProvenanceMessenger("latent", direct=True))
             super().__enter__()
             self._inner = stack.pop_all()  # exited by __exit__, after this handler
         return self
@@ -161,10 +190,12 @@ class TraceHandler(HandledFunction):
             except Exception as exc:
                 if not getattr(exc, "_tracegraph_shapes_noted", False):
                     try:
+                        _note_where_it_failed(exc, msngr.trace)
                         exc.add_note(msngr.trace.format_shapes())
                         exc._tracegraph_shapes_noted = True  # type: ignore[attr-defined]
                     except Exception:  # noqa: BLE001 - the original error matters more
                         pass
+                scrub_tracked_names(exc)
                 raise
             if not msngr.param_only:
                 msngr.trace.add_node("_RETURN", name="_RETURN", type="return", value=ret)

@@ -35,9 +35,10 @@ from tracegraph.errors import (
     SiteError,
     UnknownSiteError,
 )
-from tracegraph.ops.provenance import reduce_untracked
+from tracegraph.ops.provenance import reduce_untracked, scrub_tracked_names
 from tracegraph.ops.tensor_checks import warn_if_inf, warn_if_nan
 from tracegraph.poutine import trace_shapes
+from tracegraph.poutine.messages import describe_site
 from tracegraph.poutine.runtime import get_handler_stack
 from tracegraph.poutine.sites import site_is_subsample
 from tracegraph.poutine.subsample_messenger import SubsampleMessenger
@@ -425,11 +426,16 @@ class Trace:
 
     # -- log-probabilities ---------------------------------------------------
     def _note_failure(self, exc: BaseException, name: str, what: str) -> None:
-        exc.add_note(f"while computing {what} at site '{name}'")
+        try:
+            where = describe_site(self.nodes[name])
+        except Exception:  # noqa: BLE001 - the original error matters more
+            where = f"site '{name}'"
+        exc.add_note(f"while computing {what} at {where}")
         try:
             exc.add_note(self.format_shapes(last_site=name))
         except Exception as table_exc:  # noqa: BLE001 - the original error matters more
             exc.add_note(f"(shape table unavailable: {table_exc!r})")
+        scrub_tracked_names(exc)
         # Tells the trace handler that the table is already attached.
         exc._tracegraph_shapes_noted = True  # type: ignore[attr-defined]
 

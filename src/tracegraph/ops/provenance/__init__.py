@@ -92,6 +92,7 @@ from tracegraph.ops.provenance.control_flow import (
     record_control_flow,
     register_assertion,
 )
+from tracegraph.ops.provenance.display import plain_names, scrub_tracked_names
 from tracegraph.ops.provenance.propagation import collect
 from tracegraph.ops.provenance.registry import (
     is_registered,
@@ -158,6 +159,9 @@ __all__ = [
     # Aliases no op created (aliases.py), checked where values enter sites.
     "check_site_inputs",
     "remember_storage",
+    # Error messages name plain tensors (display.py).
+    "plain_names",
+    "scrub_tracked_names",
 ]
 
 _EMPTY: frozenset = frozenset()

@@ -27,7 +27,8 @@ maps claims to the dims of its output or turns them mixed
 Claims exist only inside :func:`aligned_run` (and in the tensors made there):
 other runs pay nothing for them.
 
->>> t = frozenset({"z", Claim("z", "p", -1)})
+>>> with aligned_run():  # (claims are made inside such a run)
+...     t = frozenset({"z", Claim("z", "p", -1)})
 >>> names_of(t), aligned_dim(t, "z", "p")
 (frozenset({'z'}), -1)
 >>> aligned_dim(t | {Claim("z", "p", -2)}, "z", "p") is None
@@ -119,7 +120,8 @@ def claims_live() -> bool:
 def has_claims(prov: Iterable[Any]) -> bool:
     """Whether ``prov`` holds a claim.
 
-    >>> has_claims({"a"}), has_claims({"a", Claim("a", None, None)})
+    >>> with aligned_run():
+    ...     has_claims({"a"}), has_claims({"a", Claim("a", None, None)})
     (False, True)
     """
     if not STATE.live:
