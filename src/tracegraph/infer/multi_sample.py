@@ -26,10 +26,10 @@ unscaled log-weight and scaled back (``s F(l / s)``).
 
 >>> l = torch.tensor([[-1.0], [-3.0]])        # K = 2 particles, one element
 >>> round(float(renyi_bound(l, alpha=0.0, scale=1.0)), 4)   # log mean exp
--1.6867
+-1.5662
 >>> signals = leave_one_out_signals(l, alpha=0.0, scale=1.0)
 >>> [round(float(s), 4) for s in signals.flatten()]   # F - F(l_k -> mean of the others)
-[0.6867, -1.3133]
+[1.4338, -0.5662]
 """
 
 from __future__ import annotations
