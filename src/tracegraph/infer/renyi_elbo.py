@@ -11,12 +11,16 @@ signal ``F(l) - F(l with l_k -> mean_{j != k} l_j)``: the bound's own dependence
 the particle's draw, with the leave-one-out geometric-mean baseline, unbiased
 because particles are independent.
 
-``independent_plates`` (not in Pyro) names plates whose elements are separate
-problems, such as the data plate of a VAE: log-weights are kept per element and
-the bound is ``sum_e F(l_e)``, the per-data-point importance-weighted bound; an
-element's scores multiply only that element's signal.  Every sample site of model
-and guide must then be inside those plates, and no Python decision may read a
-latent that varies along them (each would mix the elements); both are checked.
+*Plates kept per element.*  As in Pyro, the log-weights are kept per element of
+every plate that all sample sites are in (the data plate of a VAE): the bound is
+``sum_e F(l_e)``, the per-data-point importance-weighted bound, and an element's
+scores multiply only that element's signal.  Unlike Pyro, a plate along which a
+Python decision read a non-reparameterized latent is summed instead (its
+elements are not separate problems then).  ``independent_plates`` (not in Pyro)
+names the kept plates explicitly; every sample site of model and guide must then
+be inside them and no decision may read a latent varying along them (both are
+checked).  With subsampling, an element's bound is ``s F(l_e / s)`` (an unbiased
+estimate of the full data's sum; Pyro takes ``F`` of the scaled log-weights).
 
 >>> import torch
 >>> import tracegraph
@@ -55,6 +59,7 @@ from tracegraph.infer.multi_sample import (
 )
 from tracegraph.infer.numeric import torch_sum  # noqa: F401
 from tracegraph.infer.plate_sums import get_dependent_plate_dims  # noqa: F401
+from tracegraph.infer.plates import PARTICLE_PLATE
 from tracegraph.infer.runs import Tracking
 from tracegraph.infer.surrogate import Surrogate, magic_box
 from tracegraph.infer.terms import DepsFn, ParticleTerms
@@ -79,7 +84,8 @@ class RenyiELBO(ELBO):
     :param strict_enumeration_warning: accepted for Pyro compatibility.
     :param independent_plates: names of plates whose elements are separate
         problems (a data plate without global latents): the bound is summed over
-        their elements.  Empty (Pyro's behaviour): one log-weight per particle.
+        their elements.  ``None`` (Pyro's behaviour): the plates that every sample
+        site is in, less those a Python decision mixed.
     :raises ValueError: for ``alpha == 1``.
 
     >>> RenyiELBO(alpha=0.5, num_particles=3).alpha
@@ -88,6 +94,8 @@ class RenyiELBO(ELBO):
 
     tracking = Tracking.NONE
     rao_blackwellize = False
+    # VIMCO's signal is every score site's estimator; a relaxed site is pathwise.
+    site_estimators = ("score", "gumbel_st")
 
     def __init__(
         self,
@@ -98,7 +106,7 @@ class RenyiELBO(ELBO):
         vectorize_particles: bool = False,
         strict_enumeration_warning: bool = True,
         *,
-        independent_plates: Iterable[str] = (),
+        independent_plates: Iterable[str] | None = None,
     ) -> None:
         if alpha == 1:
             raise ValueError(
@@ -115,18 +123,29 @@ class RenyiELBO(ELBO):
         self.alpha = alpha
         if isinstance(independent_plates, str):
             independent_plates = (independent_plates,)
-        self.independent_plates = frozenset(independent_plates)
+        self.independent_plates = (
+            None if independent_plates is None else frozenset(independent_plates)
+        )
         # Python decisions that read a plated latent are found by provenance.
-        if self.independent_plates:
-            self._tracking = Tracking.NONREPARAM
+        self._tracking = Tracking.NONREPARAM
+        #: The plates kept per element in this step (every run's, intersected).
+        self._kept: frozenset[str] | None = None
 
     # -- runs -----------------------------------------------------------------
+    def _runs(self, model: Program, guide: Program, args: Any, kwargs: Any) -> list[Run]:
+        self._kept = None
+        return super()._runs(model, guide, args, kwargs)
+
     def _run(
         self, model: Program, guide: Program, args: Any, kwargs: Any, tracking: Tracking
     ) -> tuple[ParticleTerms, Trace, Trace]:
         terms, model_trace, guide_trace = super()._run(model, guide, args, kwargs, tracking)
-        if self.independent_plates:
+        if self.independent_plates is not None:
             self._check_independent(model_trace, guide_trace)
+            kept = self.independent_plates
+        else:
+            kept = _common_plates(model_trace, guide_trace)
+        self._kept = kept if self._kept is None else self._kept & kept
         return terms, model_trace, guide_trace
 
     def _terms(
@@ -144,7 +163,7 @@ class RenyiELBO(ELBO):
         return terms
 
     def _check_independent(self, model_trace: Trace, guide_trace: Trace) -> None:
-        wanted = self.independent_plates
+        wanted = self.independent_plates or frozenset()
         deciding: set[str] = set()
         for role, tr in (("model", model_trace), ("guide", guide_trace)):
             for name, site in tr.nodes.items():
@@ -179,12 +198,13 @@ class RenyiELBO(ELBO):
         and the position of the particle dim among the kept ones (vectorized)."""
         dims: dict[int, str] = {}
         scale = 1.0
+        kept = self._kept or frozenset()
         for _, guide_trace in runs[:1]:
             for site in guide_trace.nodes.values():
                 if site["type"] != "sample" or site_is_subsample(site):
                     continue
                 for f in site["cond_indep_stack"]:
-                    if f.name in self.independent_plates and f.dim is not None:
+                    if f.name in kept and f.dim is not None:
                         if f.dim not in dims and f.full_size is not None and f.size:
                             scale *= f.full_size / f.size
                         dims[f.dim] = f.name
@@ -203,7 +223,9 @@ class RenyiELBO(ELBO):
             scores = [s for _, s in sums]
             tau: torch.Tensor | None = None
             if any(s is not None for s in scores):
-                tau = torch.stack([torch.zeros(shape) if s is None else s.expand(shape) for s in scores])
+                tau = torch.stack(
+                    [torch.zeros(shape) if s is None else s.expand(shape) for s in scores]
+                )
         else:
             ((l, s),) = sums
             log_w = l.movedim(particle_pos, 0)
@@ -231,3 +253,36 @@ class RenyiELBO(ELBO):
                 objective = objective + (detach_provenance(tau) * signal).sum()
         loss = -objective
         return loss, (loss if surrogate.exact else -value)
+
+
+def _sample_sites(trace: Trace) -> list[Any]:
+    return [
+        site
+        for site in trace.nodes.values()
+        if site["type"] == "sample" and not site_is_subsample(site)
+    ]
+
+
+def _common_plates(model_trace: Trace, guide_trace: Trace) -> frozenset[str]:
+    """The vectorized plates (not the particles') that every sample site of model
+    and guide is in, less those along which a non-reparameterized latent that
+    decided Python control flow varies (its decision mixes their elements)."""
+    sites = _sample_sites(model_trace) + _sample_sites(guide_trace)
+    common: frozenset[str] | None = None
+    deciding: set[str] = set()
+    for site in sites:
+        names = frozenset(
+            f.name
+            for f in site["cond_indep_stack"]
+            if f.dim is not None and f.name != PARTICLE_PLATE
+        )
+        common = names if common is None else common & names
+        deciding.update(site.get("control_provenance") or ())
+    if not common:
+        return frozenset()
+    for name in deciding:
+        site = guide_trace.nodes.get(name)
+        if site is None:
+            continue
+        common -= {f.name for f in site["cond_indep_stack"] if f.name in common and f.size > 1}
+    return common
