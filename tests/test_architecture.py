@@ -23,6 +23,7 @@ LAYERS = [
     "optim",  # torch optimizers around params (DCTAdam uses a transform); SVI takes one
     "poutine",
     "primitives",
+    "nn",  # PyroModule and friends: params and samples as module attributes
     "infer",
     "cli",
 ]

@@ -259,9 +259,35 @@ def test_setitem_failed_keeps_previous_value():
     assert _leaf(store, "a") is leaf
 
 
-def test_setitem_non_str_name_raises():
-    with pytest.raises(SiteError, match="must be a str"):
-        ParamStoreDict()[3] = torch.zeros(1)  # type: ignore[index]
+def test_setitem_any_hashable_name_as_pyro():
+    store = ParamStoreDict()
+    store[3] = torch.zeros(1)  # type: ignore[index]
+    store.setdefault(("layer", 1), torch.ones(2), constraints.positive)  # type: ignore[arg-type]
+    assert store.keys() == [3, ("layer", 1)]
+    assert store[("layer", 1)].tolist() == [1.0, 1.0]  # type: ignore[index]
+
+
+def test_setitem_unhashable_name_raises_type_error():
+    with pytest.raises(TypeError, match="must be hashable"):
+        ParamStoreDict()[["a"]] = torch.zeros(1)  # type: ignore[index]
+
+
+def test_save_load_round_trips_tuple_and_int_names(tmp_path):
+    store = ParamStoreDict()
+    store[("enc", 0)] = torch.zeros(2)  # type: ignore[index]
+    store[7] = torch.ones(1)  # type: ignore[index]
+    store.save(tmp_path / "p.pt")
+    other = ParamStoreDict()
+    other.load(tmp_path / "p.pt")
+    assert other.keys() == [("enc", 0), 7]
+
+
+def test_save_refuses_name_the_safe_format_cannot_hold(tmp_path):
+    store = ParamStoreDict()
+    store[frozenset({"a"})] = torch.zeros(1)  # type: ignore[index]
+    with pytest.raises(SiteError, match="cannot be saved in the safe format"):
+        store.save(tmp_path / "p.pt")
+    assert not (tmp_path / "p.pt").exists()
 
 
 def test_setdefault_discrete_constraint_raises():
@@ -304,7 +330,8 @@ def test_mapping_protocol_reflects_contents():
     store["b"] = torch.zeros(1)
     store.setdefault("a", torch.ones(1), constraints.positive)
     assert store and len(store) == 2 and "a" in store and "c" not in store
-    assert list(store) == store.keys() == store.get_all_param_names() == ["b", "a"]
+    with pytest.warns(DeprecationWarning, match="get_all_param_names"):
+        assert list(store) == store.keys() == store.get_all_param_names() == ["b", "a"]
     assert [n for n, _ in store.items()] == ["b", "a"]
     assert [v.tolist() for v in store.values()] == [[0.0], [1.0]]
     del store["b"]

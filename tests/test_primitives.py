@@ -6,7 +6,7 @@ import torch
 import tracegraph
 import tracegraph.distributions as dist
 from tracegraph import poutine
-from tracegraph.errors import ShapeError, SiteError
+from tracegraph.errors import SiteError
 
 
 def test_sample_plain_torch_distribution_works_and_is_traced():
@@ -37,21 +37,54 @@ def test_sample_accepts_non_str_names_as_pyro():
     assert list(tr.nodes) == ["_INPUT", ("z", 1), 3, "_RETURN"]
 
 
-def test_sample_observed_wrong_shape_names_site():
+def _log_prob_error(model):
+    # As Pyro: the site is recorded; the mismatch surfaces with its log-density.
+    tr = poutine.trace(model).get_trace()
+    with pytest.raises(ValueError) as info:
+        tr.log_prob_sum()
+    return str(info.value) + "\n" + "\n".join(getattr(info.value, "__notes__", []))
+
+
+def test_sample_observed_wrong_shape_fails_at_log_prob_naming_site():
     def model():
         tracegraph.sample("x", dist.Normal(torch.zeros(3), 1.0), obs=torch.zeros(4))
 
-    with pytest.raises(ShapeError, match="'x'.*\\(4,\\)"):
-        poutine.trace(model).get_trace()
+    message = _log_prob_error(model)
+    assert "site 'x'" in message and "[4]" in message and "[3]" in message
 
 
-def test_sample_observed_wrong_event_shape_names_site():
+def test_sample_observed_wrong_event_shape_fails_at_log_prob_naming_site():
     def model():
         d = dist.MultivariateNormal(torch.zeros(3), torch.eye(3))
         tracegraph.sample("y", d, obs=torch.zeros(2))
 
-    with pytest.raises(ShapeError, match="'y'.*event shape"):
+    assert "site 'y'" in _log_prob_error(model)
+
+
+def test_sample_observed_without_handler_warns_as_pyro():
+    with pytest.warns(RuntimeWarning, match="outside of inference at x"):
+        value = tracegraph.sample("x", dist.Normal(0.0, 1.0), obs=torch.tensor(2.0))
+    assert value == 2.0
+
+
+def test_sample_fn_not_callable_raises_type_error():
+    def model():
+        tracegraph.sample("x", torch.tensor(1.0))
+
+    with pytest.raises(TypeError, match="site 'x'.*not callable"):
         poutine.trace(model).get_trace()
+
+
+def test_sample_accepts_non_torch_distribution_callables():
+    class Constant(dist.Distribution):
+        def sample(self, *args, **kwargs):
+            return torch.tensor(1.0)
+
+        def log_prob(self, x):
+            return torch.tensor(-0.5)
+
+    tr = poutine.trace(lambda: tracegraph.sample("c", Constant())).get_trace()
+    assert tr.nodes["c"]["value"] == 1.0 and tr.log_prob_sum() == -0.5
 
 
 def test_obs_mask_splits_observed_and_latent_parts():
@@ -214,3 +247,15 @@ def test_primitives_reexport_pyros_runtime_names():
     assert primitives.effectful is runtime.effectful
     assert primitives.apply_stack is runtime.apply_stack
     assert primitives.clear_param_store is tracegraph.clear_param_store
+
+
+def test_factor_outside_inference_warns_and_deterministic_does_not_as_pyro():
+    with pytest.warns(RuntimeWarning, match="outside of inference at penalty"):
+        tracegraph.factor("penalty", torch.tensor(-1.0))
+    assert tracegraph.deterministic("d", torch.tensor(2.0)) == 2.0  # warnings are errors here
+
+
+def test_factor_has_rsample_defaults_to_false_as_pyro():
+    tr = poutine.trace(lambda: tracegraph.factor("f", torch.tensor(0.5))).get_trace()
+    assert tr.nodes["f"]["fn"].has_rsample is False
+    assert tr.nodes["f"]["infer"] == {"is_auxiliary": True}

@@ -25,6 +25,7 @@ def registered():
 
 def test_settings_defaults_are_the_validation_flags():
     assert settings.get() == {
+        "module_local_params": False,  # PyroModule params in the param store (Pyro's)
         "validate_distributions_pyro": True,
         "validate_distributions_torch": True,
         "validate_infer": True,

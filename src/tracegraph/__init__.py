@@ -13,7 +13,11 @@ ELBO, behind Pyro's public names: ``import tracegraph as pyro`` ports a model.
 ['x']
 """
 
-from tracegraph import distributions, infer, optim, poutine, settings
+from tracegraph import distributions, infer, nn, optim, poutine, settings
+
+# As after ``import pyro``, the grab-bag module is reachable as an attribute
+# (``pyro.util.set_rng_seed(0)`` in ported programs).
+from tracegraph import util as util
 from tracegraph.distributions import is_validation_enabled
 from tracegraph.infer.inspect import render_model
 from tracegraph.logger import log
@@ -53,6 +57,7 @@ __all__ = [
     "log",
     "markov",
     "module",
+    "nn",
     "optim",
     "param",
     "plate",

@@ -22,10 +22,13 @@ __all__ = [
     "TracegraphWarning",
     "UnknownSiteError",
     "SiteNameError",
+    "SiteTypeError",
+    "PlateAssertionError",
     "HandlerAssertionError",
     "HandlerArgumentError",
     "PlateArgumentError",
     "ExperimentalWarning",
+    "DistributedError",
 ]
 
 
@@ -69,6 +72,15 @@ class OptimizerError(TracegraphError, ValueError):
     """
 
 
+class DistributedError(TracegraphError, RuntimeError):
+    """The ranks of a data-parallel job disagree or one of them failed: a rank
+    raised, a param exists on some ranks only, or a rank stopped answering.
+
+    >>> issubclass(DistributedError, RuntimeError)
+    True
+    """
+
+
 class TracegraphWarning(UserWarning):
     """Warnings raised by tracegraph; filter them with this class."""
 
@@ -89,6 +101,25 @@ class SiteNameError(SiteError, AssertionError):
     """A site was given no name (Pyro asserts that the name is not None).
 
     >>> issubclass(SiteNameError, AssertionError) and issubclass(SiteNameError, ValueError)
+    True
+    """
+
+
+class SiteTypeError(SiteError, TypeError):
+    """A site got an argument of the wrong kind where Pyro fails with a
+    ``TypeError``: a sample site whose ``fn`` cannot be called, a param name that
+    is not hashable.
+
+    >>> issubclass(SiteTypeError, TypeError) and issubclass(SiteTypeError, ValueError)
+    True
+    """
+
+
+class PlateAssertionError(PlateError, AssertionError):
+    """A plate was declared in a way Pyro refuses with an ``assert`` (explicit
+    ``subsample`` indices without a ``size``).
+
+    >>> issubclass(PlateAssertionError, AssertionError)
     True
     """
 

@@ -9,12 +9,15 @@
 ...     with tracegraph.plate("data", len(data)):
 ...         tracegraph.sample("obs", dist.Bernoulli(p), obs=data)
 ...     return p
->>> 0.0 < float(model(torch.tensor([1.0, 0.0]))) < 1.0
-True
+>>> from tracegraph import poutine
+>>> tr = poutine.trace(model).get_trace(torch.tensor([1.0, 0.0]))
+>>> list(tr.nodes), 0.0 < float(tr.nodes["_RETURN"]["value"]) < 1.0
+(['_INPUT', 'p', 'data', 'obs', '_RETURN'], True)
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from typing import Any
@@ -29,7 +32,7 @@ from tracegraph.distributions import (
 )
 from tracegraph.distributions import enable_validation as _enable_dist_validation
 from tracegraph.distributions.util import is_validation_enabled
-from tracegraph.errors import ShapeError, SiteError, SiteNameError
+from tracegraph.errors import SiteError, SiteNameError
 from tracegraph.ops.rng import set_rng_seed
 from tracegraph.params import (
     ParamStoreDict,
@@ -46,6 +49,7 @@ from tracegraph.poutine.runtime import (
     Message,
     am_i_wrapped,
     apply_stack,
+    call_site_fn,
     effectful,
     new_message,
     new_sample_message,
@@ -88,30 +92,6 @@ def _check_name(name: Any, what: str) -> None:
         raise SiteNameError(f"a {what} site needs a name, got None")
 
 
-def _check_observed_shape(name: str, fn: Any, value: Any) -> None:
-    shape = getattr(value, "shape", None)
-    event_shape = getattr(fn, "event_shape", None)
-    batch_shape = getattr(fn, "batch_shape", None)
-    if shape is None or event_shape is None or batch_shape is None:
-        return
-    n_event = len(event_shape)
-    if n_event and tuple(shape[len(shape) - n_event :]) != tuple(event_shape):
-        raise ShapeError(
-            f"observed value at site '{name}' has shape {tuple(shape)}, but the "
-            f"distribution's event shape is {tuple(event_shape)} (its rightmost dims "
-            f"must equal the event shape); batch shape is {tuple(batch_shape)}"
-        )
-    try:
-        torch.broadcast_shapes(tuple(shape[: len(shape) - n_event]), tuple(batch_shape))
-    except RuntimeError:
-        raise ShapeError(
-            f"observed value at site '{name}' has shape {tuple(shape)}, which does not "
-            f"broadcast with the distribution's batch|event shape "
-            f"{tuple(batch_shape)}|{tuple(event_shape)}; hint: check the plates around "
-            "the site and the data's shape"
-        ) from None
-
-
 def sample(
     name: str,
     fn: Any,
@@ -124,28 +104,43 @@ def sample(
     """Draw a random value at site ``name`` from the distribution ``fn``.
 
     :param name: the site's name, unique in one run.
-    :param fn: a distribution (ours or any ``torch.distributions`` object).
-    :param obs: an observed value; the site is then conditioned on it.
+    :param fn: a distribution (ours or any ``torch.distributions`` object), or
+        any callable with ``log_prob`` (such as a subclass of
+        :class:`tracegraph.distributions.Distribution`).
+    :param obs: an observed value; the site is then conditioned on it.  Without
+        any handler the value is returned with a ``RuntimeWarning`` (as Pyro:
+        nothing records the observation).
     :param obs_mask: boolean tensor: where True the value is observed, where False
         it is a latent drawn at a companion site ``f"{name}_unobserved"``.
     :param infer: inference options for the site (e.g. ``{"baseline": {...}}``).
     :returns: the value.
+    :raises SiteTypeError: (a ``TypeError``) when ``fn`` must be called but cannot.
 
     >>> import tracegraph.distributions as dist
-    >>> sample("x", dist.Normal(0.0, 1.0), obs=torch.tensor(0.5))
+    >>> from tracegraph import poutine
+    >>> with poutine.trace() as tracer:
+    ...     sample("x", dist.Normal(0.0, 1.0), obs=torch.tensor(0.5))
     tensor(0.5000)
+    >>> tracer.trace.nodes["x"]["is_observed"]
+    True
     """
     _check_name(name, "sample")
-    fn = as_tracegraph_distribution(fn)
+    if isinstance(fn, torch.distributions.Distribution):
+        fn = as_tracegraph_distribution(fn)
+    # Anything else callable (e.g. a subclass of Pyro's non-torch Distribution
+    # base) is used as it is, as Pyro does.
     if obs_mask is not None:
         return _masked_observe(name, fn, obs, obs_mask, infer, *args, **kwargs)
     if not _HANDLERS.get():
         # No handler: just draw (or return the observation).
         if obs is not None:
-            if is_validation_enabled():
-                _check_observed_shape(name, fn, obs)
+            warnings.warn(
+                f"trying to observe a value outside of inference at {name}",
+                RuntimeWarning,
+                stacklevel=2,
+            )
             return obs
-        return fn(*args, **kwargs)
+        return call_site_fn(name, fn, args, kwargs)
     msg = new_sample_message(
         name,
         fn,
@@ -155,9 +150,9 @@ def sample(
         infer={} if infer is None else dict(infer),
         **kwargs,
     )
+    # An observed value whose shape disagrees with the distribution is not
+    # refused here: as in Pyro, that surfaces when its log-density is computed.
     apply_stack(msg)
-    if msg["is_observed"] and is_validation_enabled():
-        _check_observed_shape(name, msg["fn"], msg["value"])
     return msg["value"]
 
 
@@ -208,7 +203,7 @@ def param(
     >>> float(w.detach()), w.unconstrained().requires_grad
     (2.0, True)
     """
-    _check_name(name, "param")
+    # Any hashable name, None included, names a param (as in Pyro).
     if not _HANDLERS.get():
         return get_param_store().get_param(name, init_tensor, constraint, event_dim)
     # As Pyro: args are the name and the initial value (when given), kwargs the
@@ -224,9 +219,15 @@ def param(
 def factor(name: str, log_factor: torch.Tensor, *, has_rsample: bool | None = None) -> None:
     """Add ``log_factor`` to the model's log density as site ``name``.
 
-    :param has_rsample: whether the factor is reparameterized (matters only in a guide).
+    :param has_rsample: whether the factor is reparameterized (matters only in a
+        guide, where it must be given under validation); ``None`` counts as
+        ``False``, as in Pyro.
 
-    >>> factor("penalty", torch.tensor(-1.0))
+    >>> from tracegraph import poutine
+    >>> with poutine.trace() as tracer:
+    ...     factor("penalty", torch.tensor(-1.0))
+    >>> tracer.trace.log_prob_sum()
+    tensor(-1.)
     """
     log_factor = torch.as_tensor(log_factor)
     unit = Unit(log_factor, has_rsample=has_rsample)
@@ -240,6 +241,8 @@ def deterministic(name: str, value: torch.Tensor, event_dim: int | None = None) 
     tensor([1., 2.])
     """
     value = torch.as_tensor(value)
+    if not _HANDLERS.get():
+        return value  # nothing records it (and, unlike sample, no warning: as Pyro)
     event_dim = value.dim() if event_dim is None else event_dim
     fn = Delta(value, event_dim=event_dim).mask(False)
     return sample(name, fn, obs=value, infer={"_deterministic": True})
@@ -318,7 +321,6 @@ def module(
     >>> get_param_store()["lin$$$bias"].unconstrained() is lin.bias
     True
     """
-    _check_name(name, "module")
     if not isinstance(nn_module, torch.nn.Module):
         raise SiteError(
             f"module('{name}') expects a torch.nn.Module, got {type(nn_module).__name__}"

@@ -122,3 +122,4 @@ register(
     "validate_distributions_pyro", "torch.distributions.distribution", "Distribution._validate_args"
 )
 register("validate_infer", "torch.distributions.distribution", "Distribution._validate_args")
+register("module_local_params", "tracegraph.nn.context", "_MODULE_LOCAL_PARAMS")

@@ -37,6 +37,7 @@ from tracegraph.infer.generalized_pareto import fit_generalized_pareto  # noqa: 
 from tracegraph.infer.validation import check_site_shape  # noqa: E402
 from tracegraph.infer.waic import waic  # noqa: E402
 from tracegraph.ops.tensor_checks import warn_if_nan  # noqa: E402
+from tracegraph.poutine.sites import site_is_subsample  # noqa: E402
 
 LIBS = {
     "pyro": (pyro, pdist, pinfer, pimportance, poptim),
@@ -95,7 +96,7 @@ def sites(trace: Any) -> list[str]:
     # plates (a difference of the poutine layer, not of inference).
     return [
         n for n, s in trace.nodes.items()
-        if not (s["type"] == "sample" and (p_site_is_subsample(s) or s["infer"].get("_subsample")))
+        if not (s["type"] == "sample" and (p_site_is_subsample(s) or site_is_subsample(s)))
     ]
 
 

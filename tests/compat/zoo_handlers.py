@@ -12,8 +12,9 @@ from typing import Any
 
 import torch
 from differential import Lib, program, traced, with_log_probs
+from zoo_models import _three_site_model, _two_site_model
 
-# -- handlers ---------------------------------------------------------------------
+# -- handlers ----------------------------------------------------------------------------
 
 
 def _two_level(lib: Lib) -> Callable[[], Any]:
@@ -114,219 +115,227 @@ def uncondition_and_infer_config(lib: Lib) -> Any:
     )
 
 
-@program
-def lift_params(lib: Lib) -> Any:
-    def model() -> Any:
-        return lib.pyro.param("w", torch.tensor(0.0))
-
-    return traced(lib, lib.poutine.lift(model, prior={"w": lib.dist.Normal(0.0, 1.0)}))
+# -- replay, condition, substitute (second zoo) ------------------------------------------
 
 
 @program
-def seed_handler_repeats_draws(lib: Lib) -> Any:
-    model = _two_level(lib)
-    a = traced(lib, lib.poutine.seed(model, rng_seed=3))
-    b = traced(lib, lib.poutine.seed(model, rng_seed=3))
-    return a.nodes["z"]["value"], b.nodes["z"]["value"]
+def replay_guide_trace(lib: Lib) -> Any:
+    pyro, dist, poutine = lib.pyro, lib.dist, lib.poutine
+    def guide():
+        pyro.sample("x", dist.Normal(3.0, 0.1))
+
+    guide_tr = traced(lib, guide)
+    model_tr = traced(lib, poutine.replay(_two_site_model(pyro, dist), trace=guide_tr))
+    return guide_tr, model_tr
 
 
 @program
-def broadcast_handler(lib: Lib) -> Any:
-    def model() -> None:
-        with lib.poutine.broadcast(), lib.pyro.plate("d", 3):
-            lib.pyro.sample("x", lib.dist.Normal(0.0, 1.0))
-
-    return traced(lib, model)
-
-
-@program
-def escape_leaves_partial_trace(lib: Lib) -> Any:
-    model = _two_level(lib)
-    runtime = lib.mod(".poutine.runtime")
-    traced_fn = lib.poutine.trace(lib.poutine.escape(model, escape_fn=lambda m: m["name"] == "b"))
-    try:
-        traced_fn()
-    except runtime.NonlocalExit as e:
-        site = e.site
-    return traced_fn.trace, site["name"], site["value"], site["done"], site["stop"]
+def replay_params_from_store(lib: Lib) -> Any:
+    pyro, dist, poutine = lib.pyro, lib.dist, lib.poutine
+    model = _two_site_model(pyro, dist)
+    traced(lib, model)  # creates "a" in the param store
+    params = {"a": pyro.param("a")}
+    return traced(lib, poutine.replay(model, params=params))
 
 
 @program
-def nonlocal_exit_reset_stack_clears_outer_trace(lib: Lib) -> Any:
-    runtime = lib.mod(".poutine.runtime")
-
-    def inner() -> None:
-        lib.pyro.sample("b", lib.dist.Normal(0.0, 1.0))
-
-    def outer() -> None:
-        lib.pyro.sample("a", lib.dist.Normal(0.0, 1.0))
-        with lib.pyro.plate("p", 3):
-            pass
-        try:
-            lib.poutine.escape(inner, escape_fn=lambda m: True)()
-        except runtime.NonlocalExit as e:
-            e.reset_stack()
-        lib.pyro.sample("c", lib.dist.Normal(0.0, 1.0))
-
-    return traced(lib, outer)
+def error_replay_params_plain_tensor(lib: Lib) -> Any:
+    pyro, dist, poutine = lib.pyro, lib.dist, lib.poutine
+    model = _two_site_model(pyro, dist)
+    return traced(lib, poutine.replay(model, params={"a": torch.tensor(7.0)}))
 
 
 @program
-def trace_dense_edges(lib: Lib) -> Any:
-    def model() -> None:
-        a = lib.pyro.sample("a", lib.dist.Normal(0.0, 1.0))
-        with lib.pyro.plate("p", 2):
-            lib.pyro.sample("b", lib.dist.Normal(a, 1.0))
-        for i in lib.pyro.plate("s", 2):
-            lib.pyro.sample(f"c_{i}", lib.dist.Normal(a, 1.0), obs=torch.tensor(0.0))
+def replay_partial_trace(lib: Lib) -> Any:
+    pyro, dist, poutine = lib.pyro, lib.dist, lib.poutine
+    def model():
+        a = pyro.sample("a", dist.Normal(0.0, 1.0))
+        b = pyro.sample("b", dist.Normal(a, 1.0))
+        return a, b
 
-    return lib.poutine.trace(model, graph_type="dense").get_trace()
-
-
-@program
-def trace_param_only(lib: Lib) -> Any:
-    def model() -> None:
-        lib.pyro.param("w", torch.ones(1))
-        lib.pyro.sample("a", lib.dist.Normal(0.0, 1.0))
-
-    return lib.poutine.trace(model, param_only=True).get_trace()
+    partial = poutine.Trace()
+    partial.add_node(
+        "a", type="sample", name="a", value=torch.tensor(5.0), is_observed=False, infer={}
+    )
+    return traced(lib, poutine.replay(model, trace=partial))
 
 
 @program
-def trace_unknown_graph_type_raises(lib: Lib) -> Any:
-    return lib.poutine.trace(lambda: None, graph_type="foo").get_trace()
+def condition_dict(lib: Lib) -> Any:
+    pyro, dist, poutine = lib.pyro, lib.dist, lib.poutine
+    model = _two_site_model(pyro, dist)
+    return traced(lib, poutine.condition(model, data={"x": torch.tensor(2.0)}))
 
 
 @program
-def trace_duplicate_sample_names_raise(lib: Lib) -> Any:
-    def model() -> None:
-        lib.pyro.sample("a", lib.dist.Normal(0.0, 1.0))
-        lib.pyro.sample("a", lib.dist.Normal(0.0, 1.0))
-
-    return traced(lib, model)
+def condition_overrides_obs(lib: Lib) -> Any:
+    pyro, dist, poutine = lib.pyro, lib.dist, lib.poutine
+    model = _two_site_model(pyro, dist)
+    return traced(lib, poutine.condition(model, data={"y": torch.tensor(-3.0)}))
 
 
 @program
-def trace_param_then_sample_same_name_raises(lib: Lib) -> Any:
-    def model() -> None:
-        lib.pyro.param("a", torch.ones(1))
-        lib.pyro.sample("a", lib.dist.Normal(0.0, 1.0))
-
-    return traced(lib, model)
-
-
-@program
-def trace_add_edge_adds_missing_nodes(lib: Lib) -> Any:
-    tr = lib.Trace()
-    tr.add_node("a", type="sample", name="a")
-    tr.add_edge("a", "b")
-    tr.add_edge("c", "a")
-    return tr, tr.successors("a"), tr.predecessors("a"), tr.topological_sort()
+def condition_with_trace(lib: Lib) -> Any:
+    pyro, dist = lib.pyro, lib.dist
+    model = _two_site_model(pyro, dist)
+    source = traced(lib, model)
+    return traced(lib, pyro.condition(model, data=source))
 
 
 @program
-def trace_missing_site_raises_key_error(lib: Lib) -> Any:
-    return lib.Trace().predecessors("nope")
+def condition_context_manager_in_plate(lib: Lib) -> Any:
+    pyro, dist, poutine = lib.pyro, lib.dist, lib.poutine
+    def model():
+        with pyro.plate("p", 3):
+            return pyro.sample("x", dist.Normal(0.0, 1.0))
+
+    with poutine.trace() as tracer, poutine.condition(data={"x": torch.arange(3.0)}):
+        model()
+    return tracer.trace
 
 
 @program
-def trace_remove_missing_site_raises_key_error(lib: Lib) -> Any:
-    lib.Trace().remove_node("nope")
-
-
-@program
-def trace_nan_log_prob_warns(lib: Lib) -> Any:
-    def model() -> None:
-        lib.pyro.sample(
-            "x",
-            lib.dist.Normal(torch.tensor(float("nan")), 1.0, validate_args=False),
-            obs=torch.tensor(0.0),
-        )
-
-    return traced(lib, model).log_prob_sum()
-
-
-@program
-def custom_effect_is_not_traced(lib: Lib) -> Any:
-    effectful = lib.mod(".poutine.runtime").effectful
-    double = effectful(lambda x: 2 * x, type="double")
-
-    def model() -> Any:
-        return double(3, name="d", obs=None)
-
-    return traced(lib, model), double(4, name="e", obs=10)
-
-
-@program
-def effectful_without_type_raises(lib: Lib) -> Any:
-    return lib.mod(".poutine.runtime").effectful(lambda x: x)
-
-
-@program
-def messenger_register_and_unregister(lib: Lib) -> Any:
-    Messenger = lib.mod(".poutine.messenger").Messenger
-    seen: list[Any] = []
-
-    class Spy(Messenger):
-        pass
-
-    def hook(msg: Any) -> None:
-        seen.append(msg["name"])
-
-    Spy.register(hook, type="sample")
-    with Spy():
-        lib.pyro.sample("a", lib.dist.Normal(0.0, 1.0))
-    Spy.unregister(hook, "sample")
-    with Spy():
-        lib.pyro.sample("b", lib.dist.Normal(0.0, 1.0))
-    return seen
-
-
-@program
-def messenger_register_without_type_raises(lib: Lib) -> Any:
-    lib.mod(".poutine.messenger").Messenger.register(print)
-
-
-@program
-def messenger_entered_twice_raises(lib: Lib) -> Any:
-    m = lib.mod(".poutine.messenger").Messenger()
-    with m, m:
-        pass
-
-
-@program
-def messenger_decorates_a_method(lib: Lib) -> Any:
-    class Model:
-        @lib.poutine.block
-        def run(self, x: Any) -> Any:
-            return lib.pyro.sample("z", lib.dist.Normal(x, 1.0))
-
-    return traced(lib, Model().run, 1.0)
-
-
-@program
-def unwrap_handlers(lib: Lib) -> Any:
-    unwrap = lib.mod(".poutine.messenger").unwrap
-
-    def model() -> None:
-        pass
-
-    traced_fn = lib.poutine.trace(model)
-    return (
-        unwrap(lib.poutine.block(lib.poutine.scale(model, scale=2.0))) is model,
-        unwrap(traced_fn) is traced_fn,
-        unwrap(lib.poutine.block(traced_fn)) is traced_fn,
-        unwrap(model) is model,
+def substitute_data_params_only_warns_unused(lib: Lib) -> Any:
+    pyro, dist, poutine = lib.pyro, lib.dist, lib.poutine
+    # Pyro's substitute replaces param sites only and warns about unused keys.
+    model = _two_site_model(pyro, dist)
+    return traced(
+        lib, poutine.substitute(model, data={"a": torch.tensor(3.0), "x": torch.tensor(-1.0)})
     )
 
 
 @program
-def block_messengers_hides_trace(lib: Lib) -> Any:
-    block_messengers = lib.mod(".poutine.messenger").block_messengers
-    TraceMessenger = lib.mod(".poutine.trace_messenger").TraceMessenger
-    with lib.poutine.trace() as tm:
-        with block_messengers(lambda m: isinstance(m, TraceMessenger)) as blocked:
-            n_blocked = len(blocked)
-            lib.pyro.sample("hidden", lib.dist.Normal(0.0, 1.0))
-        lib.pyro.sample("shown", lib.dist.Normal(0.0, 1.0))
-    return tm.trace, n_blocked
+def error_substitute_fn_keyword(lib: Lib) -> Any:
+    pyro, dist, poutine = lib.pyro, lib.dist, lib.poutine
+    # Pyro 1.9.2's substitute has no substitute_fn argument.
+    model = _two_site_model(pyro, dist)
+
+    def fn(msg):
+        return torch.tensor(9.0) if msg["name"] == "a" else None
+
+    return traced(lib, poutine.substitute(model, substitute_fn=fn))
+
+
+@program
+def uncondition_observed_site(lib: Lib) -> Any:
+    pyro, dist, poutine = lib.pyro, lib.dist, lib.poutine
+    return traced(lib, poutine.uncondition(_two_site_model(pyro, dist)))
+
+
+@program
+def do_intervention(lib: Lib) -> Any:
+    pyro, dist, poutine = lib.pyro, lib.dist, lib.poutine
+    def model():
+        x = pyro.sample("x", dist.Normal(0.0, 1.0))
+        return pyro.sample("y", dist.Normal(x, 1.0))
+
+    return traced(lib, poutine.do(model, data={"x": torch.tensor(10.0)}))
+
+
+@program
+def do_top_level_alias(lib: Lib) -> Any:
+    pyro, dist = lib.pyro, lib.dist
+    def model():
+        x = pyro.sample("x", dist.Normal(0.0, 1.0))
+        return pyro.sample("y", dist.Normal(x, 1.0))
+
+    return traced(lib, pyro.do(model, data={"x": torch.tensor(10.0)}))
+
+
+# -- block, scale, mask (second zoo) -----------------------------------------------------
+
+
+_BLOCK_OPTIONS: dict[str, dict[str, Any]] = {
+    "default": {},
+    "hide": {"hide": ["x"]},
+    "expose": {"expose": ["y"]},
+    "hide_types": {"hide_types": ["param"]},
+    "expose_types": {"expose_types": ["sample"]},
+    "hide_all_false": {"hide_all": False},
+    "hide_all_false_expose_all": {"hide_all": False, "expose_all": True},
+    "hide_fn": {"hide_fn": lambda msg: msg.get("is_observed", False)},
+    "expose_fn": {"expose_fn": lambda msg: msg["name"] == "a"},
+    "hide_one_expose_another": {"hide": ["x"], "expose": ["y"]},
+    # Invalid combinations: Pyro refuses them.
+    "error_expose_all_with_hide_all": {"expose_all": True},
+    "error_hide_and_expose_same_site": {"hide": ["x"], "expose": ["x"]},
+    "error_hide_fn_and_expose_fn": {"hide_fn": lambda msg: True, "expose_fn": lambda msg: True},
+}
+
+
+def _block_program(key: str) -> Callable[[Lib], Any]:
+    def prog(lib: Lib) -> Any:
+        model = _three_site_model(lib.pyro, lib.dist)
+        return traced(lib, lib.poutine.block(model, **_BLOCK_OPTIONS[key]))
+
+    prog.__name__ = f"block_{key}"
+    return prog
+
+
+for _key in _BLOCK_OPTIONS:
+    program(_block_program(_key))
+
+
+@program
+def block_context_inner_trace(lib: Lib) -> Any:
+    pyro, dist, poutine = lib.pyro, lib.dist, lib.poutine
+    model = _three_site_model(pyro, dist)
+    with poutine.trace() as outer:
+        with poutine.block():
+            with poutine.trace() as inner:
+                model()
+    return list(outer.trace.nodes), list(inner.trace.nodes)
+
+
+@program
+def scale_nested_and_tensor(lib: Lib) -> Any:
+    pyro, dist, poutine = lib.pyro, lib.dist, lib.poutine
+    def model():
+        with poutine.scale(scale=2.0):
+            pyro.sample("a", dist.Normal(0.0, 1.0))
+            with poutine.scale(scale=torch.tensor(3.0)):
+                pyro.sample("b", dist.Normal(0.0, 1.0))
+
+    return traced(lib, model)
+
+
+@program
+def scale_with_subsampled_plate(lib: Lib) -> Any:
+    pyro, dist, poutine = lib.pyro, lib.dist, lib.poutine
+    def model():
+        with poutine.scale(scale=0.5), pyro.plate("data", 10, subsample_size=4):
+            pyro.sample("x", dist.Normal(0.0, 1.0))
+
+    return traced(lib, model)
+
+
+@program
+def mask_bool_tensor_and_nested(lib: Lib) -> Any:
+    pyro, dist, poutine = lib.pyro, lib.dist, lib.poutine
+    def model():
+        with pyro.plate("p", 3):
+            with poutine.mask(mask=torch.tensor([True, False, True])):
+                pyro.sample("a", dist.Normal(0.0, 1.0))
+                with poutine.mask(mask=torch.tensor([True, True, False])):
+                    pyro.sample("b", dist.Normal(0.0, 1.0))
+            with poutine.mask(mask=False):
+                pyro.sample("c", dist.Normal(0.0, 1.0))
+
+    return traced(lib, model)
+
+
+@program
+def mask_python_bool(lib: Lib) -> Any:
+    pyro, dist, poutine = lib.pyro, lib.dist, lib.poutine
+    return traced(lib, poutine.mask(_three_site_model(pyro, dist), mask=True))
+
+
+@program
+def scale_and_mask_combined(lib: Lib) -> Any:
+    pyro, dist, poutine = lib.pyro, lib.dist, lib.poutine
+    def model():
+        with poutine.scale(scale=4.0), poutine.mask(mask=torch.tensor([False, True])):
+            with pyro.plate("p", 2):
+                pyro.sample("x", dist.Normal(0.0, 1.0))
+
+    return traced(lib, model)

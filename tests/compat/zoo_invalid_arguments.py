@@ -12,8 +12,9 @@ from typing import Any
 import torch
 from differential import Lib, program, traced
 from zoo_handlers import _two_level
+from zoo_models import _three_site_model, _two_site_model
 
-# -- invalid handler arguments: the same built-in exception type as Pyro -------------
+# -- invalid handler arguments: the same built-in exception type as Pyro -----------------
 
 
 def _z(lib: Lib) -> Callable[[], Any]:
@@ -173,3 +174,159 @@ def substitute_warns_about_unknown_names(lib: Lib) -> Any:
         return lib.pyro.param("a", torch.tensor(0.5))
 
     return lib.poutine.substitute(model, data={"a": torch.tensor(0.3), "zz": torch.tensor(1.0)})()
+
+
+# -- invalid programs and edge cases (second zoo) ----------------------------------------
+
+
+@program
+def error_duplicate_sample_site(lib: Lib) -> Any:
+    pyro, dist = lib.pyro, lib.dist
+    def model():
+        pyro.sample("x", dist.Normal(0.0, 1.0))
+        pyro.sample("x", dist.Normal(0.0, 1.0))
+
+    return traced(lib, model)
+
+
+@program
+def lenient_duplicate_sample_site_no_trace(lib: Lib) -> Any:
+    pyro, dist = lib.pyro, lib.dist
+    # Without a trace handler Pyro does not notice the duplicate.
+    pyro.sample("x", dist.Normal(0.0, 1.0))
+    return pyro.sample("x", dist.Normal(0.0, 1.0))
+
+
+@program
+def error_duplicate_plate_name(lib: Lib) -> Any:
+    pyro, dist = lib.pyro, lib.dist
+    def model():
+        with pyro.plate("p", 3), pyro.plate("p", 3):
+            pyro.sample("x", dist.Normal(0.0, 1.0))
+
+    return traced(lib, model)
+
+
+@program
+def lenient_observed_shape_mismatch(lib: Lib) -> Any:
+    pyro, dist = lib.pyro, lib.dist
+    # Pyro records the site; the mismatch surfaces in log_prob_sum.
+    def model():
+        with pyro.plate("p", 3):
+            pyro.sample("x", dist.Normal(0.0, 1.0), obs=torch.zeros(4))
+
+    return traced(lib, model)
+
+
+@program
+def lenient_observed_event_shape_mismatch(lib: Lib) -> Any:
+    pyro, dist = lib.pyro, lib.dist
+    def model():
+        pyro.sample("x", dist.Normal(torch.zeros(3), 1.0).to_event(1), obs=torch.zeros(4))
+
+    return traced(lib, model)
+
+
+@program
+def lenient_observed_shape_mismatch_no_trace(lib: Lib) -> Any:
+    pyro, dist = lib.pyro, lib.dist
+    return pyro.sample("x", dist.Normal(torch.zeros(3), 1.0).to_event(1), obs=torch.zeros(4))
+
+
+@program
+def lenient_observed_outside_support(lib: Lib) -> Any:
+    pyro, dist = lib.pyro, lib.dist
+    def model():
+        pyro.sample("x", dist.Exponential(1.0), obs=torch.tensor(-1.0))
+
+    return traced(lib, model)
+
+
+@program
+def lenient_observed_python_list(lib: Lib) -> Any:
+    pyro, dist = lib.pyro, lib.dist
+    def model():
+        pyro.sample("x", dist.Normal(0.0, 1.0), obs=[1.0])
+
+    return traced(lib, model)
+
+
+@program
+def error_sample_fn_not_distribution(lib: Lib) -> Any:
+    pyro = lib.pyro
+    def model():
+        pyro.sample("x", torch.tensor(1.0))
+
+    return traced(lib, model)
+
+
+@program
+def lenient_sample_name_not_str(lib: Lib) -> Any:
+    pyro, dist = lib.pyro, lib.dist
+    def model():
+        return pyro.sample(1, dist.Normal(0.0, 1.0))
+
+    return traced(lib, model)
+
+
+@program
+def error_scale_negative(lib: Lib) -> Any:
+    pyro, dist, poutine = lib.pyro, lib.dist, lib.poutine
+    return traced(lib, poutine.scale(_three_site_model(pyro, dist), scale=-1.0))
+
+
+@program
+def error_mask_float_tensor(lib: Lib) -> Any:
+    pyro, dist, poutine = lib.pyro, lib.dist, lib.poutine
+    return traced(lib, poutine.mask(_three_site_model(pyro, dist), mask=torch.tensor(1.0)))
+
+
+@program
+def lenient_param_init_outside_support(lib: Lib) -> Any:
+    pyro, dist = lib.pyro, lib.dist
+    def model():
+        return pyro.param("p", torch.tensor(-1.0), constraint=dist.constraints.positive)
+
+    return traced(lib, model)
+
+
+@program
+def error_param_missing_without_init(lib: Lib) -> Any:
+    pyro = lib.pyro
+    def model():
+        return pyro.param("never_initialised")
+
+    return traced(lib, model)
+
+
+@program
+def error_sequential_plate_duplicate_sites(lib: Lib) -> Any:
+    pyro, dist = lib.pyro, lib.dist
+    def model():
+        for _ in pyro.plate("seq", 2):
+            pyro.sample("x", dist.Normal(0.0, 1.0))
+
+    return traced(lib, model)
+
+
+@program
+def condition_unknown_site_is_ignored(lib: Lib) -> Any:
+    pyro, dist, poutine = lib.pyro, lib.dist, lib.poutine
+    model = _two_site_model(pyro, dist)
+    return traced(lib, poutine.condition(model, data={"nope": torch.tensor(1.0)}))
+
+
+@program
+def handlers_cleaned_up_after_model_raises(lib: Lib) -> Any:
+    pyro, dist, poutine = lib.pyro, lib.dist, lib.poutine
+    def model():
+        with pyro.plate("p", 2), poutine.scale(scale=2.0):
+            pyro.sample("x", dist.Normal(0.0, 1.0))
+            raise KeyError("boom")
+
+    try:
+        traced(lib, model)
+    except KeyError:
+        pass
+    # The stack must be clean again: a fresh trace sees no leftover plate or scale.
+    return traced(lib, _three_site_model(pyro, dist))

@@ -12,7 +12,7 @@ from typing import Any
 import torch
 from differential import Lib, program, traced, with_log_probs
 
-# -- markov -------------------------------------------------------------------------
+# -- markov, equalize, queue -------------------------------------------------------------
 
 
 @program
@@ -141,9 +141,6 @@ def markov_name_not_implemented(lib: Lib) -> Any:
     return lib.pyro.markov(name="chain")
 
 
-# -- equalize -------------------------------------------------------------------------
-
-
 def _stds(lib: Lib) -> Callable[[], Any]:
     def model() -> Any:
         x = lib.pyro.sample("x", lib.dist.Normal(0.0, 1.0))
@@ -193,9 +190,6 @@ def equalize_as_context_with_event_dims(lib: Lib) -> Any:
     with lib.poutine.trace() as tm, lib.poutine.equalize(sites=["a", "b"]):
         model()
     return with_log_probs(tm.trace)
-
-
-# -- queue -----------------------------------------------------------------------------
 
 
 def _discrete(lib: Lib) -> Callable[[], Any]:
@@ -277,3 +271,129 @@ def trace_extensions_and_escapes(lib: Lib) -> Any:
         util.all_escape(partial, site),
         util.discrete_escape(partial, {**site, "fn": lib.dist.Normal(0.0, 1.0)}),
     )
+
+
+# -- markov, barrier (second zoo) --------------------------------------------------------
+
+
+@program
+def markov_context(lib: Lib) -> Any:
+    pyro, dist = lib.pyro, lib.dist
+    def model():
+        x = pyro.sample("x0", dist.Normal(0.0, 1.0))
+        for t in range(1, 3):
+            with pyro.markov():
+                x = pyro.sample(f"x{t}", dist.Normal(x, 1.0))
+        return x
+
+    return traced(lib, model)
+
+
+@program
+def markov_iterator(lib: Lib) -> Any:
+    pyro, dist = lib.pyro, lib.dist
+    def model():
+        x = torch.tensor(0.0)
+        for t in pyro.markov(range(3)):
+            x = pyro.sample(f"x{t}", dist.Normal(x, 1.0))
+        return x
+
+    return traced(lib, model)
+
+
+@program
+def markov_decorator_recursive(lib: Lib) -> Any:
+    pyro, dist = lib.pyro, lib.dist
+    @pyro.markov
+    def step(t, x):
+        x = pyro.sample(f"x{t}", dist.Normal(x, 1.0))
+        return step(t + 1, x) if t < 2 else x
+
+    def model():
+        return step(0, torch.tensor(0.0))
+
+    return traced(lib, model)
+
+
+@program
+def markov_handler_history(lib: Lib) -> Any:
+    pyro, dist, poutine = lib.pyro, lib.dist, lib.poutine
+    def model():
+        x = torch.tensor(0.0)
+        for t in poutine.markov(range(4), history=2):
+            x = pyro.sample(f"x{t}", dist.Normal(x, 1.0))
+        return x
+
+    return traced(lib, model)
+
+
+@program
+def barrier_in_model(lib: Lib) -> Any:
+    pyro, dist = lib.pyro, lib.dist
+    def model():
+        x = pyro.sample("x", dist.Normal(torch.zeros(2), 1.0).to_event(1))
+        return pyro.barrier(x)
+
+    return traced(lib, model)
+
+
+# -- queue, equalize (second zoo) --------------------------------------------------------
+
+
+@program
+def queue_enumerates_discrete_traces(lib: Lib) -> Any:
+    pyro, dist, poutine = lib.pyro, lib.dist, lib.poutine
+    def model():
+        a = pyro.sample("a", dist.Bernoulli(0.3))
+        b = pyro.sample("b", dist.Bernoulli(0.6))
+        return a, b
+
+    q = queues.Queue()
+    q.put(poutine.Trace())
+    results = []
+    while not q.empty():
+        results.append(poutine.queue(model, queue=q)())
+    return results
+
+
+@program
+def queue_traces_with_max_tries(lib: Lib) -> Any:
+    pyro, dist, poutine = lib.pyro, lib.dist, lib.poutine
+    def model():
+        return pyro.sample("c", dist.Categorical(torch.tensor([0.2, 0.3, 0.5])))
+
+    q = queues.LifoQueue()
+    q.put(poutine.Trace())
+    traces = []
+    while not q.empty():
+        traces.append(poutine.trace(poutine.queue(model, queue=q, max_tries=5)).get_trace())
+    return traces
+
+
+@program
+def equalize_samples(lib: Lib) -> Any:
+    pyro, dist, poutine = lib.pyro, lib.dist, lib.poutine
+    def model():
+        x = pyro.sample("x", dist.Normal(0.0, 1.0))
+        y = pyro.sample("y", dist.Normal(5.0, 3.0))
+        return x, y
+
+    return traced(lib, poutine.equalize(model, ["x", "y"]))
+
+
+@program
+def equalize_keep_dist_regex(lib: Lib) -> Any:
+    pyro, dist, poutine = lib.pyro, lib.dist, lib.poutine
+    def model():
+        return [pyro.sample(f"{c}_std", dist.LogNormal(0.0, 1.0)) for c in "abc"]
+
+    return traced(lib, poutine.equalize(model, ".+_std", keep_dist=True))
+
+
+@program
+def equalize_params_by_regex(lib: Lib) -> Any:
+    pyro, poutine = lib.pyro, lib.poutine
+    def model():
+        return [pyro.param(f"{c}_shift", torch.tensor(float(i))) for i, c in enumerate("ab")]
+
+    return traced(lib, poutine.equalize(model, ".+_shift", "param"))

@@ -11,7 +11,7 @@ from typing import Any
 import torch
 from differential import Lib, program, traced, with_log_probs
 
-# -- plates -------------------------------------------------------------------
+# -- plates ------------------------------------------------------------------------------
 
 
 @program
@@ -37,47 +37,6 @@ def plate_nested_and_explicit_dims(lib: Lib) -> Any:
 
 
 @program
-def plate_subsample_size(lib: Lib) -> Any:
-    def model() -> Any:
-        with lib.pyro.plate("data", 10, subsample_size=3) as idx:
-            lib.pyro.sample("x", lib.dist.Normal(0.0, 1.0), obs=torch.zeros(3))
-        return idx
-
-    return with_log_probs(traced(lib, model))
-
-
-@program
-def plate_subsample_list(lib: Lib) -> Any:
-    def model() -> Any:
-        with lib.pyro.plate("data", 10, subsample=[1, 3, 5]) as idx:
-            lib.pyro.sample("x", lib.dist.Normal(0.0, 1.0))
-        return idx
-
-    return with_log_probs(traced(lib, model))
-
-
-@program
-def plate_subsample_tuple_and_tensor(lib: Lib) -> Any:
-    def model() -> Any:
-        with lib.pyro.plate("a", 6, subsample=(0, 5)) as ia:
-            lib.pyro.sample("x", lib.dist.Normal(0.0, 1.0))
-        with lib.pyro.plate("b", 6, subsample=torch.tensor([2, 4, 1])) as ib:
-            lib.pyro.sample("y", lib.dist.Normal(0.0, 1.0))
-        return ia, ib
-
-    return traced(lib, model)
-
-
-@program
-def plate_subsample_repeated_indices(lib: Lib) -> Any:
-    def model() -> None:
-        with lib.pyro.plate("data", 2, subsample=[0, 1, 1, 0]):
-            lib.pyro.sample("x", lib.dist.Normal(0.0, 1.0))
-
-    return traced(lib, model)
-
-
-@program
 def plate_without_size(lib: Lib) -> Any:
     def model() -> Any:
         with lib.pyro.plate("p") as idx:
@@ -95,17 +54,6 @@ def plate_sequential(lib: Lib) -> Any:
             seen.append(i)
             lib.pyro.sample(f"x_{i}", lib.dist.Normal(0.0, 1.0))
         return seen
-
-    return traced(lib, model)
-
-
-@program
-def plate_sequential_subsampled_and_listed(lib: Lib) -> Any:
-    def model() -> None:
-        for i in lib.pyro.plate("s", 10, subsample_size=2):
-            lib.pyro.sample(f"x_{i}", lib.dist.Normal(0.0, 1.0))
-        for i in lib.pyro.plate("t", 5, subsample=[4, 2]):
-            lib.pyro.sample(f"y_{i}", lib.dist.Normal(0.0, 1.0))
 
     return traced(lib, model)
 
@@ -169,17 +117,6 @@ def plate_stack_dims(lib: Lib) -> Any:
 
 
 @program
-def plate_subsampled_param_and_nested_scales(lib: Lib) -> Any:
-    def model() -> None:
-        with lib.pyro.plate("a", 10, subsample_size=5, dim=-2):
-            with lib.pyro.plate("b", 6, subsample_size=2):
-                lib.pyro.param("w", torch.arange(6.0), event_dim=0)
-                lib.pyro.sample("x", lib.dist.Normal(0.0, 1.0))
-
-    return with_log_probs(traced(lib, model))
-
-
-@program
 def plate_outer_frames_reach_inner_index_site(lib: Lib) -> Any:
     def model() -> None:
         with lib.pyro.plate("outer", 4, subsample_size=2, dim=-2):
@@ -206,20 +143,6 @@ def plate_unwrapped_indices(lib: Lib) -> Any:
 
 
 @program
-def plate_subsample_size_too_large_raises(lib: Lib) -> Any:
-    def model() -> None:
-        with lib.pyro.plate("data", 3, subsample_size=5):
-            pass
-
-    return traced(lib, model)
-
-
-@program
-def plate_subsample_size_disagrees_raises(lib: Lib) -> Any:
-    return lib.pyro.plate("data", 5, subsample=[1, 2], subsample_size=3)
-
-
-@program
 def plate_positive_dim_raises(lib: Lib) -> Any:
     def model() -> None:
         with lib.pyro.plate("data", 3, dim=0):
@@ -242,16 +165,6 @@ def plate_shape_mismatch_raises(lib: Lib) -> Any:
     def model() -> None:
         with lib.pyro.plate("a", 3):
             lib.pyro.sample("x", lib.dist.Normal(torch.zeros(2), 1.0))
-
-    return traced(lib, model)
-
-
-@program
-def plate_subsampled_twice_raises(lib: Lib) -> Any:
-    def model() -> None:
-        for _ in range(2):
-            with lib.pyro.plate("a", 5, subsample_size=2):
-                pass
 
     return traced(lib, model)
 
@@ -305,3 +218,167 @@ def get_plates_and_get_mask(lib: Lib) -> Any:
         with lib.poutine.block():
             out.append((runtime.get_plates(), runtime.get_mask()))
     return out
+
+
+# -- plates (second zoo) -----------------------------------------------------------------
+
+
+@program
+def plate_vectorized_latent_and_observed(lib: Lib) -> Any:
+    pyro, dist = lib.pyro, lib.dist
+    def model():
+        with pyro.plate("data", 3) as idx:
+            x = pyro.sample("x", dist.Normal(0.0, 1.0))
+            pyro.sample("y", dist.Normal(x, 1.0), obs=torch.ones(3))
+        return idx
+
+    return traced(lib, model)
+
+
+@program
+def plate_sequential_returns_draws(lib: Lib) -> Any:
+    pyro, dist = lib.pyro, lib.dist
+    def model():
+        out = []
+        for i in pyro.plate("seq", 3):
+            out.append(pyro.sample(f"x_{i}", dist.Normal(0.0, 1.0)))
+        return out
+
+    return traced(lib, model)
+
+
+@program
+def plate_nested_auto_dims(lib: Lib) -> Any:
+    pyro, dist = lib.pyro, lib.dist
+    def model():
+        with pyro.plate("outer", 2):
+            a = pyro.sample("a", dist.Normal(0.0, 1.0))
+            with pyro.plate("inner", 3):
+                b = pyro.sample("b", dist.Normal(0.0, 1.0))
+        return a, b
+
+    return traced(lib, model)
+
+
+@program
+def plate_nested_explicit_dims(lib: Lib) -> Any:
+    pyro, dist = lib.pyro, lib.dist
+    def model():
+        with pyro.plate("x_axis", 2, dim=-3):
+            with pyro.plate("y_axis", 3, dim=-1):
+                return pyro.sample("z", dist.Normal(0.0, 1.0))
+
+    return traced(lib, model)
+
+
+@program
+def plate_sequential_inside_vectorized(lib: Lib) -> Any:
+    pyro, dist = lib.pyro, lib.dist
+    def model():
+        with pyro.plate("outer", 2):
+            for i in pyro.plate("inner", 2):
+                pyro.sample(f"x_{i}", dist.Normal(0.0, 1.0))
+
+    return traced(lib, model)
+
+
+@program
+def plate_vectorized_inside_sequential(lib: Lib) -> Any:
+    pyro, dist = lib.pyro, lib.dist
+    def model():
+        for i in pyro.plate("outer", 2):
+            with pyro.plate(f"inner_{i}", 3):
+                pyro.sample(f"x_{i}", dist.Normal(0.0, 1.0))
+
+    return traced(lib, model)
+
+
+@program
+def plate_nested_sequential(lib: Lib) -> Any:
+    pyro, dist = lib.pyro, lib.dist
+    def model():
+        for i in pyro.plate("rows", 2):
+            for j in pyro.plate(f"cols_{i}", 2):
+                pyro.sample(f"x_{i}_{j}", dist.Bernoulli(0.5))
+
+    return traced(lib, model)
+
+
+@program
+def error_nested_sequential_plate_reused_name(lib: Lib) -> Any:
+    pyro, dist = lib.pyro, lib.dist
+    # A plate is a site too: re-entering plate "cols" in every row duplicates it.
+    def model():
+        for i in pyro.plate("rows", 2):
+            for j in pyro.plate("cols", 2):
+                pyro.sample(f"x_{i}_{j}", dist.Bernoulli(0.5))
+
+    return traced(lib, model)
+
+
+@program
+def plate_reused_object(lib: Lib) -> Any:
+    pyro, dist = lib.pyro, lib.dist
+    def model():
+        p = pyro.plate("p", 2)
+        with p:
+            pyro.sample("a", dist.Normal(0.0, 1.0))
+        with p:
+            pyro.sample("b", dist.Normal(0.0, 1.0))
+
+    return traced(lib, model)
+
+
+@program
+def plate_stack(lib: Lib) -> Any:
+    pyro, dist = lib.pyro, lib.dist
+    def model():
+        with pyro.plate_stack("stack", (2, 3)):
+            return pyro.sample("x", dist.Normal(0.0, 1.0))
+
+    return traced(lib, model)
+
+
+@program
+def plate_stack_rightmost_dim(lib: Lib) -> Any:
+    pyro, dist = lib.pyro, lib.dist
+    def model():
+        with pyro.plate_stack("stack", (2, 3), rightmost_dim=-2):
+            return pyro.sample("x", dist.Normal(0.0, 1.0))
+
+    return traced(lib, model)
+
+
+@program
+def plate_broadcasts_scalar_distribution(lib: Lib) -> Any:
+    pyro, dist = lib.pyro, lib.dist
+    def model():
+        with pyro.plate("a", 2, dim=-2), pyro.plate("b", 3):
+            return pyro.sample("x", dist.Bernoulli(0.5))
+
+    return traced(lib, model)
+
+
+@program
+def plate_with_batched_distribution(lib: Lib) -> Any:
+    pyro, dist = lib.pyro, lib.dist
+    def model():
+        with pyro.plate("p", 4):
+            return pyro.sample("x", dist.Normal(torch.zeros(4), torch.ones(4)))
+
+    return traced(lib, model)
+
+
+@program
+def plate_get_plates_and_mask(lib: Lib) -> Any:
+    pyro, poutine = lib.pyro, lib.poutine
+    runtime = poutine.runtime
+    seen = {}
+
+    def model():
+        with pyro.plate("p", 2), poutine.mask(mask=torch.tensor([True, False])):
+            seen["plates"] = [(f.name, f.dim, f.size) for f in runtime.get_plates()]
+            seen["mask"] = runtime.get_mask()
+
+    model()
+    return seen

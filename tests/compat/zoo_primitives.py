@@ -10,7 +10,7 @@ from typing import Any
 import torch
 from differential import Lib, program, traced, with_log_probs
 
-# -- primitives -----------------------------------------------------------------
+# -- primitives --------------------------------------------------------------------------
 
 
 @program
@@ -141,3 +141,278 @@ def barrier_returns_data(lib: Lib) -> Any:
 
     tr = traced(lib, model)
     return tr, lib.pyro.barrier(torch.zeros(1))
+
+
+# -- sample (second zoo) -----------------------------------------------------------------
+
+
+@program
+def sample_without_handler(lib: Lib) -> Any:
+    pyro, dist = lib.pyro, lib.dist
+    # No handler installed: the primitive just draws (or returns obs).
+    x = pyro.sample("x", dist.Normal(torch.zeros(2), 1.0))
+    y = pyro.sample("y", dist.Normal(0.0, 1.0), obs=torch.tensor(0.25))
+    return x, y
+
+
+@program
+def sample_observed(lib: Lib) -> Any:
+    pyro, dist = lib.pyro, lib.dist
+    def model(data):
+        loc = pyro.sample("loc", dist.Normal(0.0, 1.0))
+        return pyro.sample("obs", dist.Normal(loc, 1.0), obs=data)
+
+    return traced(lib, model, torch.tensor(0.5))
+
+
+@program
+def sample_obs_mask(lib: Lib) -> Any:
+    pyro, dist = lib.pyro, lib.dist
+    def model():
+        data = torch.tensor([1.0, 2.0, 3.0])
+        mask = torch.tensor([True, False, True])
+        return pyro.sample("x", dist.Normal(torch.zeros(3), 1.0), obs=data, obs_mask=mask)
+
+    return traced(lib, model)
+
+
+@program
+def sample_obs_mask_event_dim(lib: Lib) -> Any:
+    pyro, dist = lib.pyro, lib.dist
+    def model():
+        data = torch.ones(2, 3)
+        mask = torch.tensor([True, False])
+        d = dist.Normal(torch.zeros(2, 3), 1.0).to_event(1)
+        return pyro.sample("x", d, obs=data, obs_mask=mask)
+
+    return traced(lib, model)
+
+
+@program
+def sample_infer_dict(lib: Lib) -> Any:
+    pyro, dist = lib.pyro, lib.dist
+    def model():
+        a = pyro.sample(
+            "a", dist.Bernoulli(0.5), infer={"baseline": {"use_decaying_avg_baseline": True}}
+        )
+        b = pyro.sample("b", dist.Normal(0.0, 1.0), infer={"is_auxiliary": True})
+        return a, b
+
+    return traced(lib, model)
+
+
+@program
+def sample_to_event_expand_and_expand_by(lib: Lib) -> Any:
+    pyro, dist = lib.pyro, lib.dist
+    def model():
+        x = pyro.sample("x", dist.Normal(torch.zeros(3), 1.0).to_event(1))
+        y = pyro.sample("y", dist.Normal(0.0, 1.0).expand([2, 3]).to_event(2))
+        z = pyro.sample("z", dist.Normal(0.0, 1.0).expand_by([4]))
+        return x, y, z
+
+    return traced(lib, model)
+
+
+@program
+def sample_sample_shape_kwarg(lib: Lib) -> Any:
+    pyro, dist = lib.pyro, lib.dist
+    def model():
+        return pyro.sample("x", dist.Normal(0.0, 1.0), sample_shape=torch.Size([3]))
+
+    return traced(lib, model)
+
+
+@program
+def sample_discrete_sites(lib: Lib) -> Any:
+    pyro, dist = lib.pyro, lib.dist
+    def model():
+        b = pyro.sample("b", dist.Bernoulli(0.3))
+        c = pyro.sample("c", dist.Categorical(torch.tensor([0.2, 0.3, 0.5])))
+        p = pyro.sample("p", dist.Poisson(2.0))
+        o = pyro.sample("o", dist.OneHotCategorical(torch.tensor([0.5, 0.5])))
+        return b, c, p, o
+
+    return traced(lib, model)
+
+
+@program
+def sample_many_distributions(lib: Lib) -> Any:
+    pyro, dist = lib.pyro, lib.dist
+    def model():
+        return [
+            pyro.sample("beta", dist.Beta(2.0, 3.0)),
+            pyro.sample("gamma", dist.Gamma(2.0, 1.0)),
+            pyro.sample("dirichlet", dist.Dirichlet(torch.ones(3))),
+            pyro.sample("mvn", dist.MultivariateNormal(torch.zeros(2), torch.eye(2))),
+            pyro.sample("lognormal", dist.LogNormal(0.0, 1.0)),
+            pyro.sample("delta", dist.Delta(torch.tensor(3.0))),
+            pyro.sample("uniform", dist.Uniform(0.0, 2.0)),
+        ]
+
+    return traced(lib, model)
+
+
+@program
+def sample_masked_distribution(lib: Lib) -> Any:
+    pyro, dist = lib.pyro, lib.dist
+    def model():
+        d = dist.Normal(torch.zeros(3), 1.0).mask(torch.tensor([True, False, True]))
+        return pyro.sample("x", d)
+
+    return traced(lib, model)
+
+
+@program
+def sample_distribution_mask_with_sampled_float(lib: Lib) -> Any:
+    pyro, dist = lib.pyro, lib.dist
+    # Pyro programs write ``.mask(z_pres)`` with a sampled 0/1 float tensor.
+    def model():
+        z_pres = pyro.sample("z_pres", dist.Bernoulli(0.5 * torch.ones(4)).to_event(1))
+        return pyro.sample("z", dist.Normal(torch.zeros(4), 1.0).mask(z_pres).to_event(1))
+
+    return traced(lib, model)
+
+
+# -- param -------------------------------------------------------------------------------
+
+
+@program
+def param_plain_and_repeated(lib: Lib) -> Any:
+    pyro = lib.pyro
+    def model():
+        a = pyro.param("a", torch.tensor([1.0, 2.0]))
+        again = pyro.param("a")
+        return a, again
+
+    tr = traced(lib, model)
+    return tr, sorted(pyro.get_param_store().keys())
+
+
+@program
+def param_constraints(lib: Lib) -> Any:
+    pyro, dist = lib.pyro, lib.dist
+    constraints = dist.constraints
+
+    def model():
+        return [
+            pyro.param("pos", torch.tensor(2.0), constraint=constraints.positive),
+            pyro.param("unit", torch.tensor(0.3), constraint=constraints.unit_interval),
+            pyro.param("interval", torch.tensor(1.5), constraint=constraints.interval(1.0, 4.0)),
+            pyro.param("gt", torch.tensor(3.0), constraint=constraints.greater_than(2.0)),
+            pyro.param("chol", torch.eye(2), constraint=constraints.lower_cholesky),
+        ]
+
+    return traced(lib, model)
+
+
+@program
+def param_simplex_unnormalised_init(lib: Lib) -> Any:
+    pyro, dist = lib.pyro, lib.dist
+    def model():
+        return pyro.param(
+            "probs", torch.tensor([1.0, 2.0, 1.0]), constraint=dist.constraints.simplex
+        )
+
+    return traced(lib, model)
+
+
+@program
+def param_lazy_init(lib: Lib) -> Any:
+    pyro = lib.pyro
+    calls = []
+
+    def init():
+        calls.append(1)
+        return torch.ones(3)
+
+    def model():
+        return pyro.param("lazy", init)
+
+    tr1 = traced(lib, model)
+    tr2 = traced(lib, model)
+    return tr1, tr2, len(calls)
+
+
+@program
+def param_event_dim_in_subsampled_plate(lib: Lib) -> Any:
+    pyro, dist = lib.pyro, lib.dist
+    def model():
+        with pyro.plate("data", 5, subsample=torch.tensor([1, 3])):
+            loc = pyro.param("loc", torch.arange(5.0), event_dim=0)
+            scale = pyro.param(
+                "scale", torch.ones(5, 2), constraint=dist.constraints.positive, event_dim=1
+            )
+            return loc, scale
+
+    return traced(lib, model)
+
+
+@program
+def param_store_contents(lib: Lib) -> Any:
+    pyro, dist = lib.pyro, lib.dist
+    def model():
+        pyro.param("a", torch.tensor(0.5), constraint=dist.constraints.positive)
+        pyro.param("b", torch.zeros(2))
+
+    model()
+    store = pyro.get_param_store()
+    return sorted(store.keys()), store["a"], sorted(store.get_all_param_names())
+
+
+# -- factor, deterministic, module -------------------------------------------------------
+
+
+@program
+def factor_plain(lib: Lib) -> Any:
+    pyro = lib.pyro
+    def model():
+        pyro.factor("f", torch.tensor(-1.5))
+
+    return traced(lib, model)
+
+
+@program
+def factor_in_plate_has_rsample(lib: Lib) -> Any:
+    pyro = lib.pyro
+    def model():
+        with pyro.plate("p", 3):
+            pyro.factor("f", torch.ones(3), has_rsample=True)
+            pyro.factor("g", torch.zeros(3), has_rsample=False)
+
+    tr = traced(lib, model)
+    return tr, [tr.nodes[n]["fn"].has_rsample for n in ("f", "g")]
+
+
+@program
+def deterministic_sites_with_event_dims(lib: Lib) -> Any:
+    pyro, dist = lib.pyro, lib.dist
+    def model():
+        x = pyro.sample("x", dist.Normal(torch.zeros(2), 1.0).to_event(1))
+        pyro.deterministic("double", 2 * x, event_dim=1)
+        return pyro.deterministic("sum", x.sum())
+
+    return traced(lib, model)
+
+
+@program
+def module_registered_in_model(lib: Lib) -> Any:
+    pyro = lib.pyro
+    def model():
+        net = torch.nn.Linear(2, 1)
+        registered = pyro.module("net", net)
+        return type(registered).__name__, registered(torch.ones(2))
+
+    tr = traced(lib, model)
+    return tr, sorted(pyro.get_param_store().keys())
+
+
+@program
+def module_nested_submodules(lib: Lib) -> Any:
+    pyro = lib.pyro
+    def model():
+        net = torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.Tanh(), torch.nn.Linear(3, 1))
+        pyro.module("seq", net)
+        return net(torch.ones(2))
+
+    tr = traced(lib, model)
+    return tr, sorted(pyro.get_param_store().keys())

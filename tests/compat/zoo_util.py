@@ -209,6 +209,28 @@ def param_store_module_names(lib: Lib) -> Any:
 
 
 @program
+def param_store_hashable_names(lib: Lib) -> Any:
+    # Any hashable object names a param, as in Pyro; names without a module
+    # come back from user_param_name unchanged.
+    pyro, dist = lib.pyro, lib.dist
+    ps = lib.mod(".params.param_store")
+
+    def model() -> Any:
+        pyro.param(("enc", 0), torch.zeros(2))
+        pyro.param(3, torch.ones(1), constraint=dist.constraints.positive)
+        return pyro.param(None, torch.tensor(0.5))
+
+    value = model()
+    store = pyro.get_param_store()
+    return list(store.keys()), store[("enc", 0)], value, ps.user_param_name(("enc", 0))
+
+
+@program
+def param_store_unhashable_name_raises(lib: Lib) -> Any:
+    return lib.pyro.param(["enc"], torch.zeros(1))
+
+
+@program
 def logger_level(lib: Lib) -> Any:
     # Its handler and propagation depend on whether logging was set up before the
     # import (tests/test_logger.py checks both cases).

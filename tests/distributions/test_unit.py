@@ -35,9 +35,16 @@ def test_unit_number_log_factor_gets_default_float_dtype():
 
 
 def test_unit_has_rsample_argument_sets_instance_flag():
-    assert Unit(0.0).has_rsample is True
+    # As Pyro: unspecified reads as False (and a guide's factor must specify it).
+    assert Unit(0.0).has_rsample is False and not Unit(0.0).has_rsample_specified
     u = Unit(0.0, has_rsample=False)
     assert u.has_rsample is False and u.score_parts(u.sample()).entropy_term == 0.0
+    assert u.has_rsample_specified and Unit(0.0, has_rsample=True).has_rsample
+
+
+def test_unit_expand_keeps_has_rsample_specified():
+    assert Unit(0.0, has_rsample=False).expand((2,)).has_rsample_specified
+    assert not Unit(0.0).expand((2,)).has_rsample_specified
 
 
 def test_unit_expand_keeps_class_and_has_rsample():

@@ -59,6 +59,7 @@ from tracegraph.params import get_param_store
 from tracegraph.poutine import handlers
 from tracegraph.poutine.messenger import Messenger
 from tracegraph.poutine.runtime import Message
+from tracegraph.poutine.sites import site_is_subsample
 from tracegraph.poutine.trace_struct import Trace
 
 __all__ = [
@@ -101,7 +102,7 @@ class _Force(Messenger):
     def _pyro_sample(self, msg: Message) -> None:
         if msg["is_observed"]:
             return
-        if msg["infer"].get("_subsample"):
+        if site_is_subsample(msg):
             if msg["fn"].subsample_size == msg["fn"].size:
                 return  # the index site of a plate that does not subsample
             raise ValueError(
@@ -178,7 +179,7 @@ def _path_traces(
         if (
             site["type"] == "sample"
             and not site["is_observed"]
-            and not site["infer"].get("_subsample")
+            and not site_is_subsample(site)
             and name not in values
         ):
             raise ValueError(f"model latent site '{name}' is not in the guide")
@@ -245,7 +246,7 @@ class _Posterior(Messenger):
         return all(n in values and torch.equal(values[n], x) for n, x in self.prefix.items())
 
     def _pyro_sample(self, msg: Message) -> None:
-        if msg["is_observed"] or msg["infer"].get("_subsample"):
+        if msg["is_observed"] or site_is_subsample(msg):
             return
         name, fn = str(msg["name"]), msg["fn"]
         if not isinstance(fn, (Bernoulli, Categorical)) or tuple(fn.batch_shape):
@@ -265,7 +266,7 @@ class _Posterior(Messenger):
 
     def _pyro_post_sample(self, msg: Message) -> None:
         # The final value: an outer handler (replay, enumeration) may replace ours.
-        if not msg["is_observed"] and not msg["infer"].get("_subsample"):
+        if not msg["is_observed"] and not site_is_subsample(msg):
             self.prefix[str(msg["name"])] = msg["value"]
 
 
@@ -398,7 +399,7 @@ class ForceValues(Messenger):
         self.values = values
 
     def _pyro_sample(self, msg: Message) -> None:
-        if msg["is_observed"] or msg["infer"].get("_subsample"):
+        if msg["is_observed"] or site_is_subsample(msg):
             return
         value = self.values[str(msg["name"])]
         fn: Any = msg["fn"]

@@ -82,9 +82,9 @@ IDEMPOTENT: dict[str, Callable[..., Any]] = {
     "replay": lambda m, site, v, g: poutine.replay(m, trace=g),
     "block": lambda m, site, v, g: poutine.block(m, hide=[site]),
     "block_types": lambda m, site, v, g: poutine.block(m, expose_types=["sample"]),
-    # substitute fixes params only (as Pyro): the zoo's param "loc" where a model has it.
+    # substitute fixes params only (as Pyro): every param the model has.
     "substitute": lambda m, site, v, g: poutine.substitute(
-        m, substitute_fn=lambda msg: torch.tensor(0.9) if msg["name"] == "loc" else None
+        m, data={n: torch.full_like(g.nodes[n]["value"].detach(), 0.9) for n in g.param_nodes}
     ),
     "infer_config": lambda m, site, v, g: poutine.infer_config(m, config_fn=_config),
     "uncondition": lambda m, site, v, g: poutine.uncondition(m),

@@ -148,10 +148,16 @@ def test_replay_site_missing_from_trace_is_drawn():
 
 
 def test_replay_params_replaces_param_values():
-    value = torch.tensor(3.0)
+    value = tracegraph.param("saved_s", torch.tensor(3.0))
     tr = poutine.trace(poutine.replay(with_param, params={"s": value})).get_trace()
     assert tr.nodes["s"]["value"] is value
     assert "s" not in tracegraph.get_param_store()
+
+
+def test_replay_params_plain_tensor_raises_assertion_error_as_pyro():
+    replayed = poutine.replay(with_param, params={"s": torch.tensor(3.0)})
+    with pytest.raises(AssertionError, match="param 's' must be a constrained value"):
+        replayed()
 
 
 def test_replay_copies_guide_infer_options():
@@ -237,7 +243,7 @@ def _visible(**kwargs):
     [
         ({}, []),
         ({"hide_all": False}, ["p", "a", "b"]),
-        ({"expose_all": True}, ["p", "a", "b"]),
+        ({"expose_all": True, "hide_all": False}, ["p", "a", "b"]),
         ({"hide": ["a"]}, ["p", "b"]),
         ({"expose": ["a"]}, ["a"]),
         ({"hide_types": ["param"]}, ["a", "b"]),
@@ -245,7 +251,9 @@ def _visible(**kwargs):
         ({"hide_types": ["observe"]}, ["p", "a"]),
         ({"expose_types": ["observe"]}, ["b"]),
         ({"expose_types": ["param"], "expose": ["a"]}, ["p", "a"]),
-        ({"expose_all": True, "hide": ["p"]}, ["a", "b"]),
+        ({"hide_all": False, "expose_all": True, "hide": ["p"]}, ["a", "b"]),
+        # As Pyro: expose_all does not undo what a given expose list turns on.
+        ({"hide_all": False, "expose_all": True, "expose": ["a"]}, ["a"]),
         ({"hide_fn": lambda msg: msg["name"] == "b"}, ["p", "a"]),
         ({"expose_fn": lambda msg: msg["name"] == "b"}, ["b"]),
     ],
@@ -284,8 +292,20 @@ def test_block_both_functions_raises():
     "kwargs", [{"hide": ["a"], "expose": ["a"]}, {"hide_types": ["x"], "expose_types": ["x"]}]
 )
 def test_block_hide_and_expose_same_raises(kwargs):
-    with pytest.raises(HandlerError, match="both hide and expose"):
+    # An AssertionError, as Pyro's assert.
+    with pytest.raises(AssertionError, match="both hide and expose"):
         poutine.block(**kwargs)
+
+
+@pytest.mark.parametrize("kwargs", [{"expose_all": True}, {"expose_all": True, "hide": ["a"]}])
+def test_block_expose_all_with_default_hide_all_raises_assertion_error(kwargs):
+    with pytest.raises(AssertionError, match="hide_all=True .* expose_all=True"):
+        poutine.block(**kwargs)
+
+
+def test_block_functions_skip_the_list_checks_as_pyro():
+    blocked = poutine.block(hide_fn=lambda msg: False, expose_all=True, hide=["a"], expose=["a"])
+    assert blocked.hide_fn is not None
 
 
 def test_block_string_instead_of_list_is_one_name():

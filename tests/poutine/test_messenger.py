@@ -7,8 +7,14 @@ import pickle
 import pytest
 
 from tracegraph.errors import HandlerError
-from tracegraph.poutine.messenger import HandledFunction, Messenger
-from tracegraph.poutine.runtime import apply_stack, effectful, get_handler_stack, new_message
+from tracegraph.poutine.messenger import HandledFunction, Messenger, block_messengers
+from tracegraph.poutine.runtime import (
+    am_i_wrapped,
+    apply_stack,
+    effectful,
+    get_handler_stack,
+    new_message,
+)
 
 
 @effectful(type="sample")
@@ -231,3 +237,55 @@ def test_messenger_reset_is_a_no_op_by_default():
     m = Messenger()
     m._reset()
     assert vars(m) == vars(Messenger())
+
+
+# -- block_messengers ----------------------------------------------------------------
+
+
+class Recorder(Messenger):
+    """Appends ``(label, phase)`` to a shared log for every message it sees."""
+
+    def __init__(self, label: str, log: list) -> None:
+        super().__init__()
+        self.label = label
+        self.log = log
+
+    def _process_message(self, msg):
+        self.log.append((self.label, "process"))
+
+    def _postprocess_message(self, msg):
+        self.log.append((self.label, "post"))
+
+
+def test_block_messengers_hides_matching_and_restores():
+    a, b, c = Recorder("a", []), Messenger(), Recorder("c", [])
+    with a, b, c:
+        with block_messengers(lambda h: isinstance(h, Recorder)) as blocked:
+            assert blocked == [a, c]
+            # As Pyro: a do-nothing Messenger holds each muted handler's place.
+            stack = get_handler_stack()
+            assert len(stack) == 3 and stack[1] is b
+            assert all(type(h) is Messenger for h in (stack[0], stack[2]))
+            inner = Messenger()
+            with inner:
+                assert get_handler_stack()[-1] is inner
+            assert get_handler_stack() == stack
+        assert get_handler_stack() == (a, b, c)
+
+
+def test_block_messengers_restores_after_exception():
+    a = Messenger()
+    with a:
+        with pytest.raises(ValueError):
+            with block_messengers(lambda h: True):
+                assert get_handler_stack() != (a,) and am_i_wrapped()
+                raise ValueError
+        assert get_handler_stack() == (a,)
+
+
+def test_block_messengers_blocked_handler_sees_no_message():
+    log: list = []
+    with Recorder("a", log):
+        with block_messengers(lambda h: True):
+            apply_stack(new_message("sample", "x", lambda: 1.0))
+    assert log == []

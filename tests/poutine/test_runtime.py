@@ -10,7 +10,6 @@ from tracegraph.poutine.runtime import (
     CondIndepStackFrame,
     am_i_wrapped,
     apply_stack,
-    block_messengers,
     default_process_message,
     effectful,
     get_handler_stack,
@@ -207,37 +206,6 @@ def test_handler_entered_twice_raises_handler_error():
         with pytest.raises(HandlerError, match="already active"):
             m.__enter__()
     assert get_handler_stack() == ()
-
-
-def test_block_messengers_hides_matching_and_restores():
-    a, b, c = Recorder("a", []), Messenger(), Recorder("c", [])
-    with a, b, c:
-        with block_messengers(lambda h: isinstance(h, Recorder)) as blocked:
-            assert blocked == [a, c]
-            assert get_handler_stack() == (b,)
-            inner = Messenger()
-            with inner:
-                assert get_handler_stack() == (b, inner)
-            assert get_handler_stack() == (b,)
-        assert get_handler_stack() == (a, b, c)
-
-
-def test_block_messengers_restores_after_exception():
-    a = Messenger()
-    with a:
-        with pytest.raises(ValueError):
-            with block_messengers(lambda h: True):
-                assert get_handler_stack() == ()
-                raise ValueError
-        assert get_handler_stack() == (a,)
-
-
-def test_block_messengers_blocked_handler_sees_no_message():
-    log: list = []
-    with Recorder("a", log):
-        with block_messengers(lambda h: True):
-            apply_stack(new_message("sample", "x", lambda: 1.0))
-    assert log == []
 
 
 def test_cond_indep_stack_frame_fields():

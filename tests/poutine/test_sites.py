@@ -40,6 +40,15 @@ def test_site_is_subsample_decided_by_the_distribution_not_infer():
     assert not site_is_subsample({"type": "sample", "infer": {"_subsample": True}, "fn": None})
 
 
+def test_plate_index_site_infer_is_empty_as_pyro():
+    def model():
+        with tracegraph.plate("data", 5, subsample_size=2):
+            pass
+
+    site = poutine.trace(model).get_trace().nodes["data"]
+    assert site["infer"] == {} and site_is_subsample(site)
+
+
 def test_site_is_factor_ignores_observed_flag_and_masked_units_as_pyro():
     unit = dist.Unit(torch.tensor(0.0))
     assert site_is_factor({"type": "sample", "is_observed": False, "fn": unit})

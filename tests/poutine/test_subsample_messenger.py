@@ -139,6 +139,39 @@ def test_plate_subsampled_twice_in_one_trace_raises_as_pyro():
         poutine.trace(model).get_trace()
 
 
+def test_plate_nested_in_a_plate_of_the_same_name_raises_as_pyro():
+    def model():
+        with tracegraph.plate("p", 3), tracegraph.plate("p", 3):
+            pass
+
+    with pytest.raises(RuntimeError, match="Multiple sites named 'p'"):
+        poutine.trace(model).get_trace()
+
+
+@pytest.mark.parametrize("kwargs", [{"subsample": torch.tensor([0, 1])}, {"subsample_size": 2}])
+def test_plate_subsampling_without_size_raises_assertion_error_as_pyro(kwargs):
+    with pytest.raises(AssertionError, match="needs the plate's full size"):
+        tracegraph.plate("p", **kwargs)
+
+
+def test_plate_without_subsample_size_takes_the_replayed_indices_as_pyro():
+    # The guide subsamples, the model's plate does not: the model uses the guide's
+    # indices and scales by size / their number.
+    def guide():
+        with tracegraph.plate("d", 10, subsample_size=4):
+            pass
+
+    def model():
+        with tracegraph.plate("d", 10) as idx:
+            tracegraph.sample("x", dist.Normal(0.0, 1.0))
+        return idx
+
+    guide_trace = poutine.trace(guide).get_trace()
+    tr = poutine.trace(poutine.replay(model, trace=guide_trace)).get_trace()
+    assert torch.equal(tr.nodes["_RETURN"]["value"], guide_trace.nodes["d"]["value"])
+    assert tr.nodes["x"]["scale"] == 2.5 and tr.nodes["x"]["value"].shape == (4,)
+
+
 def test_plate_replayed_indices_of_wrong_length_raise():
     guide_trace = poutine.trace(lambda: tracegraph.plate("d", 10, subsample_size=3)).get_trace()
     with pytest.raises(PlateError, match="got 3 subsample indices but subsample_size=4"):

@@ -182,3 +182,7 @@ __all__ += [
     "ZeroInflatedNegativeBinomial",
     "ZeroInflatedPoisson",
 ]
+
+# As after ``import pyro.distributions``: the testing helpers are reachable as
+# attributes (``dist.testing.fakes.NonreparameterizedNormal``).
+from tracegraph.distributions import testing as testing  # noqa: E402

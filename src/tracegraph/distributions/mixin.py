@@ -31,7 +31,7 @@ from tracegraph.distributions.score_parts import ScoreParts
 from tracegraph.distributions.shape_inference import infer_shapes_from_constraints
 from tracegraph.distributions.tracked import ProvenanceFastPath, Shape, retrack
 from tracegraph.errors import ShapeError
-from tracegraph.ops.provenance import untracked
+from tracegraph.ops.provenance import aligning, untracked
 
 __all__ = [
     "Shape",
@@ -313,7 +313,7 @@ class TorchDistributionMixin(ProvenanceFastPath, _MixinBase):
             # __init__ (the mixin's); it fills in one we make.
             _instance = type(self).__new__(type(self))
         try:
-            if prov:
+            if prov and not aligning():
                 with untracked():
                     new = super().expand(batch_shape, _instance)
                 retrack(new, prov)

@@ -29,6 +29,7 @@ import torch
 from tracegraph.ops.provenance import (
     DynamicShapeProvenanceTensor,
     ProvenanceTensor,
+    aligning,
     get_provenance,
     tag_in_place,
     track_provenance,
@@ -167,12 +168,14 @@ class ProvenanceFastPath(_FastPathBase):
         if prov is None:
             super().__init__(*args, **kwargs)
             return
-        if prov:
+        if prov and not aligning():
             with untracked():
                 super().__init__(*args, **kwargs)
             # Arguments stored as they are stay the caller's plain tensors.
             retrack(self, prov, keep=(*args, *kwargs.values()))
         else:
+            # (In an estimator's completely tracked run the stored parameters keep
+            # their plate claims: tracegraph.ops.provenance.claims.)
             super().__init__(*args, **kwargs)
         # A leaf distribution: its arguments carry all the provenance it has.
         self._tg_leaf_provenance = prov

@@ -26,7 +26,9 @@ class Unit(TorchDistribution):
 
     :param log_factor: a tensor (or number); its shape is the batch shape.
     :param has_rsample: whether ``log_factor`` is differentiable through
-        reparameterized samples; ``None`` keeps the default ``True``.
+        reparameterized samples; ``None`` leaves it unspecified, which reads as
+        ``False`` (as Pyro) and which a guide may not do under validation (see
+        :attr:`has_rsample_specified`).
     :param validate_args: torch's per-instance validation switch.
 
     >>> u = Unit(torch.tensor([0.5, -1.0]))
@@ -50,7 +52,16 @@ class Unit(TorchDistribution):
             self.has_rsample = has_rsample
 
     def _native_has_rsample(self) -> bool:
-        return True
+        return False
+
+    @property
+    def has_rsample_specified(self) -> bool:
+        """Whether ``has_rsample`` was given (at construction or set later).
+
+        >>> Unit(0.0).has_rsample_specified, Unit(0.0, has_rsample=True).has_rsample_specified
+        (False, True)
+        """
+        return "_has_rsample_override" in self.__dict__
 
     def expand(self, batch_shape: Shape, _instance: Any = None) -> Unit:
         """Broadcast ``log_factor`` to a new batch shape.
@@ -63,7 +74,11 @@ class Unit(TorchDistribution):
         new.log_factor = self.log_factor.expand(batch_shape)
         super(Unit, new).__init__(batch_shape, self.event_shape, validate_args=False)
         new._validate_args = self._validate_args
-        return self._keep_has_rsample(new)
+        if self.has_rsample_specified:
+            # Kept even when it equals the default: a guide's factor inside a plate
+            # must stay "specified".
+            new.has_rsample = self.has_rsample
+        return new
 
     def sample(self, sample_shape: Shape = ()) -> torch.Tensor:
         """An empty tensor of shape ``sample_shape + batch_shape + (0,)``.

@@ -1,6 +1,12 @@
 """Inference: ELBOs, SVI, importance sampling, prediction and model inspection."""
 
 from tracegraph.distributions.validation import enable_validation, is_validation_enabled
+
+# As after ``import pyro.infer``: these modules are reachable as attributes
+# (``pyro.infer.abstract_infer.Marginals``, ``pyro.infer.util.torch_item``).
+from tracegraph.infer import abstract_infer as abstract_infer
+from tracegraph.infer import autoguide as autoguide
+from tracegraph.infer import util as util
 from tracegraph.infer.elbo import ELBO
 from tracegraph.infer.fit import FitResult, NonFiniteLossError, fit
 from tracegraph.infer.importance import Importance

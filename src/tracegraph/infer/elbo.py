@@ -43,7 +43,7 @@ from tracegraph.distributions.util import is_validation_enabled
 from tracegraph.infer.baselines import Run
 from tracegraph.infer.disarm import DisarmBranch
 from tracegraph.infer.plates import PARTICLE_PLATE
-from tracegraph.infer.runs import LastSite, Tracking, trace_run
+from tracegraph.infer.runs import LastSite, Tracking, particles, trace_run
 from tracegraph.infer.site_estimators import SiteEstimator, SiteEstimators
 from tracegraph.infer.surrogate import DICE, FIRST_ORDER, Surrogate
 from tracegraph.infer.terms import (
@@ -158,10 +158,7 @@ class ELBO:
     # -- runs -----------------------------------------------------------------
     def _guess_max_plate_nesting(self, model: Any, guide: Any, args: Any, kwargs: Any) -> None:
         with handlers.block():
-            guide_trace = handlers.trace(guide).get_trace(*args, **kwargs)
-            model_trace = handlers.trace(handlers.replay(model, trace=guide_trace)).get_trace(
-                *args, **kwargs
-            )
+            model_trace, guide_trace = trace_run(model, guide, args, kwargs, Tracking.NONE)
         self.max_plate_nesting = guess_max_plate_nesting(model_trace, guide_trace)
 
     @property
@@ -196,6 +193,7 @@ class ELBO:
                         )
                     raise
 
+        wrapped.__wrapped__ = fn  # type: ignore[attr-defined]  # runs.py finds GuideMessengers
         return wrapped
 
     def _runs(self, model: Program, guide: Program, args: Any, kwargs: Any) -> list[Run]:
@@ -207,12 +205,13 @@ class ELBO:
             prepare, count = self._vectorized, 1
         else:
             prepare, count = _as_is, self.num_particles
-        # Hook: the guide runs under the per-site estimators, inside the particle
-        # plate (site_estimators.py); a DisARM site adds a branch run after each run.
-        m, g = prepare(model), prepare(sites.guide(guide))
+        # Hook: the guide runs under the per-site estimators (site_estimators.py),
+        # outside the particle plate so that they see each site's distribution
+        # broadcast along it; a DisARM site adds a branch run after each run.
+        m, g = prepare(model), sites.guide(prepare(guide))
 
         def run_branch(branch: DisarmBranch) -> tuple[ParticleTerms, Trace, Trace]:
-            return self._run(m, prepare(sites.guide(guide, branch)), args, kwargs, self._tracking)
+            return self._run(m, sites.guide(prepare(guide), branch), args, kwargs, self._tracking)
 
         runs = []
         for _ in range(count):
@@ -287,7 +286,9 @@ class ELBO:
     def _losses(
         self, model: Program, guide: Program, args: Any, kwargs: Any, surrogate: Surrogate
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        return self._estimate(self._runs(model, guide, args, kwargs), surrogate)
+        with particles(self.num_particles):  # guides may adapt to it (AutoDiscrete)
+            runs = self._runs(model, guide, args, kwargs)
+        return self._estimate(runs, surrogate)
 
     # -- objectives -----------------------------------------------------------
     def differentiable_loss(

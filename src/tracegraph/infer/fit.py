@@ -44,6 +44,7 @@ from tqdm import tqdm
 
 from tracegraph.distributions.util import validation_enabled
 from tracegraph.errors import TracegraphError
+from tracegraph.infer.distributed.group import is_main_process
 from tracegraph.infer.svi import SVI
 from tracegraph.params import get_param_store
 from tracegraph.poutine import handlers
@@ -197,7 +198,8 @@ def fit(
     :param svi: the :class:`~tracegraph.infer.svi.SVI` object to step.
     :param num_steps: how many steps to take.
     :param args: positional arguments for model and guide.
-    :param progress: show a progress bar with the step and the ELBO (on stderr).
+    :param progress: show a progress bar with the step and the ELBO (on stderr);
+        in a ``torch.distributed`` job only rank 0 shows it.
     :param desc: the progress bar's label.
     :param kwargs: keyword arguments for model and guide (``progress`` and
         ``desc`` are taken by ``fit`` itself).
@@ -247,6 +249,8 @@ def fit(
 
     checked.loss_and_grads = loss_and_grads
     result = FitResult()
+    # One progress bar per job, not one per rank.
+    progress = progress and is_main_process()
     bar = tqdm(total=num_steps, desc=desc, disable=not progress, dynamic_ncols=True)
     start = time.perf_counter()
     try:

@@ -43,6 +43,7 @@ from tracegraph.infer.render import render_graph, write_graph
 from tracegraph.ops.provenance import detach_provenance, get_provenance, track_provenance
 from tracegraph.poutine.provenance_messenger import TrackProvenanceMessenger, site_dependencies
 from tracegraph.poutine.runtime import Message
+from tracegraph.poutine.sites import site_is_subsample
 from tracegraph.poutine.trace_messenger import TraceHandler, TraceMessenger
 from tracegraph.poutine.trace_struct import Trace
 
@@ -86,7 +87,7 @@ def is_sample_site(msg: Mapping[str, Any], *, include_deterministic: bool = Fals
     ...                include_deterministic=True)
     True
     """
-    if msg["type"] != "sample" or (msg.get("infer") or {}).get("_subsample"):
+    if msg["type"] != "sample" or site_is_subsample(msg):
         return False
     return include_deterministic or not _is_deterministic(msg)
 

@@ -24,12 +24,22 @@ torch.Size([1, 3])
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import Any, NamedTuple
 
 import torch
 
+from tracegraph.ops.provenance import aligned_dim, batch_claims, claims_live
 from tracegraph.poutine.runtime import CondIndepStackFrame
 
-__all__ = ["PARTICLE_PLATE", "PlateRule", "plate_dims", "reduce_to_dims", "to_plate_form"]
+__all__ = [
+    "PARTICLE_PLATE",
+    "PerElement",
+    "PlateRule",
+    "per_element",
+    "plate_dims",
+    "reduce_to_dims",
+    "to_plate_form",
+]
 
 # The plate ``vectorize_particles`` runs model and guide in.  Its elements are
 # independent runs, so no path can leave it.
@@ -74,17 +84,73 @@ def reduce_to_dims(
     return x
 
 
+class PerElement(NamedTuple):
+    """In a cost's dependency set: element ``e`` of the cost along ``plate`` reads
+    ``site`` only at element ``e`` along ``plate`` (proven by plate claims, see
+    :mod:`tracegraph.ops.provenance.claims`)."""
+
+    site: str
+    plate: str
+
+
+def per_element(site: Any, *inputs: Any) -> frozenset[PerElement]:
+    """The :class:`PerElement` markers of a sample site's cost: for every plated site
+    ``s`` and plate ``f`` of this site, whether the claims of the site's
+    distribution, value, mask and scale (and of ``inputs``, more distributions the
+    cost reads) align ``s`` along ``f`` with this site's own dim of ``f``.  Empty
+    when no claims were made (a run that is not tracked completely).
+
+    >>> import tracegraph, tracegraph.distributions as dist
+    >>> from tracegraph.infer.runs import Tracking, trace_run
+    >>> def guide():
+    ...     with tracegraph.plate("p", 3):
+    ...         z = tracegraph.sample("z", dist.Bernoulli(0.5))
+    ...     return z
+    >>> def model():
+    ...     with tracegraph.plate("p", 3):
+    ...         z = tracegraph.sample("z", dist.Bernoulli(0.5))
+    ...         tracegraph.sample("x", dist.Normal(z, 1.0), obs=torch.zeros(3))
+    ...         tracegraph.sample("y", dist.Normal(z.sum(), 1.0), obs=torch.zeros(3))
+    >>> model_trace, _ = trace_run(model, guide, (), {}, Tracking.COMPLETE)
+    >>> per_element(model_trace.nodes["x"]), per_element(model_trace.nodes["y"])
+    (frozenset({PerElement(site='z', plate='p')}), frozenset())
+    """
+    if not claims_live():
+        return frozenset()
+    stack = site.get("cond_indep_stack") or ()
+    dims = plate_dims(stack)
+    if not dims or site.get("type") != "sample":
+        return frozenset()
+    sources = [site.get("mask"), site.get("scale")]
+    sets = [batch_claims(site["fn"], site["value"], *sources)]
+    sets += [batch_claims(fn) for fn in inputs]
+    candidates = {(c.site, c.plate) for claims in sets for c in claims if c.plate is not None}
+    out = set()
+    for s, f in candidates:
+        want = next((d for d, name in dims.items() if name == f), None)
+        if want is None:
+            continue
+        if all(_aligned_or_absent(claims, s, f, want) for claims in sets):
+            out.add(PerElement(str(s), f))
+    return frozenset(out)
+
+
+def _aligned_or_absent(claims: frozenset, s: Any, f: str, want: int) -> bool:
+    if not any(c.site == s for c in claims):
+        return True
+    return aligned_dim(claims, s, f) == want
+
+
 class PlateRule:
     """Along which shared plates a site's score may multiply a cost per element.
 
     Per-element Rao-Blackwellization inside a vectorized plate ``f`` drops, for
     element ``e`` of a non-reparameterized site ``i``, every cost element ``e' != e``.
-    That is valid only if ``i[e]`` cannot reach those elements.  Within one site's
-    computation the plate's independence statement guarantees it; a path through
-    another site ``k`` keeps it only if ``k`` is itself inside ``f`` (its element
-    ``e`` sees only element ``e`` of ``i``).  A path through a site outside ``f``
-    (it mixes the elements) or through Python control flow (a global decision)
-    does not, and then the cost is summed over ``f`` before it multiplies ``i``'s
+    That is valid only if ``i[e]`` cannot reach those elements.  The cost's plate
+    claims (a :class:`PerElement` marker in its dependency set) prove it for the
+    computations on every path, sites or not; a path through another site ``k``
+    outside ``f`` or through Python control flow (a global decision) rules it out
+    as well.  Otherwise the cost is summed over ``f`` before it multiplies ``i``'s
     score.  See ``docs/design/plate-soundness.md``.
 
     :param info: for every guide latent site ``k``: ``(plates(k), ancestors(k),
@@ -98,8 +164,12 @@ class PlateRule:
     ... })
     >>> sorted(rule.elementwise("z1", frozenset({"z1", "z2"}), frozenset(), frozenset({"units1"})))
     []
-    >>> sorted(rule.elementwise("z1", frozenset({"z1"}), frozenset(), frozenset({"units1"})))
+    >>> marker = PerElement("z1", "units1")  # the cost's claims prove it per element
+    >>> deps = frozenset({"z1", marker})
+    >>> sorted(rule.elementwise("z1", deps, frozenset(), frozenset({"units1"})))
     ['units1']
+    >>> sorted(rule.elementwise("z1", frozenset({"z1"}), frozenset(), frozenset({"units1"})))
+    []
     """
 
     def __init__(
@@ -126,6 +196,11 @@ class PlateRule:
         if i in cost_control:
             return frozenset()
         keep = shared
+        if i in cost_deps:
+            # Per element only along the plates where the cost's claims prove that
+            # its element e reads i only at element e (no mixing computation on
+            # any path, through sites or not).
+            keep = frozenset(f for f in shared if PerElement(i, f) in cost_deps)
         for k in cost_deps:
             if k == i:
                 continue

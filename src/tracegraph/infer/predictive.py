@@ -23,6 +23,7 @@ from typing import Any
 import torch
 
 from tracegraph.errors import TracegraphWarning
+from tracegraph.infer.autoguide.initialization import InitMessenger, init_to_sample  # noqa: F401
 from tracegraph.infer.log_weights import LogWeightsMixin
 from tracegraph.infer.mh_resampler import MHResampler
 from tracegraph.infer.plate_sums import plate_log_prob_sum

@@ -32,21 +32,31 @@ stays unbiased.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from enum import Enum
 from typing import Any
 
 import torch
 
-from tracegraph.ops.provenance import untracked
+from tracegraph.ops.provenance import aligned_run, untracked
 from tracegraph.poutine import handlers
-from tracegraph.poutine.messenger import Messenger
+from tracegraph.poutine.guide import GuideMessenger
+from tracegraph.poutine.messenger import Messenger, unwrap
 from tracegraph.poutine.provenance_messenger import TrackProvenanceMessenger
 from tracegraph.poutine.runtime import Message
 from tracegraph.poutine.sites import site_is_deterministic, site_is_latent, site_is_nonreparam
 from tracegraph.poutine.trace_struct import Trace
 
-__all__ = ["LastSite", "Tracking", "reproduced", "trace_run"]
+__all__ = [
+    "LastSite",
+    "Tracking",
+    "current_num_particles",
+    "particles",
+    "reproduced",
+    "trace_run",
+]
 
 Program = Callable[..., Any]
 
@@ -119,10 +129,26 @@ def trace_run(
 
     :returns: ``(model_trace, guide_trace)``.
     """
+    messenger = _guide_messenger(guide)
+    if messenger is not None:
+        # The model runs inside the guide: one run gives both traces (the
+        # ``model`` argument is the guide's own model).
+        return _guide_messenger_run(guide, messenger, args, kwargs, tracking)
     if not tracking.tracked:
         guide_trace = handlers.trace(guide).get_trace(*args, **kwargs)
         replayed = handlers.replay(model, trace=guide_trace)
         return handlers.trace(replayed).get_trace(*args, **kwargs), guide_trace
+    if tracking.complete:
+        # Plate claims too: the plate rule reads from provenance whether a cost
+        # element reads a plated site at another index (docs/design/plate-soundness.md).
+        with aligned_run():
+            return _tracked_run(model, guide, args, kwargs, tracking)
+    return _tracked_run(model, guide, args, kwargs, tracking)
+
+
+def _tracked_run(
+    model: Program, guide: Program, args: Any, kwargs: Any, tracking: Tracking
+) -> tuple[Trace, Trace]:
     with TrackProvenanceMessenger(tracking.guide_tags()):
         guide_trace = handlers.trace(guide).get_trace(*args, **kwargs)
     # The replayed values already carry the guide's tags; the model records control
@@ -130,6 +156,68 @@ def trace_run(
     replayed = handlers.replay(model, trace=guide_trace)
     with TrackProvenanceMessenger(tracking.model_tags()):
         return handlers.trace(replayed).get_trace(*args, **kwargs), guide_trace
+
+
+def _guide_messenger(guide: Program) -> GuideMessenger | None:
+    # Under handlers and wrappers (the vectorized-particle wrapper) a guide may be
+    # a GuideMessenger, which runs the model itself.
+    while True:
+        guide = unwrap(guide)
+        if isinstance(guide, GuideMessenger):
+            return guide
+        inner = getattr(guide, "__wrapped__", None)
+        if inner is None:
+            return None
+        guide = inner
+
+
+def _guide_messenger_run(
+    guide: Program, messenger: GuideMessenger, args: Any, kwargs: Any, tracking: Tracking
+) -> tuple[Trace, Trace]:
+    if not tracking.tracked:
+        guide(*args, **kwargs)
+        return messenger.get_traces()
+    guide_tags, model_tags = tracking.guide_tags(), tracking.model_tags()
+
+    def tag(msg: Message) -> bool:
+        # Each site is a guide site (latent) and a model site (deterministic) at once.
+        return bool(guide_tags is not None and guide_tags(msg)) or bool(
+            model_tags is not None and model_tags(msg)
+        )
+
+    with TrackProvenanceMessenger(tag):
+        guide(*args, **kwargs)
+    return messenger.get_traces()
+
+
+#: The particle count of the estimate being computed, for guides that adapt to it
+#: (per thread and task, like the handler stack).
+_NUM_PARTICLES: ContextVar[int | None] = ContextVar("tracegraph_num_particles", default=None)
+
+
+@contextmanager
+def particles(num_particles: int) -> Iterator[None]:
+    """Publish, while the runs of one estimate happen, how many particles it averages.
+
+    >>> with particles(4):
+    ...     current_num_particles()
+    4
+    """
+    token = _NUM_PARTICLES.set(num_particles)
+    try:
+        yield
+    finally:
+        _NUM_PARTICLES.reset(token)
+
+
+def current_num_particles() -> int | None:
+    """The number of particles of the ELBO estimate whose runs are under way, or
+    ``None`` outside an estimate (a guide run by ``Predictive``, say).
+
+    >>> current_num_particles() is None
+    True
+    """
+    return _NUM_PARTICLES.get()
 
 
 class LastSite(Messenger):

@@ -33,13 +33,19 @@ import torch
 from tracegraph.infer.plates import (
     PARTICLE_PLATE,
     PlateRule,
+    per_element,
     plate_dims,
     reduce_to_dims,
     to_plate_form,
 )
 from tracegraph.ops.provenance import detach_provenance, get_provenance, untracked
 from tracegraph.poutine.trace_struct import Trace
-from tracegraph.poutine.util import site_is_deterministic, site_is_latent, site_is_nonreparam
+from tracegraph.poutine.util import (
+    site_is_deterministic,
+    site_is_latent,
+    site_is_nonreparam,
+    site_is_subsample,
+)
 
 __all__ = [
     "Analytic",
@@ -227,11 +233,18 @@ def _dependency_matrix(
 
 def tracked_deps(log_prob: Any, site: Any, role: str) -> tuple[frozenset[str], frozenset[str]]:
     """Dependencies of a cost in a tracked run: the provenance of its log-prob plus
-    the sites whose values decided control flow before its site."""
+    the sites whose values decided control flow before its site, and (in a run
+    tracked completely) the :class:`~tracegraph.infer.plates.PerElement` markers
+    its plate claims prove.  An analytic term reads two distributions: its markers
+    are added by :func:`collect_terms`."""
     control: frozenset[str] = site.get("control_provenance") or frozenset()
-    full: frozenset[str] = get_provenance(log_prob)
+    full: frozenset[Any] = get_provenance(log_prob)
     if control:
         full = full | control
+    if role != "analytic":
+        markers = per_element(site)
+        if markers:
+            full = full | markers
     return full, control
 
 
@@ -274,7 +287,21 @@ def collect_terms(
     # Computed tracked (their provenance says whether they are valid).
     replaced = _analytic_terms(model_trace, guide_trace, deps_fn, analytic) if analytic else {}
     with untracked():
-        return _collect(model_trace, guide_trace, deps_fn, rao_blackwellize, complete, replaced)
+        deps = _memo(deps_fn) if complete else deps_fn  # (the plate rule asks twice)
+        return _collect(model_trace, guide_trace, deps, rao_blackwellize, complete, replaced)
+
+
+def _memo(deps_fn: DepsFn) -> DepsFn:
+    # The plate rule and the cost terms ask for the same guide sites' dependencies.
+    found: dict[tuple[int, int, str], Any] = {}
+
+    def deps(log_prob: Any, site: Any, role: str) -> Any:
+        key = (id(log_prob), id(site), role)
+        if key not in found:
+            found[key] = deps_fn(log_prob, site, role)
+        return found[key]
+
+    return deps
 
 
 def _analytic_terms(
@@ -293,6 +320,10 @@ def _analytic_terms(
         # Valid only if it does not depend on the site's own value (a model prior
         # reading a later guide site that reads this one, for instance).
         if found is not None and name not in found[0]:
+            # The term reads both distributions (not the value).
+            markers: frozenset[Any] = per_element({**msite, "value": None}, gsite["fn"])
+            if markers:
+                found = (found[0] | markers, found[1])
             replaced[name] = (cost, found)
     return replaced
 
@@ -375,7 +406,7 @@ def _collect(
             entry[2].append(sign)
 
     for name, site in model_trace.nodes.items():
-        if site["type"] == "sample" and not site["infer"].get("_subsample"):
+        if site["type"] == "sample" and not site_is_subsample(site):
             expected = replaced.get(name)
             if expected is None:
                 add(site["log_prob"], site, 1.0, "model")
@@ -383,7 +414,7 @@ def _collect(
                 add(expected[0], site, 1.0, "analytic", expected[1])
     for name, site in guide_trace.nodes.items():
         # Every guide sample site counts in log q, observed ones too (as in Pyro).
-        if site["type"] == "sample" and not site["infer"].get("_subsample"):
+        if site["type"] == "sample" and not site_is_subsample(site):
             if name not in replaced:
                 add(site["log_prob"], site, -1.0, "guide")
 

@@ -13,7 +13,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from tracegraph.distributions.util import is_identically_zero
-from tracegraph.errors import GuideObservedError, ShapeError
+from tracegraph.errors import GuideObservedError, ShapeError, SiteError
+from tracegraph.poutine.sites import site_is_subsample
 from tracegraph.poutine.trace_checks import (
     PARTICLE_PLATE,
     check_if_enumerated,
@@ -34,7 +35,7 @@ __all__ = [
 
 def _sample_sites(trace: Trace) -> Iterator[tuple[str, Any]]:
     for name, site in trace.nodes.items():
-        if site["type"] == "sample" and not site["infer"].get("_subsample"):
+        if site["type"] == "sample" and not site_is_subsample(site):
             yield name, site
 
 
@@ -73,6 +74,7 @@ def check_model_guide_match(
         never count.
     :raises ShapeError: a site whose event dims or shapes disagree.
     :raises GuideObservedError: a site the guide observes but the model samples.
+    :raises SiteError: a ``factor`` in the guide without ``has_rsample`` (as Pyro).
 
     >>> import warnings
     >>> import tracegraph
@@ -111,6 +113,14 @@ def check_model_guide_match(
             UserWarning,
             stacklevel=user_stacklevel(),
         )
+    for name, gsite in _sample_sites(guide_trace):
+        if not getattr(gsite["fn"], "has_rsample_specified", True):
+            raise SiteError(
+                f"guide site factor('{name}', ...) does not say has_rsample: in a guide it "
+                "decides how the factor's gradient is estimated; hint: pass "
+                "has_rsample=True if the factor comes from reparameterized samples, "
+                "has_rsample=False otherwise"
+            )
     for name, gsite in guide_sites.items():
         msite = model_sites.get(name)
         if msite is None:

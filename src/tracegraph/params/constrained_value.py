@@ -24,7 +24,7 @@ import torch
 from torch.distributions import transform_to
 from torch.distributions.constraints import Constraint
 
-from tracegraph.errors import SiteError
+from tracegraph.errors import SiteError, SiteTypeError
 
 __all__ = ["check_name", "constrain", "new_leaf", "transform_for"]
 
@@ -103,15 +103,22 @@ def transform_for(name: str, constraint: Constraint) -> Any:
 
 
 def check_name(name: Any) -> None:
-    """Raise :class:`SiteError` unless ``name`` is a str.
+    """Raise :class:`~tracegraph.errors.SiteTypeError` (a ``TypeError``, as Pyro's
+    dict raises) unless ``name`` is hashable: as in Pyro, any hashable object
+    (a str, an int, a tuple ...) names a param.
 
-    >>> check_name(3)
+    >>> check_name(("layer", 1))
+    >>> check_name(["layer", 1])
     Traceback (most recent call last):
     ...
-    tracegraph.errors.SiteError: a param name must be a str, got int: 3
+    tracegraph.errors.SiteTypeError: a param name must be hashable, got list: ['layer', 1]
     """
-    if not isinstance(name, str):
-        raise SiteError(f"a param name must be a str, got {type(name).__name__}: {name!r}")
+    try:
+        hash(name)
+    except TypeError:
+        raise SiteTypeError(
+            f"a param name must be hashable, got {type(name).__name__}: {name!r}"
+        ) from None
 
 
 def _summary(value: torch.Tensor) -> str:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import re
 import threading
+import warnings
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, TypedDict
@@ -142,12 +143,22 @@ class ParamStoreDict:
             return list(self._params)
 
     def get_all_param_names(self) -> list[str]:
-        """The param names, like :meth:`keys`.
+        """The param names, like :meth:`keys`; deprecated, as in Pyro.
 
-        >>> import torch
-        >>> store = ParamStoreDict(); store["a"] = torch.zeros(1); store.get_all_param_names()
+        :warns DeprecationWarning: always (use :meth:`keys`).
+
+        >>> import torch, warnings
+        >>> store = ParamStoreDict(); store["a"] = torch.zeros(1)
+        >>> with warnings.catch_warnings():
+        ...     warnings.simplefilter("ignore", DeprecationWarning)
+        ...     store.get_all_param_names()
         ['a']
         """
+        warnings.warn(
+            "ParamStore.get_all_param_names() is deprecated; use .keys() instead.",
+            DeprecationWarning,
+            stacklevel=2,
+        )
         return self.keys()
 
     def items(self) -> Iterator[tuple[str, torch.Tensor]]:

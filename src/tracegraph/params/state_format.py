@@ -104,6 +104,16 @@ def _compact(tensor: torch.Tensor) -> torch.Tensor:
     return tensor if exact else tensor.clone()
 
 
+_PLAIN_ATOMS = (str, int, float, complex, bytes, type(None))
+
+
+def _is_plain(name: Any) -> bool:
+    # What torch.load(weights_only=True) reads back as it was written (bool is an int).
+    if isinstance(name, tuple):
+        return all(_is_plain(part) for part in name)
+    return type(name) in _PLAIN_ATOMS or type(name) is bool
+
+
 def to_payload(
     params: Mapping[str, torch.Tensor], cons: Mapping[str, Constraint]
 ) -> dict[str, Any]:
@@ -121,6 +131,12 @@ def to_payload(
     for name in params:
         if name not in cons:
             raise SiteError(f"param {name!r} has no constraint")
+        if not _is_plain(name):
+            raise SiteError(
+                f"param {name!r}: a name of type {type(name).__name__} cannot be saved in the "
+                "safe format; hint: names may be str, int, float, bool, None, bytes or tuples "
+                "of those"
+            )
     encoded = {name: encode_constraint(cons[name], name) for name in params}
     tensors = {name: _compact(tensor) for name, tensor in params.items()}
     return {"format": _FORMAT, "version": _VERSION, "params": tensors, "constraints": encoded}

@@ -66,7 +66,7 @@ from tracegraph.poutine.infer_config_messenger import InferConfigMessenger
 from tracegraph.poutine.lift_messenger import LiftMessenger
 from tracegraph.poutine.markov_messenger import MarkovMessenger
 from tracegraph.poutine.mask_messenger import MaskMessenger
-from tracegraph.poutine.messenger import HandledFunction, Messenger, unwrap
+from tracegraph.poutine.messenger import HandledFunction, Messenger, block_messengers, unwrap
 from tracegraph.poutine.plate_messenger import PlateMessenger, block_plate
 from tracegraph.poutine.replay_messenger import ReplayMessenger
 from tracegraph.poutine.runtime import (
@@ -75,7 +75,6 @@ from tracegraph.poutine.runtime import (
     NonlocalExit,
     am_i_wrapped,
     apply_stack,
-    block_messengers,
     effectful,
     get_handler_stack,
     get_mask,

@@ -13,8 +13,15 @@ Which sites are hidden follows Pyro's rules:
   in ``hide_types``, or ``hide_all`` holds and neither its name is in ``expose``
   nor its type in ``expose_types``.  Giving ``hide`` or ``hide_types`` turns
   ``hide_all`` off; giving ``expose`` or ``expose_types`` turns it on (in this
-  order, as in Pyro); ``expose_all=True`` turns it off last.  An observed sample
-  site has the type ``"observe"`` for ``hide_types``/``expose_types``.
+  order, as in Pyro).  ``expose_all=True`` exposes nothing by itself (as in
+  Pyro, ``hide_all=False`` does that); it only may not be combined with
+  ``hide_all=True``.  An observed sample site has the type ``"observe"`` for
+  ``hide_types``/``expose_types``.
+
+Without a function, ``hide_all`` and ``expose_all`` both true (``hide_all``
+defaults to true, so ``expose_all=True`` alone), or a name or type both hidden
+and exposed, is refused with a :class:`~tracegraph.errors.HandlerAssertionError`
+(an ``AssertionError``, as Pyro's ``assert``).
 
 >>> import tracegraph
 >>> import tracegraph.distributions as dist
@@ -30,7 +37,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from tracegraph.errors import HandlerError
+from tracegraph.errors import HandlerAssertionError, HandlerError
 from tracegraph.poutine.messenger import Messenger
 from tracegraph.poutine.runtime import Message
 
@@ -58,8 +65,9 @@ class BlockMessenger(Messenger):
     :param expose: names to expose (all others are hidden).
     :param hide_types: message types to hide (``"sample"``, ``"param"``, ``"observe"``...).
     :param expose_types: message types to expose.
-    :raises HandlerError: if both functions are given, or a name or type is both
-        hidden and exposed.
+    :raises HandlerError: if both functions are given (a ``ValueError``).
+    :raises HandlerAssertionError: without a function, if ``hide_all`` and
+        ``expose_all`` are both true, or a name or type is both hidden and exposed.
 
     >>> from tracegraph.poutine.runtime import new_message
     >>> b = BlockMessenger(expose_types=["param"])
@@ -93,13 +101,22 @@ class BlockMessenger(Messenger):
         self.expose = _as_set("expose", expose)
         self.hide_types = _as_set("hide_types", hide_types)
         self.expose_types = _as_set("expose_types", expose_types)
-        for what, a, b in (
-            ("name", self.hide, self.expose),
-            ("type", self.hide_types, self.expose_types),
-        ):
-            both = sorted(a & b)
-            if both:
-                raise HandlerError(f"block: cannot both hide and expose the {what}(s) {both}")
+        if hide_fn is None and expose_fn is None:
+            # Pyro checks the lists only when no function decides.
+            if hide_all and expose_all:
+                raise HandlerAssertionError(
+                    "block: hide_all=True (the default) and expose_all=True contradict each "
+                    "other; hint: pass hide_all=False to expose every site"
+                )
+            for what, a, b in (
+                ("name", self.hide, self.expose),
+                ("type", self.hide_types, self.expose_types),
+            ):
+                both = sorted(a & b)
+                if both:
+                    raise HandlerAssertionError(
+                        f"block: cannot both hide and expose the {what}(s) {both}"
+                    )
         if hide is not None:
             hide_all = False
         if expose is not None:
@@ -108,8 +125,6 @@ class BlockMessenger(Messenger):
             hide_all = False
         if expose_types is not None:
             hide_all = True
-        if expose_all:
-            hide_all = False
         self.hide_all = hide_all
         self.expose_all = expose_all
 

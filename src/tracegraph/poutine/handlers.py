@@ -432,7 +432,6 @@ def infer_config(
 def substitute(
     fn: None = None,
     data: Mapping[str, Any] | None = None,
-    substitute_fn: Callable[[Message], Any] | None = None,
 ) -> SubstituteMessenger: ...
 
 
@@ -440,14 +439,12 @@ def substitute(
 def substitute(
     fn: Callable[..., Any],
     data: Mapping[str, Any] | None = None,
-    substitute_fn: Callable[[Message], Any] | None = None,
 ) -> HandledFunction: ...
 
 
 def substitute(
     fn: Callable[..., Any] | None = None,
     data: Mapping[str, Any] | None = None,
-    substitute_fn: Callable[[Message], Any] | None = None,
 ) -> SubstituteMessenger | HandledFunction:
     """Fix the values of param sites (the param store is not touched); sample
     sites are not affected, as in Pyro.
@@ -461,7 +458,7 @@ def substitute(
     tensor(0.5000)
     """
     _check_fn("substitute", fn)
-    return _wrap(SubstituteMessenger(data=data, substitute_fn=substitute_fn), fn)
+    return _wrap(SubstituteMessenger(data=data), fn)
 
 
 @overload

@@ -88,7 +88,6 @@ class InferDict(TypedDict, total=False):
     _do_not_trace: bool
     _markov_scope: Any
     _markov_depth: int
-    _subsample: bool
 
 
 class Message(TypedDict, total=False):

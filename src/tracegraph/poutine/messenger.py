@@ -24,15 +24,16 @@ from __future__ import annotations
 
 import functools
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, ClassVar
 
 from tracegraph.errors import HandlerError
 from tracegraph.poutine.runtime import (
+    _HANDLERS,
     Message,
     _pop,
     _push,
-    block_messengers,
     get_handler_stack,
 )
 
@@ -243,3 +244,27 @@ def unwrap(fn: Callable[..., Any]) -> Callable[..., Any]:
     while isinstance(fn, HandledFunction) and fn._unwrappable:
         fn = fn.fn
     return fn
+
+
+@contextmanager
+def block_messengers(predicate: Callable[[Messenger], bool]) -> Iterator[list[Messenger]]:
+    """Temporarily mute the active handlers for which ``predicate`` is true (their
+    ``__exit__``/``__enter__`` are not called).
+
+    As in Pyro, each muted handler's place on the stack is held by a plain
+    :class:`Messenger` that does nothing, so code inside still runs "under a
+    handler" (an observed ``sample`` does not warn about being outside
+    inference).  Yields the list of muted handlers; the stack is restored on exit.
+
+    >>> with block_messengers(lambda h: True) as blocked:
+    ...     blocked
+    []
+    """
+    stack = _HANDLERS.get()
+    blocked = [h for h in stack if predicate(h)]
+    muted = {id(h) for h in blocked}
+    _HANDLERS.set(tuple(Messenger() if id(h) in muted else h for h in stack))
+    try:
+        yield blocked
+    finally:
+        _HANDLERS.set(stack)

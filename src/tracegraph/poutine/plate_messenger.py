@@ -28,8 +28,8 @@ from typing import Any
 
 from tracegraph.errors import PlateError
 from tracegraph.poutine.broadcast_messenger import BroadcastMessenger, broadcast_site
-from tracegraph.poutine.messenger import Messenger
-from tracegraph.poutine.runtime import Message, block_messengers
+from tracegraph.poutine.messenger import Messenger, block_messengers
+from tracegraph.poutine.runtime import Message
 from tracegraph.poutine.subsample_messenger import SubsampleDistribution, SubsampleMessenger
 
 __all__ = [

@@ -38,7 +38,24 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any
 
-from tracegraph.ops.provenance import control_flow_scope, get_provenance, track_provenance
+import torch
+
+from tracegraph.distributions.validation import is_validation_enabled
+from tracegraph.ops.provenance import (
+    Claim,
+    aligning,
+    check_site_inputs,
+    claims_of,
+    control_flow_scope,
+    get_provenance,
+    is_strict,
+    names_of,
+    raw_provenance,
+    remember_storage,
+    retag,
+    track_provenance,
+    value_claims,
+)
 from tracegraph.poutine.messenger import Messenger
 from tracegraph.poutine.runtime import Message
 from tracegraph.poutine.sites import site_is_latent, site_is_nonreparam
@@ -96,6 +113,10 @@ class TrackProvenanceMessenger(Messenger):
             msg["control_provenance"] = previous | leaked
 
     def _pyro_post_sample(self, msg: Message) -> None:
+        if is_strict() or is_validation_enabled():
+            # A plain alias of tracked memory that no op made (.data =, set_()):
+            # its dependency cannot be seen, so say so here.
+            check_site_inputs(str(msg["name"]), _plain_inputs(msg))
         # A predicate may also pick sites that are not latent (deterministic sites:
         # a recorded intermediate that costs depend on through its value).
         tagged = self._tag is not None and self._tag(msg)
@@ -104,6 +125,10 @@ class TrackProvenanceMessenger(Messenger):
         # A latent value drawn after control flow was decided depends on the sites
         # that decided it (they chose its distribution), tagged or not.
         extra: frozenset[str] = msg.get("control_provenance") or frozenset()
+        if aligning() and isinstance(msg["value"], torch.Tensor):
+            msg["value"] = _aligned_value(msg, tagged, extra)
+            _remember(msg, tagged)
+            return
         if tagged:
             extra = extra | {str(msg["name"])}
         if extra:
@@ -111,6 +136,51 @@ class TrackProvenanceMessenger(Messenger):
             # came from other sites depends on those sites too.
             value = msg["value"]
             msg["value"] = track_provenance(value, get_provenance(value) | extra)
+        _remember(msg, tagged)
+
+
+def _remember(msg: Message, tagged: bool) -> None:
+    # Where this site's value lives, for the checks of plain aliases of it.
+    if tagged and isinstance(msg["value"], torch.Tensor):
+        remember_storage(msg["value"], frozenset({msg["name"]}))
+
+
+def _plain_inputs(msg: Message) -> list[Any]:
+    # The plain tensors a site's cost reads: its distribution's, its value, its mask.
+    found = [msg["value"], msg.get("mask")]
+    fn: Any = msg["fn"]
+    for _ in range(4):  # a few wrappers deep (masked, independent, expanded)
+        state = getattr(fn, "__dict__", {})
+        found.extend(v for v in state.values() if type(v) is torch.Tensor)
+        fn = state.get("base_dist")
+        if fn is None:
+            break
+    return found
+
+
+def _aligned_value(msg: Message, tagged: bool, control: frozenset[str]) -> Any:
+    # Inside an estimator's completely tracked run (ops.provenance.aligned_run): the
+    # value also carries plate claims, so that the plate rule can see whether a
+    # cost element reads this site at another index of a plate.
+    value = msg["value"]
+    prov = raw_provenance(value)
+    names = names_of(prov)
+    if tagged:
+        names = names | {msg["name"]}
+        # A latent value is a draw from the site's distribution: its claims are
+        # those of the distribution's inputs (whatever the sampler did inside)
+        # plus the site's own.
+        claims = value_claims(
+            msg["fn"], value, msg["name"], msg["cond_indep_stack"], site_is_latent(msg)
+        )
+    else:
+        claims = frozenset(claims_of(prov))
+    if control:
+        # Control flow is one global decision: mixed along every plate.
+        names = names | control
+        claims = claims | {Claim(c, None, None) for c in control}
+    new = names | claims
+    return value if new == prov else retag(value, new)
 
 
 def site_dependencies(site: Any, log_prob: Any = None) -> frozenset[str]:

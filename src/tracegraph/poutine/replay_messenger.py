@@ -25,7 +25,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from tracegraph.errors import HandlerArgumentError, HandlerError, SiteError
+from tracegraph.errors import (
+    GuideObservedError,
+    HandlerArgumentError,
+    HandlerAssertionError,
+    HandlerError,
+)
 from tracegraph.poutine.messenger import Messenger
 from tracegraph.poutine.runtime import Message
 from tracegraph.poutine.trace_struct import Trace
@@ -38,16 +43,20 @@ class ReplayMessenger(Messenger):
     and param sites the values in ``params``.
 
     :param trace: a :class:`~tracegraph.poutine.trace_struct.Trace` to replay.
-    :param params: a dict ``name -> value`` for param sites.
+    :param params: a dict ``name -> value`` for param sites; each value must be a
+        constrained value as the param store hands out (it has ``.unconstrained``),
+        e.g. from ``get_param_store()`` or an earlier trace's param site.
     :raises HandlerError: if neither is given.
+    :raises HandlerAssertionError: (an ``AssertionError``, as Pyro's) when a param
+        site meets a value of ``params`` without ``.unconstrained``.
 
     >>> import torch
-    >>> from tracegraph.poutine.runtime import apply_stack, new_message
-    >>> with ReplayMessenger(params={"w": torch.tensor(3.0)}):
-    ...     msg = new_message("param", "w", lambda: torch.tensor(0.0))
-    ...     apply_stack(msg)
-    >>> msg["value"]
-    tensor(3.)
+    >>> import tracegraph
+    >>> tracegraph.clear_param_store()
+    >>> w = tracegraph.param("saved_w", torch.tensor(3.0))
+    >>> with ReplayMessenger(params={"w": w}):
+    ...     tracegraph.param("w", torch.tensor(0.0))
+    tensor(3., requires_grad=True)
     """
 
     def __init__(self, trace: Trace | None = None, params: Mapping[str, Any] | None = None) -> None:
@@ -76,7 +85,7 @@ class ReplayMessenger(Messenger):
             return
         site = self.trace.nodes[name]
         if site.get("type") != "sample" or site.get("is_observed"):
-            raise SiteError(
+            raise GuideObservedError(
                 f"replay: site '{name}' is a latent sample site here, but the replayed "
                 f"trace has it as {'an observed' if site.get('is_observed') else 'a'} "
                 f"{site.get('type')} site; hint: replay a trace in which '{name}' was "
@@ -93,5 +102,12 @@ class ReplayMessenger(Messenger):
         name = msg["name"]
         if self.params is None or name is None or name not in self.params:
             return
-        msg["value"] = self.params[name]
+        value = self.params[name]
+        if not hasattr(value, "unconstrained"):
+            raise HandlerAssertionError(
+                f"replay: param {name!r} must be a constrained value as the param store "
+                f"hands out (with .unconstrained()), got {type(value).__name__}; hint: pass "
+                "get_param_store()[name] or a traced param site's value"
+            )
+        msg["value"] = value
         msg["done"] = True

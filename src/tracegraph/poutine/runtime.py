@@ -29,13 +29,12 @@ from __future__ import annotations
 
 import contextvars
 import functools
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import torch
 
-from tracegraph.errors import HandlerAssertionError
+from tracegraph.errors import HandlerAssertionError, SiteTypeError
 from tracegraph.params.param_store import ParamStoreDict
 from tracegraph.poutine.messages import (
     CondIndepStackFrame,
@@ -56,7 +55,6 @@ __all__ = [
     "ParamStoreDict",
     "am_i_wrapped",
     "apply_stack",
-    "block_messengers",
     "default_process_message",
     "effectful",
     "get_handler_stack",
@@ -138,8 +136,31 @@ def default_process_message(msg: Message) -> None:
     if msg["done"] or msg["value"] is not None:
         msg["done"] = True
         return
-    msg["value"] = msg["fn"](*msg["args"], **msg["kwargs"])
+    fn = msg["fn"]
+    if not callable(fn):  # checked inline: this runs for every message
+        call_site_fn(msg["name"], fn, msg["args"], msg["kwargs"])  # raises, naming the site
+    msg["value"] = fn(*msg["args"], **msg["kwargs"])
     msg["done"] = True
+
+
+def call_site_fn(name: Any, fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """``fn(*args, **kwargs)`` for site ``name``; a ``fn`` that cannot be called
+    (a tensor passed where a distribution belongs) raises
+    :class:`~tracegraph.errors.SiteTypeError`, a ``TypeError`` as Pyro's call raises.
+
+    >>> call_site_fn("x", lambda a: a + 1, (1,), {})
+    2
+    >>> call_site_fn("x", 3.0, (), {})
+    Traceback (most recent call last):
+    ...
+    tracegraph.errors.SiteTypeError: site 'x': 'float' object is not callable; ...
+    """
+    if not callable(fn):
+        raise SiteTypeError(
+            f"site {name!r}: {type(fn).__name__!r} object is not callable; expected a "
+            f"distribution, got {fn!r}; hint: pass an instance such as dist.Normal(0., 1.)"
+        )
+    return fn(*args, **kwargs)
 
 
 def apply_stack(initial_msg: Message) -> None:
@@ -290,24 +311,3 @@ class NonlocalExit(Exception):
             reset = getattr(handler, "_reset", None)
             if reset is not None:
                 reset()
-
-
-@contextmanager
-def block_messengers(predicate: Callable[[Messenger], bool]) -> Iterator[list[Messenger]]:
-    """Temporarily remove the active handlers for which ``predicate`` is true
-    (their ``__exit__``/``__enter__`` are not called).
-
-    Yields the list of removed handlers; the stack is restored on exit.
-
-    >>> with block_messengers(lambda h: True) as blocked:
-    ...     blocked
-    []
-    """
-    stack = _HANDLERS.get()
-    hidden = [bool(predicate(h)) for h in stack]
-    blocked = [h for h, hide in zip(stack, hidden) if hide]
-    _HANDLERS.set(tuple(h for h, hide in zip(stack, hidden) if not hide))
-    try:
-        yield blocked
-    finally:
-        _HANDLERS.set(stack)

@@ -22,9 +22,8 @@ Pyro has them):
 =======================  ==============================================================
 key                      meaning
 =======================  ==============================================================
-``_subsample``           the site holds a plate's subsample indices
 ``_deterministic``       the site was made by ``deterministic``
-``is_auxiliary``         a ``factor`` or subsample site: not a model variable
+``is_auxiliary``         a ``factor`` site (or a user's auxiliary guide site)
 ``_do_not_trace``        ``trace`` skips the site
 ``obs``, ``was_observed``  ``uncondition`` keeps the observation here
 ``baseline``             per-site baseline options of ``TraceGraph_ELBO``

@@ -28,7 +28,7 @@ from typing import Any
 
 import torch
 
-from tracegraph.errors import PlateArgumentError, PlateError
+from tracegraph.errors import PlateArgumentError, PlateAssertionError, PlateError
 from tracegraph.poutine.messenger import Messenger
 from tracegraph.poutine.runtime import (
     CondIndepStackFrame,
@@ -118,8 +118,9 @@ class SubsampleMessenger(Messenger):
     """Handler that marks its sites conditionally independent and subsamples them.
 
     :param name: the plate's name.
-    :param size: the full size; may be omitted when ``subsample`` is given.  With
-        neither, the plate has size -1: a frame without subsampling or broadcasting.
+    :param size: the full size.  Without it (and without ``subsample_size`` and
+        ``subsample``, which need it), the plate has size -1: a frame without
+        subsampling or broadcasting.
     :param subsample_size: draw this many random indices (scale =
         ``size / subsample_size``); must not exceed ``size``.
     :param subsample: use these indices (a 1-d integer tensor, or a list or tuple,
@@ -130,6 +131,8 @@ class SubsampleMessenger(Messenger):
     :raises PlateError: for a size or subsample size that is not a whole number, a
         subsample size larger than the size, a positive dim, or indices whose
         number disagrees with ``subsample_size``.
+    :raises PlateAssertionError: (an ``AssertionError``, as Pyro's) for
+        ``subsample`` or ``subsample_size`` without ``size``.
 
     ``with`` returns the messenger itself (a plate returns its indices).
 
@@ -161,6 +164,15 @@ class SubsampleMessenger(Messenger):
         self.counter = 0
         # None until entered; then True inside ``with``, False inside ``for``.
         self._vectorized: bool | None = None
+        if size is None and (subsample is not None or subsample_size is not None):
+            given = "subsample" if subsample is not None else "subsample_size"
+            raise PlateAssertionError(
+                f"plate('{name}'): {given} needs the plate's full size; hint: pass "
+                f"size=len(data) along with {given}="
+            )
+        # Whether the user fixed the number of indices; if not, indices that a
+        # handler supplies (replay of a guide that subsamples, condition) set it.
+        count_given = subsample is not None or subsample_size is not None
         if subsample is not None:
             if isinstance(subsample, torch.Tensor) and subsample.dim() != 1:
                 raise PlateError(
@@ -177,10 +189,8 @@ class SubsampleMessenger(Messenger):
                     f"len(subsample)={n}"
                 )
             subsample_size = n
-            size = n if size is None else _integral(name, "size", size)
+            size = _integral(name, "size", size)
         elif size is None:
-            if subsample_size is not None:
-                raise PlateError(f"plate('{name}'): subsample_size={subsample_size} needs a size")
             size = subsample_size = -1
         else:
             size = _integral(name, "size", size)
@@ -197,6 +207,7 @@ class SubsampleMessenger(Messenger):
                         f"its size items without replacement"
                     )
         self.size: int = size
+        self._subsample_size_given = count_given
         self.subsample_size: int = subsample_size
         self._subsampled = subsample is not None or 0 <= subsample_size < size
         self._indices: Any = self._draw_indices(subsample)
@@ -210,10 +221,15 @@ class SubsampleMessenger(Messenger):
             return fn() if subsample is None else subsample
         # The indices are a sample site so that replay can hand a model the
         # indices its guide drew.
-        msg = new_sample_message(self.name, fn, value=subsample, infer={"_subsample": True})
+        msg = new_sample_message(self.name, fn, value=subsample)
         apply_stack(msg)
         indices = msg["value"]
-        if len(indices) != self.subsample_size:
+        if len(indices) != self.subsample_size and not self._subsample_size_given:
+            # As Pyro: a plate that did not fix its subsample size takes the number
+            # of indices it was given (its scale becomes size / that number).
+            self.subsample_size = len(indices)
+            self._subsampled = True
+        elif len(indices) != self.subsample_size:
             raise PlateError(
                 f"plate('{self.name}'): got {len(indices)} subsample indices but "
                 f"subsample_size={self.subsample_size}; hint: did the model and the guide use "

@@ -1,10 +1,9 @@
 """Fix the values of param sites (Pyro's ``poutine.substitute``).
 
-Each param site whose name is in ``data`` (or for which ``substitute_fn(msg)``
-is not None) takes that value instead of reading the param store, which is left
-untouched.  Sample sites are not affected (as in Pyro; ``condition`` and
-``replay`` fix those).  Names in ``data`` that no param site of the run had are
-reported by a warning when the handler exits.
+Each param site whose name is in ``data`` takes that value instead of reading
+the param store, which is left untouched.  Sample sites are not affected (as in
+Pyro; ``condition`` and ``replay`` fix those).  Names in ``data`` that no param
+site of the run had are reported by a warning when the handler exits.
 
 >>> import torch
 >>> import tracegraph
@@ -19,7 +18,7 @@ tensor(7.)
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from tracegraph.errors import HandlerArgumentError, TracegraphWarning
@@ -33,38 +32,27 @@ class SubstituteMessenger(Messenger):
     """Handler that substitutes values at param sites.
 
     :param data: a dict ``name -> value``.
-    :param substitute_fn: ``msg -> value or None``; used instead of ``data`` (a
-        tracegraph extension).
-    :raises HandlerError: if both or neither are given.
+    :raises HandlerArgumentError: (a ``TypeError``, as Pyro fails) if ``data`` is
+        missing or not a dict.
 
-    >>> SubstituteMessenger()
+    >>> SubstituteMessenger(None)
     Traceback (most recent call last):
     ...
-    tracegraph.errors.HandlerArgumentError: substitute needs data= ... or substitute_fn= ...
+    tracegraph.errors.HandlerArgumentError: substitute needs data= (a dict name -> value)...
     """
 
-    def __init__(
-        self,
-        data: Mapping[str, Any] | None = None,
-        substitute_fn: Callable[[Message], Any] | None = None,
-    ) -> None:
+    def __init__(self, data: Mapping[str, Any] | None = None) -> None:
         super().__init__()
-        if (data is None) == (substitute_fn is None):
+        if data is None:
             raise HandlerArgumentError(
-                "substitute needs data= (a dict name -> value) or substitute_fn= "
-                "(msg -> value or None)" + ("" if data is None else ", not both")
+                "substitute needs data= (a dict name -> value); hint: condition or replay "
+                "fix sample sites"
             )
-        if data is not None and not isinstance(data, Mapping):
+        if not isinstance(data, Mapping):
             raise HandlerArgumentError(
                 f"substitute(data=...) expects a dict name -> value, got {type(data).__name__}"
             )
-        if substitute_fn is not None and not callable(substitute_fn):
-            raise HandlerArgumentError(
-                "substitute(substitute_fn=...) expects a callable msg -> value, got "
-                f"{type(substitute_fn).__name__}"
-            )
         self.data = data
-        self.substitute_fn = substitute_fn
         self._seen: set[Any] = set()
 
     def __enter__(self) -> SubstituteMessenger:
@@ -74,7 +62,7 @@ class SubstituteMessenger(Messenger):
 
     def __exit__(self, exc_type: Any, exc_value: Any, traceback: Any) -> None:
         super().__exit__(exc_type, exc_value, traceback)
-        if exc_type is None and self.data is not None:
+        if exc_type is None:
             missing = [name for name in self.data if name not in self._seen]
             if missing:
                 warnings.warn(
@@ -86,11 +74,7 @@ class SubstituteMessenger(Messenger):
                 )
 
     def _substitute(self, msg: Message) -> None:
-        if self.substitute_fn is not None:
-            value = self.substitute_fn(msg)
-        else:
-            assert self.data is not None  # checked in __init__
-            value = self.data.get(msg["name"])  # type: ignore[arg-type]
+        value = self.data.get(msg["name"])  # type: ignore[arg-type]
         if value is None:
             return
         msg["value"] = value

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from contextlib import ExitStack
 from typing import Any
 
-from tracegraph.errors import HandlerAssertionError
+from tracegraph.errors import HandlerAssertionError, SiteNameError
 from tracegraph.poutine.edges import add_edges, identify_dense_edges
 from tracegraph.poutine.messenger import HandledFunction, Messenger
 from tracegraph.poutine.provenance_messenger import TrackProvenanceMessenger
@@ -95,7 +95,14 @@ class TraceMessenger(Messenger):
         # As Pyro: only sample and param messages are sites of a trace.
         if msg["type"] != "param" and (self.param_only or msg["type"] != "sample"):
             return
-        if msg["name"] is None or msg["infer"].get("_do_not_trace"):
+        if msg["name"] is None:
+            if msg["type"] == "param":
+                # Pyro's store takes a param named None, but its trace asserts.
+                raise SiteNameError(
+                    "a param named None cannot be traced; hint: give the param a name"
+                )
+            return
+        if msg["infer"].get("_do_not_trace"):
             return
         self.trace.add_node(msg["name"], **msg)
 

@@ -25,6 +25,7 @@ from typing import Any
 import torch
 
 from tracegraph.errors import ShapeError
+from tracegraph.poutine.subsample_messenger import SubsampleDistribution
 
 __all__ = [
     "check_log_prob_shape",
@@ -36,8 +37,8 @@ __all__ = [
 ]
 
 Site = dict[str, Any]
-# label, cells left of the bar (right-aligned), cells right of it (None: no bar), note
-_Row = tuple[str, list[str] | None, list[str] | None, str]
+# label, the batch cells and the bar (right-aligned as a group), the event cells
+_Row = tuple[str, list[str], list[str]]
 
 _LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
@@ -52,48 +53,29 @@ def _cells(shape: Any) -> list[str]:
 
 
 def _render(rows: list[_Row]) -> str:
-    w0 = max(len(r[0]) for r in rows)
-    lefts = [r[1] for r in rows if r[1] is not None]
-    rights = [r[2] for r in rows if r[2] is not None]
-    nl = max((len(c) for c in lefts), default=0)
-    nr = max((len(c) for c in rights), default=0)
-    # Batch dims line up from the right (as broadcasting aligns them), event
-    # dims from the left.
-    wl = [0] * nl
-    for cells in lefts:
-        for j, c in enumerate(cells, start=nl - len(cells)):
-            wl[j] = max(wl[j], len(c))
-    wr = [0] * nr
-    for cells in rights:
-        for j, c in enumerate(cells):
-            wr[j] = max(wr[j], len(c))
-    lines = []
-    for label, left, right, note in rows:
-        parts = [label.rjust(w0)]
-        if left is not None:
-            padded = [""] * (nl - len(left)) + left
-            parts += [c.rjust(w) for c, w in zip(padded, wl)]
-            if right is not None:
-                parts.append("|")
-                parts += [c.ljust(w) for c, w in zip(right, wr)]
-        if note:
-            parts.append(note)
-        lines.append(" ".join(parts).rstrip())
-    return "\n".join(lines)
+    # Pyro's layout: three groups of columns (the label; the batch cells and the
+    # bar, right-aligned as a group; the event cells, left-aligned as a group),
+    # every cell right-justified in its column, every line as wide as the widest.
+    n_left = max(len(r[1]) for r in rows)
+    n_right = max(len(r[2]) for r in rows)
+    grid = [[r[0]] + [""] * (n_left - len(r[1])) + r[1] + r[2] + [""] * (n_right - len(r[2]))
+            for r in rows]
+    widths = [max(len(row[j]) for row in grid) for j in range(len(grid[0]))]
+    return "\n".join(" ".join(c.rjust(w) for c, w in zip(row, widths)) for row in grid)
 
 
 def format_shapes(
     nodes: Mapping[str, Site], title: str = "Trace Shapes:", last_site: str | None = None
 ) -> str:
-    """A table of the shapes at every param and sample site: the plates, each
-    param's shape, and for each sample site its distribution's
+    """A table of the shapes at every param and sample site, laid out as Pyro's:
+    each param's shape, and for each sample site its distribution's
     ``batch_shape | event_shape``, its value's shape split the same way and, once
     computed, its log_prob's shape.
 
     :param nodes: a trace's nodes.
     :param title: the first line.
     :param last_site: stop after this site (the one an error happened at).
-    :returns: the table, one line per row.
+    :returns: the table, one line per row, every line padded to the same width.
 
     >>> import torch
     >>> from tracegraph.poutine.runtime import CondIndepStackFrame
@@ -104,53 +86,38 @@ def format_shapes(
     ...     "z": {"type": "sample", "fn": d.Independent(d.Normal(torch.zeros(3, 2), 1.0), 1),
     ...           "value": torch.zeros(3, 2), "cond_indep_stack": (frame,)},
     ... }
-    >>> print(format_shapes(nodes))
-     Trace Shapes:
-           Plates:
-             data dim -1, size 3 of 100
-      Param Sites:
-                s 2 3
-     Sample Sites:
-           z dist   3 | 2
-            value   3 | 2
+    >>> print(format_shapes(nodes).replace(" ", "."))
+    Trace.Shapes:......
+    .Param.Sites:......
+    ............s.2.3..
+    Sample.Sites:......
+    .......z.dist...3.|.2
+    ........value...3.|.2
     """
     if not nodes:
         return title
-    plates: dict[str, Any] = {}
     params: list[_Row] = []
     samples: list[_Row] = []
     for name, site in nodes.items():
         kind = site.get("type")
-        if kind in ("param", "sample"):
-            for frame in site.get("cond_indep_stack", ()):
-                plates.setdefault(frame.name, frame)
         if kind == "param":
-            params.append((name, _cells(getattr(site.get("value"), "shape", ())), None, ""))
+            params.append((str(name), _cells(getattr(site.get("value"), "shape", ())), []))
         elif kind == "sample":
             fn = site.get("fn")
             batch = tuple(getattr(fn, "batch_shape", ()))
             event = tuple(getattr(fn, "event_shape", ()))
-            samples.append((f"{name} dist", _cells(batch), _cells(event), ""))
+            samples.append((f"{name} dist", _cells(batch) + ["|"], _cells(event)))
             shape = tuple(getattr(site.get("value"), "shape", ()))
             cut = max(len(shape) - len(event), 0)
-            samples.append(("value", _cells(shape[:cut]), _cells(shape[cut:]), ""))
+            samples.append(("value", _cells(shape[:cut]) + ["|"], _cells(shape[cut:])))
             if "log_prob" in site:
                 lp_shape = getattr(site["log_prob"], "shape", ())
-                samples.append(("log_prob", _cells(lp_shape), [], ""))
+                samples.append(("log_prob", _cells(lp_shape) + ["|"], []))
         if name == last_site:
             break
-    rows: list[_Row] = [(title, None, None, "")]
-    if plates:
-        rows.append(("Plates:", None, None, ""))
-        for pname, f in plates.items():
-            where = "sequential" if f.dim is None else f"dim {f.dim}"
-            size = f"size {f.size}"
-            if f.full_size is not None and f.full_size != f.size:
-                size += f" of {f.full_size}"
-            rows.append((pname, None, None, f"{where}, {size}"))
-    rows.append(("Param Sites:", None, None, ""))
+    rows: list[_Row] = [(title, [], []), ("Param Sites:", [], [])]
     rows += params
-    rows.append(("Sample Sites:", None, None, ""))
+    rows.append(("Sample Sites:", [], []))
     rows += samples
     return _render(rows)
 
@@ -160,7 +127,7 @@ def check_log_prob_shape(name: str, site: Site, log_prob: Any) -> None:
     promises: the value's batch shape (its shape less the event dims, which may
     carry extra leading sample or enumeration dims) broadcast with ``batch_shape``.
     Sites whose ``fn`` has no ``batch_shape``/``event_shape``, and a plate's
-    subsample-index sites (``infer["_subsample"]``), are not checked.
+    subsample-index sites, are not checked.
 
     :param name: the site's name (for the error).
     :param site: the sample site.
@@ -180,8 +147,7 @@ def check_log_prob_shape(name: str, site: Site, log_prob: Any) -> None:
     event_shape = getattr(fn, "event_shape", None)
     if batch_shape is None or event_shape is None or not isinstance(log_prob, torch.Tensor):
         return
-    infer = site.get("infer")
-    if infer and infer.get("_subsample"):
+    if type(fn) is SubsampleDistribution:
         return  # a plate's subsample indices: auxiliary, with a constant log_prob
     # This runs for every site of every step under validation, so the common
     # case (shapes already equal) must not pay for a general broadcast.

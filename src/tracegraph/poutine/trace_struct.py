@@ -21,7 +21,6 @@ an ELBO and a user asking for them pay once.
 
 from __future__ import annotations
 
-import heapq
 import math
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
@@ -39,7 +38,9 @@ from tracegraph.errors import (
 from tracegraph.ops.provenance import reduce_untracked
 from tracegraph.ops.tensor_checks import warn_if_inf, warn_if_nan
 from tracegraph.poutine import trace_shapes
+from tracegraph.poutine.runtime import get_handler_stack
 from tracegraph.poutine.sites import site_is_subsample
+from tracegraph.poutine.subsample_messenger import SubsampleMessenger
 from tracegraph.poutine.trace_shapes import pack
 from tracegraph.poutine.validation import is_validation_enabled
 
@@ -140,8 +141,10 @@ class Trace:
         """Append a site.  A param site registered again replaces its node (and
         keeps its position and edges), and so does a site that :meth:`add_edge`
         created empty; any other repeated name is an error, except that the
-        subsample site of a plate that does not subsample may repeat (the second
-        is dropped: building such a plate twice is harmless, where Pyro refuses).
+        index site of a plate that does not subsample may repeat once that plate
+        has been left (the second is dropped: building such a plate again, e.g.
+        inside a loop, is harmless, where Pyro refuses).  Two active plates of one
+        name (nested) are an error, as in Pyro.
 
         :param site_name: the site's name.
         :param kwargs: the node's fields (a message's keys).
@@ -165,13 +168,22 @@ class Trace:
         if (old_type == "param" and new_type == "param") or not old:
             self.nodes[site_name] = kwargs
             return
-        if _same_full_plate(old, kwargs):
+        if _same_full_plate(old, kwargs) and not _plate_active(site_name):
             return
+        if site_is_subsample(kwargs):
+            hint = (
+                f"a plate records its indices as a site named after it, so plates in "
+                f"one run need distinct names (and a plate that subsamples must be built "
+                f"once and entered again, e.g. plate '{site_name}' before the loop)"
+            )
+        else:
+            hint = (
+                "give each site a unique name (e.g. f'x_{i}' in a loop), or use a plate for "
+                "conditionally independent copies"
+            )
         raise DuplicateSiteError(
             f"Multiple sites named '{site_name}': the trace already has a {old_type} site "
-            f"'{site_name}' and got a {new_type} site with the same name; hint: give each "
-            "site a unique name (e.g. f'x_{i}' in a loop), or use a plate for "
-            "conditionally independent copies"
+            f"'{site_name}' and got a {new_type} site with the same name; hint: {hint}"
         )
 
     def _require(self, site_name: str) -> None:
@@ -246,41 +258,66 @@ class Trace:
                 yield name, s
 
     def topological_sort(self, reverse: bool = False) -> list[str]:
-        """Site names, each after all its predecessors (Kahn's algorithm, iterative;
-        among sites free to go next, the one added first goes first).
+        """Site names, each after all its predecessors, in Pyro's order: a
+        depth-first search from each site in insertion order, along the edges,
+        lists a site once everything after it is listed; the result is that list
+        reversed (so without edges the last site added comes first).
+
+        Where Pyro's order depends on the iteration order of a set of successors,
+        successors are visited in insertion order here, so the result never
+        changes from run to run.  Iterative, so long chains do not hit the
+        recursion limit.
 
         :param reverse: return the order reversed (each site before its predecessors).
-        :raises SiteError: if the edges contain a cycle.
+        :raises SiteError: if the edges contain a cycle (Pyro returns an order that
+            ignores some edge).
 
         >>> tr = Trace()
         >>> for n in "abc":
         ...     tr.add_node(n, type="param")
-        >>> tr.add_edge("c", "a"); tr.topological_sort()
-        ['b', 'c', 'a']
+        >>> tr.topological_sort()
+        ['c', 'b', 'a']
+        >>> tr.add_edge("a", "c"); tr.topological_sort()
+        ['b', 'a', 'c']
         """
         index = {name: i for i, name in enumerate(self.nodes)}
-        indegree = {name: len(p) for name, p in self._pred.items()}
-        ready = [index[name] for name, d in indegree.items() if d == 0]
-        heapq.heapify(ready)
-        names = list(self.nodes)
-        order: list[str] = []
-        while ready:
-            name = names[heapq.heappop(ready)]
-            order.append(name)
-            for s in self._succ[name]:
-                indegree[s] -= 1
-                if indegree[s] == 0:
-                    heapq.heappush(ready, index[s])
-        if len(order) != len(names):
-            stuck = [n for n in names if indegree[n] > 0]
-            shown = ", ".join(repr(n) for n in stuck[:10]) + (", ..." if len(stuck) > 10 else "")
-            raise SiteError(
-                f"the trace's edges contain a cycle; these sites are on or after it: {shown}; "
-                "hint: an edge a -> b must mean that b was computed from a"
-            )
-        if reverse:
-            order.reverse()
-        return order
+
+        def successors(name: str) -> Iterator[str]:
+            succ = self._succ[name]
+            return iter(sorted(succ, key=index.__getitem__) if len(succ) > 1 else succ)
+
+        on_path: dict[str, None] = {}  # the current search path, in order
+        done: set[str] = set()
+        finished: list[str] = []
+        for root in self.nodes:
+            if root in done:
+                continue
+            on_path[root] = None
+            stack = [(root, successors(root))]
+            while stack:
+                name, todo = stack[-1]
+                for succ in todo:
+                    if succ in on_path:
+                        path = list(on_path)
+                        cycle = path[path.index(succ) :]
+                        shown = ", ".join(repr(n) for n in cycle[:10])
+                        raise SiteError(
+                            f"the trace's edges contain a cycle through {shown}"
+                            f"{', ...' if len(cycle) > 10 else ''}; hint: an edge a -> b "
+                            "must mean that b was computed from a"
+                        )
+                    if succ not in done:
+                        on_path[succ] = None
+                        stack.append((succ, successors(succ)))
+                        break
+                else:
+                    stack.pop()
+                    del on_path[name]
+                    done.add(name)
+                    finished.append(name)
+        if not reverse:
+            finished.reverse()
+        return finished
 
     def copy(self) -> Trace:
         """A copy whose nodes (dicts, and their ``infer`` dicts) and edge sets are
@@ -397,52 +434,64 @@ class Trace:
         exc._tracegraph_shapes_noted = True  # type: ignore[attr-defined]
 
     def _memoize(
-        self, name: str, site: Site, validate: bool, sums: bool, score_parts: bool = False
+        self,
+        name: str,
+        site: Site,
+        validate: bool,
+        sums: bool,
+        score_parts: bool = False,
+        parts: bool = True,
     ) -> None:
         # The one place a sample site's log-density fields are computed:
         # ``unscaled_log_prob``, ``log_prob`` (scaled and masked), ``score_parts``
-        # when asked, and ``log_prob_sum`` when asked; each once.
+        # when asked, and ``log_prob_sum`` when asked; each once.  With
+        # ``parts=False`` (log_prob_sum) a missing log_prob is computed but only
+        # its sum is stored, as Pyro's log_prob_sum does.
         fresh = False
+        log_p: Any = site.get("log_prob")
         if score_parts and "score_parts" not in site:
             try:
-                parts = _site_score_parts(site)
+                score = _site_score_parts(site)
                 if validate:
-                    trace_shapes.check_log_prob_shape(name, site, parts.log_prob)
-                site["unscaled_log_prob"] = parts.log_prob
+                    trace_shapes.check_log_prob_shape(name, site, score.log_prob)
+                site["unscaled_log_prob"] = score.log_prob
                 # As in Pyro, the score function stays unscaled and unmasked.
-                parts = parts.scale_and_mask(site.get("scale", 1.0), site.get("mask"))
+                score = score.scale_and_mask(site.get("scale", 1.0), site.get("mask"))
             except Exception as exc:
                 self._note_failure(exc, name, "score_parts")
                 raise
-            site["score_parts"] = parts
-            site["log_prob"] = parts.log_prob
+            site["score_parts"] = score
+            site["log_prob"] = log_p = score.log_prob
             fresh = True
-        elif "log_prob" not in site:
+        elif log_p is None:
             try:
                 log_p = site["fn"].log_prob(
                     site["value"], *site.get("args", ()), **site.get("kwargs", {})
                 )
                 if validate:
                     trace_shapes.check_log_prob_shape(name, site, log_p)
-                site["unscaled_log_prob"] = log_p
+                if parts:
+                    site["unscaled_log_prob"] = log_p
                 log_p = scale_and_mask(log_p, site.get("scale", 1.0), site.get("mask"))
             except Exception as exc:
                 self._note_failure(exc, name, "log_prob")
                 raise
-            site["log_prob"] = log_p
+            if parts:
+                site["log_prob"] = log_p
             fresh = True
         if sums and "log_prob_sum" not in site:
-            log_p_sum = _sum(site["log_prob"])
+            log_p_sum = _sum(log_p)
             site["log_prob_sum"] = log_p_sum
             if fresh and validate:
                 _warn_if_not_finite(name, log_p_sum)
         elif fresh and validate:
-            _warn_if_not_finite(name, _sum(site["log_prob"]))
+            _warn_if_not_finite(name, _sum(log_p))
 
     def log_prob_sum(self, site_filter: SiteFilter = allow_all_sites) -> Any:
         """The sum of the scaled and masked log-probabilities of the sample sites
         (observed ones included) that ``site_filter(name, node)`` keeps.  Memoized
-        per site.
+        per site as ``log_prob_sum`` (only that key is set, as in Pyro; see
+        :meth:`compute_log_prob` for the per-element log-probs).
 
         :param site_filter: which sites to count.
         :returns: a scalar tensor, or ``0.0`` when no site counts.
@@ -462,7 +511,7 @@ class Trace:
             if site.get("type") != "sample" or not site_filter(name, site):
                 continue
             if "log_prob_sum" not in site:
-                self._memoize(name, site, validate, sums=True)
+                self._memoize(name, site, validate, sums=True, parts=False)
             log_p = site["log_prob_sum"]
             result = log_p if result is None else result + log_p
             terms += 1
@@ -568,6 +617,13 @@ def _same_full_plate(old: Site, new: Site) -> bool:
         site_is_subsample(old)
         and site_is_subsample(new)
         and a.size == b.size == a.subsample_size == b.subsample_size
+    )
+
+
+def _plate_active(name: str) -> bool:
+    # A plate of this name is entered right now (the new one would nest in it).
+    return any(
+        isinstance(h, SubsampleMessenger) and h.name == name for h in get_handler_stack()
     )
 
 

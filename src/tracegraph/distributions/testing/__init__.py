@@ -4,3 +4,6 @@
 >>> fakes.NonreparameterizedNormal.has_rsample
 False
 """
+
+# As in Pyro, the package makes its fakes module reachable as an attribute.
+from tracegraph.distributions.testing import fakes as fakes

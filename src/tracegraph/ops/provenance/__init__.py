@@ -73,6 +73,18 @@ import torch
 # Pyro's names at this path: pytree helpers it imports here, from torch.
 from torch.utils._pytree import tree_flatten, tree_map, tree_unflatten  # noqa: E402, F401
 
+from tracegraph.ops.provenance.aliases import check_site_inputs, remember_storage
+from tracegraph.ops.provenance.batch import batch_claims, value_claims
+from tracegraph.ops.provenance.claims import (
+    Claim,
+    aligned_dim,
+    aligned_run,
+    aligning,
+    blind,
+    claims_live,
+    claims_of,
+    names_of,
+)
 from tracegraph.ops.provenance.control_flow import (
     ControlFlowScope,
     control_flow_scope,
@@ -96,6 +108,7 @@ from tracegraph.ops.provenance.tensor import (
     plain_of,
     provenance_of,
     reduce_untracked,
+    retag,
     tag_in_place,
     tracking_enabled,
     untracked,
@@ -130,6 +143,21 @@ __all__ = [
     "tracking_enabled",
     "tag_in_place",
     "reduce_untracked",
+    # Plate claims, for the plate rule of the estimators (claims.py, batch.py).
+    "Claim",
+    "aligned_dim",
+    "aligned_run",
+    "aligning",
+    "batch_claims",
+    "claims_live",
+    "claims_of",
+    "names_of",
+    "raw_provenance",
+    "retag",
+    "value_claims",
+    # Aliases no op created (aliases.py), checked where values enter sites.
+    "check_site_inputs",
+    "remember_storage",
 ]
 
 _EMPTY: frozenset = frozenset()
@@ -184,6 +212,8 @@ def track_provenance(x: Any, provenance: Iterable[Any]) -> Any:
     prov = provenance if isinstance(provenance, frozenset) else frozenset(provenance)
     if not prov:
         return x
+    # Attached by hand: says nothing about plate positions (see claims.blind).
+    prov = blind(prov)
     return _map_tensors(x, lambda t: wrap(t, prov, ProvenanceTensor))
 
 
@@ -210,7 +240,7 @@ def extract_provenance(x: Any) -> tuple[Any, frozenset]:
         return t
 
     value = _map_tensors(x, plain)
-    return value, _EMPTY.union(*found) if found else _EMPTY
+    return value, names_of(_EMPTY.union(*found)) if found else _EMPTY
 
 
 def get_provenance(x: Any) -> frozenset:
@@ -227,6 +257,21 @@ def get_provenance(x: Any) -> frozenset:
     (frozenset(), frozenset())
     """
     # One tensor is the common case (the ELBO asks once per cost term).
+    if isinstance(x, ProvenanceTensor):
+        return names_of(provenance_of(x))
+    if isinstance(x, torch.Tensor):
+        return _EMPTY
+    return names_of(collect(x))
+
+
+def raw_provenance(x: Any) -> frozenset:
+    """:func:`get_provenance` with the plate claims kept (see
+    :mod:`tracegraph.ops.provenance.claims`); for the plate rule.
+
+    >>> import torch
+    >>> raw_provenance(track_provenance(torch.ones(1), {"a"}))
+    frozenset({'a'})
+    """
     if isinstance(x, ProvenanceTensor):
         return provenance_of(x)
     if isinstance(x, torch.Tensor):

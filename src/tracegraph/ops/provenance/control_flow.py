@@ -29,6 +29,8 @@ from contextvars import ContextVar
 from types import CodeType
 from typing import Any, TypeVar
 
+from tracegraph.ops.provenance.claims import names_of
+
 __all__ = [
     "ControlFlowScope",
     "control_flow_scope",
@@ -155,6 +157,9 @@ def record_control_flow(provenance: Iterable[Any]) -> None:
     prov = provenance if isinstance(provenance, frozenset) else frozenset(provenance)
     if not prov or (_ASSERTION_CODES and _called_from_assertion()):
         return
+    # A Python value is not a tensor: plate claims mean nothing there (who reads
+    # the scope treats the names as a global decision).
+    prov = names_of(prov)
     for scope in scopes:
         scope._add(prov)
 

@@ -12,13 +12,15 @@ place (and into the tensor owning their storage).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import torch
 
 from tracegraph.errors import ProvenanceError
+from tracegraph.ops.provenance.aliases import adopt_aliases, remember_storage
+from tracegraph.ops.provenance.claims import STATE, has_claims, mixed
 from tracegraph.ops.provenance.control_flow import record_control_flow
+from tracegraph.ops.provenance.positions import claims_after
 from tracegraph.ops.provenance.registry import Rule, op_name
 from tracegraph.ops.provenance.tensor import (
     DynamicShapeProvenanceTensor,
@@ -27,16 +29,27 @@ from tracegraph.ops.provenance.tensor import (
     call_disabled,
     link_root,
     provenance_of,
-    tag_in_place,
+    same_layout,
+    tag_raw,
+    tensors_in,
     wrap,
 )
 
-__all__ = ["collect", "mutation_all_rule", "mutation_rule", "union_rule", "view_rule"]
+__all__ = [
+    "ELEMENTWISE_WRITES",
+    "collect",
+    "mutation_all_rule",
+    "mutation_rule",
+    "union_rule",
+    "view_rule",
+    "write",
+]
 
 Tensor = torch.Tensor
 _EMPTY: frozenset = frozenset()
 _BASE_GET: Any = Tensor._base.__get__  # type: ignore[union-attr]
 _NESTED = frozenset({list, tuple, slice})
+_STATE = STATE
 # Non-tensor results that say nothing about tensor *values*.
 _METADATA_TYPES = (str, torch.dtype, torch.device, torch.layout, torch.memory_format)
 
@@ -58,29 +71,18 @@ def collect(x: Any, acc: frozenset = _EMPTY) -> frozenset:
     return acc
 
 
-def _tensors_in(x: Any) -> Iterator[Tensor]:
-    if isinstance(x, Tensor):
-        yield x
-    elif isinstance(x, (list, tuple)) and not isinstance(x, torch.Size):
-        for item in x:
-            yield from _tensors_in(item)
-    elif isinstance(x, dict):
-        for item in x.values():
-            yield from _tensors_in(item)
-
-
 def _attach(out: Any, prov: frozenset, cls: type, inputs: Any, link: bool = True) -> Any:
     # Attach ``prov`` to every tensor in ``out``.  A result that *is* an input
     # is kept if it already carries ``prov``, else replaced by an alias.
     # Non-tensor data (numbers, lists, arrays) leaves the tensor world: its
     # provenance is recorded as control flow.
     if isinstance(out, Tensor):
-        if any(out is x for x in _tensors_in(inputs)):
+        if any(out is x for x in tensors_in(inputs)):
             if isinstance(out, ProvenanceTensor) and prov <= provenance_of(out):
                 return out
             return wrap(out, prov, cls)
         if type(out) is Tensor:
-            return tag_in_place(out, prov, cls, link)
+            return tag_raw(out, prov, cls, link)
         if isinstance(out, ProvenanceTensor):  # a fresh tracked object (deepcopy)
             out._provenance = provenance_of(out) | prov
             return out
@@ -123,7 +125,7 @@ def _propagate_kwargs(func: Any, args: tuple, kwargs: dict, cls: type, link: boo
         return _attach(out, prov, cls, (args, kwargs), link)
     if any(out is a for a in kwargs.values()):
         return _attach(out, prov, cls, (args, kwargs), link)
-    return tag_in_place(out, prov, cls, link)
+    return tag_raw(out, prov, cls, link)
 
 
 def _propagating_rule(link: bool, name: str, doc: str) -> Rule:
@@ -131,7 +133,10 @@ def _propagating_rule(link: bool, name: str, doc: str) -> Rule:
     # hot path pays no extra call.
     def rule(func: Any, types: tuple, args: tuple, kwargs: dict | None, cls: type) -> Any:
         if kwargs:
-            return _propagate_kwargs(func, args, kwargs, cls, link)
+            out = _propagate_kwargs(func, args, kwargs, cls, link)
+            if _STATE.live:
+                claims_after(func, out, args, kwargs)
+            return out
         # Fast path: no kwargs, usually only tensors and scalars as arguments.
         prov = _EMPTY
         nested = False
@@ -148,16 +153,21 @@ def _propagating_rule(link: bool, name: str, doc: str) -> Rule:
                 nested = True
         out = call_disabled(func, (), args)
         if type(out) is not Tensor or nested:
-            return _attach(out, prov, cls, args, link)
-        for a in args:
-            if out is a:
-                return wrap(out, prov, cls)
-        # tag_in_place inlined: this is the hottest path of tracking.
-        base = out._base if link else None  # read while ``out`` is plain: no dispatch
-        out.__class__ = cls
-        out._provenance = prov  # type: ignore[attr-defined]
-        if base is not None:
-            link_root(out, base)  # type: ignore[arg-type]
+            out = _attach(out, prov, cls, args, link)
+        else:
+            for a in args:
+                if out is a:
+                    out = wrap(out, prov, cls)
+                    break
+            else:
+                # tag_raw inlined: this is the hottest path of tracking.
+                base = out._base if link else None  # read while plain: no dispatch
+                out.__class__ = cls
+                out._provenance = prov  # type: ignore[attr-defined]
+                if base is not None:
+                    link_root(out, base)  # type: ignore[arg-type]
+        if _STATE.live:  # plate claims (claims.py): only where a claim was ever made
+            claims_after(func, out, args, None)
         return out
 
     rule.__name__ = rule.__qualname__ = name
@@ -215,8 +225,9 @@ def _taint_one(t: Tensor, prov: frozenset, cls: type, func: Any) -> None:
         )
 
 
-def _taint(m: Tensor, prov: frozenset, cls: type, func: Any) -> None:
-    # Join ``prov`` into a mutated tensor and into the owner of its storage.
+def _taint(m: Tensor, prov: frozenset, root_prov: frozenset, cls: type, func: Any) -> None:
+    # Join ``prov`` into a mutated tensor and ``root_prov`` into the owner of its
+    # storage (the same, with plate claims mixed: the root has other dims).
     if not prov:
         return
     was_plain = type(m) is Tensor
@@ -228,8 +239,37 @@ def _taint(m: Tensor, prov: frozenset, cls: type, func: Any) -> None:
     if root is None and base is not None:
         root = base._prov_root if isinstance(base, ProvenanceTensor) else None
         root = base if root is None else root
+    root_was_plain = False
     if root is not None and root is not m:
-        _taint_one(root, prov, cls, func)
+        if root_prov is not prov and same_layout(m, root):
+            root_prov = prov  # an alias of the whole root: the same dims
+        root_was_plain = type(root) is Tensor
+        _taint_one(root, root_prov, cls, func)
+    if was_plain or root_was_plain:
+        # Plain views of this memory taken before now never reached a rule.
+        plain = getattr(m, "_prov_plain", None)
+        known = [x for x in (m, base, root, plain) if x is not None]
+        adopt_aliases(m, known, prov, call_disabled, cls)
+    remember_storage(m, prov, call_disabled)
+
+
+#: In-place ops that write ``self op others`` elementwise, with the others
+#: broadcast right-aligned into ``self``: plate claims keep their dims.  Filled by
+#: ``install_rules``; every other write mixes the claims it writes.
+ELEMENTWISE_WRITES: set[Any] = set()
+_FULL = slice(None)
+
+
+def _elementwise_write(func: Any, args: tuple, kwargs: dict | None) -> bool:
+    if kwargs and "out" in kwargs:
+        return False
+    if func in ELEMENTWISE_WRITES:
+        return True
+    if func is Tensor.__setitem__ and len(args) > 1:
+        index = args[1]
+        items = index if type(index) is tuple else (index,)
+        return all(i is Ellipsis or (type(i) is slice and i == _FULL) for i in items)
+    return False
 
 
 def _mutate(func: Any, args: tuple, kwargs: dict | None, cls: type, targets: list) -> Any:
@@ -237,11 +277,29 @@ def _mutate(func: Any, args: tuple, kwargs: dict | None, cls: type, targets: lis
     if kwargs:
         prov = collect(kwargs, prov)
     out = call(func, args, kwargs)
+    root_prov = prov
+    if STATE.live and has_claims(prov):
+        root_prov = mixed(prov)
+        if not _elementwise_write(func, args, kwargs):
+            prov = root_prov
     for m in targets:
-        _taint(m, prov, cls, func)
+        _taint(m, prov, root_prov, cls, func)
     if out is None or any(out is m for m in targets):
         return out
     return _attach(out, prov, cls, (args, kwargs))
+
+
+def write(target: Tensor, prov: frozenset, cls: type, func: Any) -> None:
+    """Record that ``func`` wrote values with provenance ``prov`` into ``target``
+    (and its storage owner) without a rule seeing it: plate claims mixed.
+
+    >>> t = torch.zeros(2)
+    >>> write(t, frozenset({"a"}), ProvenanceTensor, torch.add)
+    >>> t._provenance
+    frozenset({'a'})
+    """
+    prov = mixed(prov)
+    _taint(target, prov, prov, cls, func)
 
 
 def mutation_rule(func: Any, types: tuple, args: tuple, kwargs: dict | None, cls: type) -> Any:
@@ -260,11 +318,11 @@ def mutation_rule(func: Any, types: tuple, args: tuple, kwargs: dict | None, cls
     tensor([1., 0.], provenance={'z'})
     """
     if kwargs and "out" in kwargs:
-        targets = list(_tensors_in(kwargs["out"]))
+        targets = list(tensors_in(kwargs["out"]))
     elif args:
-        targets = list(_tensors_in(args[0]))  # a list for torch._foreach_*_
+        targets = list(tensors_in(args[0]))  # a list for torch._foreach_*_
     else:
-        targets = list(_tensors_in([(kwargs or {}).get("input"), (kwargs or {}).get("self")]))
+        targets = list(tensors_in([(kwargs or {}).get("input"), (kwargs or {}).get("self")]))
     return _mutate(func, args, kwargs, cls, targets)
 
 
@@ -278,5 +336,4 @@ def mutation_all_rule(func: Any, types: tuple, args: tuple, kwargs: dict | None,
     >>> a._provenance
     frozenset({'b'})
     """
-    return _mutate(func, args, kwargs, cls, list(_tensors_in((args, kwargs))))
-
+    return _mutate(func, args, kwargs, cls, list(tensors_in((args, kwargs))))

@@ -43,8 +43,13 @@ import torch
 import torch.distributions as dist
 from torch.distributions import constraints
 
+from tracegraph.ops.provenance import effects, mappers
+from tracegraph.ops.provenance import positions as pos
+from tracegraph.ops.provenance.claims import STATE, names_of
 from tracegraph.ops.provenance.control_flow import record_control_flow, register_assertion
+from tracegraph.ops.provenance.positions import ELEMENTWISE, POSITIONS, register_positions
 from tracegraph.ops.provenance.propagation import (
+    ELEMENTWISE_WRITES,
     collect,
     mutation_all_rule,
     mutation_rule,
@@ -52,7 +57,12 @@ from tracegraph.ops.provenance.propagation import (
     view_rule,
 )
 from tracegraph.ops.provenance.registry import Rule, register_rule, rule_for, set_default_rules
-from tracegraph.ops.provenance.table import entries, inplace_positions
+from tracegraph.ops.provenance.table import (
+    ELEMENTWISE_NAMES,
+    entries,
+    inplace_positions,
+    positions,
+)
 from tracegraph.ops.provenance.tensor import (
     DynamicShapeProvenanceTensor,
     ProvenanceTensor,
@@ -190,7 +200,7 @@ def display_rule(func: Any, types: tuple, args: tuple, kwargs: dict | None, cls:
         extra.append(f"grad_fn=<{type(grad_fn).__name__}>")
     elif call(_REQUIRES_GRAD_GET, (source,), None):
         extra.append("requires_grad=True")
-    names = ", ".join(sorted(map(repr, provenance_of(t))))
+    names = ", ".join(sorted(map(repr, names_of(provenance_of(t)))))
     extra.append(f"provenance={{{names}}}")
     return f"{text[:-1]}, {', '.join(extra)})"
 
@@ -246,7 +256,10 @@ def where_rule(func: Any, types: tuple, args: tuple, kwargs: dict | None, cls: t
     tensor([1., 0.], provenance={'c'})
     """
     if len(args) + len(kwargs or ()) == 1:
-        cls = DynamicShapeProvenanceTensor
+        out = view_rule(func, types, args, kwargs, DynamicShapeProvenanceTensor)
+        if STATE.live:  # nonzero, not elementwise: every claim mixed
+            pos.remap(out, args, kwargs or {}, None)
+        return out
     return view_rule(func, types, args, kwargs, cls)
 
 
@@ -307,6 +320,9 @@ def inplace_flag_rule(position: int) -> Rule:
     return rule
 
 
+_INPLACE_OPS = "add sub mul truediv floordiv mod pow and or xor lshift rshift"
+
+
 def _deepcopy_rule(func: Any, types: tuple, args: tuple, kwargs: dict | None, cls: type) -> Any:
     t = args[0]
     memo = args[1] if len(args) > 1 else (kwargs or {}).get("memo")
@@ -319,9 +335,14 @@ def _reduce_rule(func: Any, types: tuple, args: tuple, kwargs: dict | None, cls:
     return (type(t), (plain_of(t), provenance_of(t)))
 
 
+# Categories whose ops keep every element in place: plate claims pass.
+_KEEP_POSITIONS = frozenset({"union", "same_view", "alias"})
+
 _CATEGORY_RULES: dict[str, Rule] = {
     "union": union_rule,
+    "mixing": union_rule,
     "view": view_rule,
+    "same_view": view_rule,
     "alias": alias_rule,
     "mutation": mutation_rule,
     "dynamic_shape": dynamic_shape_rule,
@@ -347,8 +368,14 @@ def install_rules() -> None:
     True
     """
     set_default_rules(functional=view_rule, mutating=mutation_all_rule)
+    POSITIONS.clear()
     for category, _, _, func in entries():
         register_rule(_CATEGORY_RULES[category], func)
+        if category in _KEEP_POSITIONS:
+            register_positions(ELEMENTWISE, func)
+    # Plate claims of the ops whose dims move (positions.py); others mix them.
+    for mapper, _, _, func in positions():
+        register_positions(mappers.MAPPERS[mapper], func)
     # Naming convention: a trailing single underscore means "mutates the first argument".
     for namespace in (Tensor, torch, torch.nn.functional, torch.nn.init):
         for name in dir(namespace):
@@ -357,7 +384,28 @@ def install_rules() -> None:
     F = torch.nn.functional
     for name, position in inplace_positions().items():
         register_rule(inplace_flag_rule(position), getattr(F, name))
+    # In-place writes that keep every element in place (claims.py).
+    ELEMENTWISE_WRITES.clear()
+    for name in ELEMENTWISE_NAMES:
+        for namespace in (Tensor, torch):
+            ELEMENTWISE_WRITES.add(getattr(namespace, name + "_", None))
+    ELEMENTWISE_WRITES.update(getattr(Tensor, f"__i{op}__") for op in _INPLACE_OPS.split())
+    ELEMENTWISE_WRITES.update(getattr(F, name) for name in inplace_positions())
+    ELEMENTWISE_WRITES.discard(None)
+    register_positions(ELEMENTWISE, torch.where, Tensor.where, *ELEMENTWISE_WRITES)
+    register_positions(mappers.getitem_map, Tensor.__getitem__)
+    register_positions(mappers.one_hot_map, F.one_hot)
     register_rule(getitem_rule, Tensor.__getitem__)
+    # Effects inside torch functions (effects.py).
+    register_rule(effects.embedding_rule, F.embedding, F.embedding_bag)
+    register_rule(effects.running_stats_rule((1, 2, 5), "training", False), F.batch_norm)
+    register_rule(effects.running_stats_rule((1, 2, 5), "use_input_stats", True), F.instance_norm)
+    register_rule(effects.running_stats_rule((3, 4, 5), "training", False), torch.batch_norm)
+    register_rule(
+        effects.running_stats_rule((3, 4, 5), "use_input_stats", True), torch.instance_norm
+    )
+    register_rule(effects.backward_rule, Tensor.backward, torch.autograd.backward)
+    register_rule(effects.dim_rule, Tensor.dim)
     register_rule(where_rule, torch.where, Tensor.where)
     register_rule(one_hot_rule, F.one_hot)
     register_rule(_deepcopy_rule, Tensor.__deepcopy__)
@@ -373,4 +421,3 @@ def install_rules() -> None:
         constraints._PositiveDefinite.check,
     ):
         register_assertion(fn)
-

@@ -25,6 +25,7 @@ from typing import Any
 
 import torch
 
+from tracegraph.ops.provenance.claims import STATE, blind, mixed
 from tracegraph.ops.provenance.control_flow import record_control_flow
 from tracegraph.ops.provenance.registry import RULES, unlisted
 
@@ -37,7 +38,11 @@ __all__ = [
     "plain_of",
     "provenance_of",
     "reduce_untracked",
+    "retag",
+    "same_layout",
     "tag_in_place",
+    "tag_raw",
+    "tensors_in",
     "tracking_enabled",
     "untracked",
     "wrap",
@@ -106,7 +111,8 @@ class ProvenanceTensor(Tensor):
                 f"track_provenance() handles containers and non-tensors"
             )
         prov = provenance if isinstance(provenance, frozenset) else frozenset(provenance)
-        return wrap(data, prov, cls) if prov else data
+        # Provenance handed in from outside says nothing about plate positions.
+        return wrap(data, blind(prov), cls) if prov else data
 
     @classmethod
     def __torch_function__(cls, func, types, args=(), kwargs=None):  # type: ignore[override]
@@ -164,7 +170,7 @@ class DynamicShapeProvenanceTensor(ProvenanceTensor):
 # the rule table still decides what happens.  Only operators whose reflected
 # form gives the plain computation's grad_fn are included (``plain - t`` must
 # stay SubBackward0, so ``__rsub__`` is not).
-_FAST_BINARY = "__add__ __radd__ __sub__ __mul__ __rmul__ __truediv__ __matmul__ __getitem__"
+_FAST_BINARY = "__add__ __radd__ __sub__ __mul__ __rmul__ __truediv__ __matmul__"
 
 
 def _fast_binary(name: str) -> Callable[[Any, Any], Any]:
@@ -232,6 +238,18 @@ for _name in ("__neg__", "exp", "log"):
 ProvenanceTensor.set_ = _dispatching("set_")  # type: ignore[method-assign]
 
 
+def tensors_in(x: Any) -> Iterator[Tensor]:
+    """Every tensor in ``x`` and in the lists, tuples and dicts it nests."""
+    if isinstance(x, Tensor):
+        yield x
+    elif isinstance(x, (list, tuple)) and not isinstance(x, torch.Size):
+        for item in x:
+            yield from tensors_in(item)
+    elif isinstance(x, dict):
+        for item in x.values():
+            yield from tensors_in(item)
+
+
 def provenance_of(t: ProvenanceTensor) -> frozenset:
     # A tensor's provenance includes what was written into the storage it
     # shares with its root (through the root or any other view) since then.
@@ -242,8 +260,24 @@ def provenance_of(t: ProvenanceTensor) -> frozenset:
         if root_prov is not t._prov_root_seen:
             t._prov_root_seen = root_prov
             if not root_prov <= prov:
+                if STATE.live and not same_layout(t, root):
+                    # The root's plate claims are about the root's dims.
+                    root_prov = mixed(root_prov)
                 prov = t._provenance = prov | root_prov
     return prov
+
+
+_STRIDE = Tensor.stride
+_OFFSET = Tensor.storage_offset
+
+
+def same_layout(a: Tensor, b: Tensor) -> bool:
+    """Whether element i of ``a`` is element i of ``b`` (same shape, strides, offset)."""
+    return bool(
+        call_disabled(_SHAPE_GET, (), (a,)) == call_disabled(_SHAPE_GET, (), (b,))
+        and call_disabled(_STRIDE, (), (a,)) == call_disabled(_STRIDE, (), (b,))
+        and call_disabled(_OFFSET, (), (a,)) == call_disabled(_OFFSET, (), (b,))
+    )
 
 
 def link_root(out: ProvenanceTensor, source: Tensor) -> None:
@@ -261,10 +295,18 @@ def tag_in_place(t: Tensor, prov: frozenset, cls: type | None = None, link: bool
     as a plain one (an op's fresh result).  A view remembers the owner of its
     storage (``link``).
 
+    The result was computed without tracking, so plate claims in ``prov`` turn
+    mixed (see :func:`~tracegraph.ops.provenance.claims.blind`).
+
     >>> t = torch.zeros(1)
     >>> tag_in_place(t, frozenset({"a"})) is t, type(t).__name__, sorted(t._provenance)
     (True, 'ProvenanceTensor', ['a'])
     """
+    return tag_raw(t, blind(prov), cls, link)
+
+
+def tag_raw(t: Tensor, prov: frozenset, cls: type | None = None, link: bool = True) -> Any:
+    # tag_in_place for the rules, whose ``prov`` (claims included) is exact.
     base = t._base if link else None  # read while ``t`` is plain: no dispatch
     t.__class__ = ProvenanceTensor if cls is None else cls
     t._provenance = prov  # type: ignore[attr-defined]
@@ -291,7 +333,26 @@ def reduce_untracked(t: Any, fn: Callable[[Tensor], Any]) -> Any:
         out = fn(t)
     if out is t or type(out) is not Tensor or not prov:
         return out
-    return tag_in_place(out, prov)
+    return tag_raw(out, mixed(prov))  # ``fn`` may move or mix any dim
+
+
+def retag(t: Tensor, prov: frozenset) -> Any:
+    """A tracked alias of ``t`` carrying exactly ``prov`` (plate claims included):
+    for code that knows ``t``'s provenance better than its ops did (a sample
+    site's value, see :mod:`tracegraph.ops.provenance.batch`).
+
+    >>> t = ProvenanceTensor(torch.ones(1), frozenset({"a", "b"}))
+    >>> sorted(retag(t, frozenset({"a"}))._provenance)
+    ['a']
+    """
+    if isinstance(t, ProvenanceTensor):
+        cls = (
+            DynamicShapeProvenanceTensor
+            if isinstance(t, DynamicShapeProvenanceTensor)
+            else ProvenanceTensor
+        )
+        return wrap(plain_of(t), prov, cls)
+    return wrap(t, prov, ProvenanceTensor)
 
 
 def wrap(data: Tensor, prov: frozenset, cls: type) -> Any:

@@ -1,0 +1,204 @@
+"""Dependencies that flow through memory, transforms and constructors the rules do
+not see directly (issue 16): estimators must stay exact, or the program must be
+refused.
+
+* a plain view (or sibling view, ``unbind`` row, ``expand`` view) taken before a
+  tracked value is written into its memory;
+* writes hidden inside torch functions: ``F.embedding(..., max_norm=...)``
+  renormalises the weight, ``F.batch_norm(..., training=True)`` updates running
+  statistics;
+* gradients left on ``.grad`` by ``backward()``; ``torch.vmap``;
+* ``torch.tensor([z0, z1])`` built from 0-d tracked values.
+
+Each model has a Bernoulli latent ``a`` whose score must be charged with a cost
+reached only through such a path; the reference is exact: the estimator's
+expected gradient by enumeration equals the enumerated ELBO's gradient
+(``rtol=1e-4, atol=1e-5``: float32 rounding only, as in test_plate_soundness.py).
+TraceGraph_ELBO is the estimator that loses the term when the dependency is lost
+(Rao-Blackwellization drops costs that do not depend on ``a``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+import torch
+import torch.nn.functional as F
+from enumeration import estimator_moments, exact_grads, guide_params, one_thread
+from test_plate_soundness import assert_exact, relative_error
+
+import tracegraph
+import tracegraph.distributions as dist
+from tracegraph.distributions import constraints
+from tracegraph.errors import ProvenanceError, TracegraphWarning
+from tracegraph.infer import JitTraceGraph_ELBO, Trace_ELBO, TraceGraph_ELBO
+from tracegraph.infer.inspect import get_dependencies
+from tracegraph.ops.provenance import strict
+
+ESTIMATORS = {"trace": Trace_ELBO, "tracegraph": TraceGraph_ELBO, "jit": JitTraceGraph_ELBO}
+OBS = torch.tensor(2.0)
+
+
+@pytest.fixture(autouse=True)
+def _single_thread() -> Iterator[None]:
+    with one_thread():
+        yield
+
+
+def guide() -> None:
+    q = tracegraph.param("q", torch.tensor(0.3), constraint=constraints.unit_interval)
+    tracegraph.sample("a", dist.Bernoulli(q))
+
+
+def observed_through(read: Callable[[torch.Tensor], torch.Tensor]) -> Callable[[], None]:
+    """A model whose observation reads ``a`` only through ``read(a)``."""
+
+    def model() -> None:
+        a = tracegraph.sample("a", dist.Bernoulli(0.5))
+        tracegraph.sample("x", dist.Normal(3.0 * read(a), 1.0), obs=OBS)
+
+    return model
+
+
+def view_before_write(a: torch.Tensor) -> torch.Tensor:
+    buf = torch.zeros(2)
+    e = buf[:1]  # a plain view, taken before the write
+    buf[0] = a
+    return e.sum()
+
+
+def sibling_view(a: torch.Tensor) -> torch.Tensor:
+    buf = torch.zeros(3)
+    first, second = buf[0:2], buf[1:3]  # overlapping siblings
+    second[0] = a  # writes buf[1], which first[1] reads
+    return first[1]
+
+
+def unbind_row(a: torch.Tensor) -> torch.Tensor:
+    buf = torch.zeros(2, 2)
+    row0, _ = buf.unbind()
+    buf[0, 1] = a
+    return row0.sum()
+
+
+def expand_view(a: torch.Tensor) -> torch.Tensor:
+    buf = torch.zeros(1)
+    wide = buf.expand(3)
+    buf[0] = a
+    return wide.mean()
+
+
+def embedding_max_norm(a: torch.Tensor) -> torch.Tensor:
+    # Row a of the weight is renormalised in place; the weight is read afterwards.
+    weight = torch.tensor([[3.0, 4.0], [0.3, 0.4]])
+    F.embedding(a.long().reshape(1), weight, max_norm=1.0)
+    return weight[0, 0] - 0.6
+
+
+def batch_norm_stats(a: torch.Tensor) -> torch.Tensor:
+    running_mean, running_var = torch.zeros(1), torch.ones(1)
+    batch = torch.stack([a, 1.0 - a, a + 1.0]).reshape(3, 1)
+    F.batch_norm(batch, running_mean, running_var, training=True, momentum=0.5)
+    return running_var.sum()
+
+
+def gradient_after_backward(a: torch.Tensor) -> torch.Tensor:
+    w = torch.ones(1, requires_grad=True)
+    with torch.enable_grad():  # (get_dependencies runs models without gradients)
+        (w * a * 2.0).sum().backward()
+    assert w.grad is not None
+    return w.grad.sum()
+
+
+def tensor_of_scalars(a: torch.Tensor) -> torch.Tensor:
+    return torch.tensor([a, 1.0]).sum()
+
+
+PATHS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "view_before_write": view_before_write,
+    "sibling_view": sibling_view,
+    "unbind_row": unbind_row,
+    "expand_view": expand_view,
+    "embedding_max_norm": embedding_max_norm,
+    "batch_norm_stats": batch_norm_stats,
+    "gradient_after_backward": gradient_after_backward,
+    "tensor_of_scalars": tensor_of_scalars,
+}
+
+
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("name", ESTIMATORS)
+def test_hidden_path_expected_gradient_exact(path, name):
+    model = observed_through(PATHS[path])
+    mean, _ = estimator_moments(ESTIMATORS[name](), model, guide)
+    exact = exact_grads(model, guide, list(guide_params(guide).values()))
+    assert_exact(mean, exact)
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_hidden_path_dependency_in_graph(path):
+    deps = get_dependencies(observed_through(PATHS[path]))
+    assert "a" in deps["prior_dependencies"]["x"]
+
+
+def test_view_before_write_issue_numbers_are_far_apart():
+    # The issue's program: with the dependency lost the estimate was -0.175, the
+    # exact gradient -0.493; the test above would have caught it.
+    model = observed_through(view_before_write)
+    exact = exact_grads(model, guide, list(guide_params(guide).values()))
+    dropped = observed_through(lambda a: torch.zeros(()))
+    mean, _ = estimator_moments(TraceGraph_ELBO(), dropped, guide)
+    assert relative_error(mean, exact) > 0.5
+
+
+def test_vmap_dependency_kept_as_control_flow_and_warns():
+    def model() -> None:
+        a = tracegraph.sample("a", dist.Bernoulli(0.5))
+        y = torch.vmap(lambda t: 3.0 * t)(a.reshape(1))
+        tracegraph.sample("x", dist.Normal(y.sum(), 1.0), obs=OBS)
+
+    with pytest.warns(TracegraphWarning, match="function transform"):
+        mean, _ = estimator_moments(TraceGraph_ELBO(), model, guide)
+    exact = exact_grads(model, guide, list(guide_params(guide).values()))
+    assert_exact(mean, exact)
+    with strict(), pytest.raises(ProvenanceError, match="function transform"):
+        TraceGraph_ELBO().loss(model, guide)
+
+
+def test_data_setter_alias_refused_at_site():
+    # `plain.data = tracked` makes an alias no op created; its reader is refused.
+    def model() -> None:
+        a = tracegraph.sample("a", dist.Bernoulli(0.5))
+        alias = torch.zeros(())
+        alias.data = a
+        tracegraph.sample("x", dist.Normal(alias, 1.0), obs=OBS)
+
+    with pytest.raises(ProvenanceError, match=r"site 'x'.*\['a'\]"):
+        TraceGraph_ELBO().loss(model, guide)
+
+
+def test_numpy_alias_made_before_write_warns_or_raises_in_strict():
+    def model() -> None:
+        a = tracegraph.sample("a", dist.Bernoulli(0.5))
+        buf = torch.zeros(2)
+        array = buf.numpy()
+        buf[0] = a
+        tracegraph.sample("x", dist.Normal(3.0 * float(array[0]), 1.0), obs=OBS)
+
+    with pytest.warns(TracegraphWarning, match="NumPy"):
+        TraceGraph_ELBO().loss(model, guide)
+    with strict(), pytest.raises(ProvenanceError, match="NumPy"):
+        TraceGraph_ELBO().loss(model, guide)
+
+
+def test_parameter_gradient_from_tracked_backward_refused_in_strict():
+    def model() -> None:
+        a = tracegraph.sample("a", dist.Bernoulli(0.5))
+        w = tracegraph.param("w", torch.nn.Parameter(torch.ones(1)))  # stored as is
+        with torch.enable_grad():  # (loss() runs without gradients)
+            (w * a).sum().backward()
+        tracegraph.sample("x", dist.Normal(0.0, 1.0), obs=OBS)
+
+    with strict(), pytest.raises(ProvenanceError, match="parameter"):
+        TraceGraph_ELBO().loss(model, guide)
