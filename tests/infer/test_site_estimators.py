@@ -100,6 +100,20 @@ def test_disarm_gradient_matches_enumeration_slow(case):
         _check_unbiased(case, TraceGraph_ELBO(estimator="disarm"), n=3000)
 
 
+# -- score and leave-one-out through the estimator argument ------------------------------
+
+
+@pytest.mark.parametrize(
+    "case", [CASES[n] for n in ("independent", "markov", "plate", "cf_branch")], ids=repr
+)
+@pytest.mark.parametrize("estimator", ["score", "leave_one_out"])
+def test_estimator_argument_gradient_matches_enumeration(case, estimator):
+    # Independent sites, a chain, a plate and Python control flow; two particles
+    # so that leave-one-out has a baseline.
+    with tracegraph.validation_enabled(False):
+        _check_unbiased(case, TraceGraph_ELBO(num_particles=2, estimator=estimator), n=500)
+
+
 # -- choosing per site: every unbiased estimator composes with the others ----------------
 
 
