@@ -19,8 +19,11 @@ ROWS = ["REINFORCE", "RB score + avg", "leave-one-out", "DisARM", "VIMCO (K=4)",
 
 
 def test_bench_estimators_quick_writes_table_curves_and_plot(tmp_path, capsys):
-    pytest.importorskip("pyro")  # the dev environment has it: the Pyro row is checked
+    pyro = pytest.importorskip("pyro")  # the dev environment has it: the Pyro row is checked
+    before = pyro.distributions.is_validation_enabled()
     bench_estimators.main(["--quick", "--synthetic", "--out", str(tmp_path)])
+    # Validation was off for the measurement only (other tests read Pyro's flag).
+    assert pyro.distributions.is_validation_enabled() == before
     out = capsys.readouterr().out
     table = out.split("4 model evaluations per step\n")[1]
     for name in ROWS:

@@ -199,6 +199,7 @@ class ELBO:
     def _runs(self, model: Program, guide: Program, args: Any, kwargs: Any) -> list[Run]:
         """Every run of one step: its cost terms and its guide trace."""
         sites = self._site_estimators
+        prepare: Callable[[Program], Program]
         if self.vectorize_particles:
             if self.max_plate_nesting == math.inf:
                 self._guess_max_plate_nesting(model, guide, args, kwargs)

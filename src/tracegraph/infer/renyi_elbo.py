@@ -180,9 +180,10 @@ class RenyiELBO(ELBO):
                     )
                 deciding.update(site.get("control_provenance") or ())
         for name in sorted(deciding):
-            site = guide_trace.nodes.get(name)
-            if site is None:
+            node = guide_trace.nodes.get(name)
+            if node is None:
                 continue
+            site = node
             sizes = {f.name: f.size for f in site["cond_indep_stack"] if f.name in wanted}
             if any(size > 1 for size in sizes.values()):
                 raise SiteError(

@@ -202,7 +202,7 @@ class GumbelST(SiteEstimator):
             )
 
     def process(self, msg: Message) -> None:
-        fn = msg["fn"]
+        fn: Any = msg["fn"]
         base, wrap = fn, 0
         while isinstance(base, torch.distributions.Independent):
             wrap += base.reinterpreted_batch_ndims
