@@ -65,3 +65,26 @@ def test_variance_mismatched_model_and_guide_is_an_error(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "raised UserWarning: latent sites in the model but not in the guide: ['z']" in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_variance_bernoulli_guide_lists_the_new_estimators(tmp_path, capsys):
+    # A Bernoulli site gets the DisARM row (2 runs: the pair) and the biased
+    # Gumbel-softmax row, and every guide the VIMCO row at K particles.
+    path = tmp_path / "m.py"
+    path.write_text(WITH_BASELINE)
+    spec = [f"{path}:model", f"{path}:guide", "--draws", "4", "--warmup", "1"]
+    assert main(["variance", *spec]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"^TraceGraph_ELBO, DisARM +2 ", out, re.MULTILINE)
+    assert re.search(r"^TraceGraph_ELBO, Gumbel straight-through \(BIASED\) +1 ", out, re.MULTILINE)
+    assert re.search(r"^VIMCO \(K-sample bound\) +\d+ ", out, re.MULTILINE)
+    assert "lowest per run:" in out and "BIASED) (" not in out.split("lowest per run:")[1]
+
+
+def test_variance_gaussian_guide_has_no_disarm_row(tmp_path, capsys):
+    path = tmp_path / "m.py"
+    path.write_text(WITH_BASELINE)
+    spec = [f"{path}:gaussian_model", f"{path}:gaussian_guide", "--draws", "3", "--warmup", "0"]
+    assert main(["variance", *spec]) == 0
+    out = capsys.readouterr().out
+    assert "DisARM" not in out and "Gumbel" not in out

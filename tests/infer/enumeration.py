@@ -121,7 +121,11 @@ def joint_support(fn: Any) -> list[torch.Tensor]:
 
     >>> [v.tolist() for v in joint_support(Bernoulli(torch.full((2,), 0.5)))]
     [[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]]
+    >>> len(joint_support(Bernoulli(torch.full((3,), 0.5)).to_event(1)))
+    8
     """
+    while isinstance(fn, torch.distributions.Independent):
+        fn = fn.base_dist  # the joint values of its elements are the same
     if not getattr(fn, "has_enumerate_support", False):
         raise ValueError(f"cannot enumerate {type(fn).__name__}: it has no finite support")
     support = fn.enumerate_support(expand=True)  # (K,) + batch + event

@@ -11,10 +11,17 @@ w.r.t. each guide param and the time per step:
   non-reparameterized site, and with the baselines the guide configures itself
   (``infer={"baseline": ...}``) if it does;
 * ``Trace_ELBO``, ``TraceGraph_ELBO`` and ``TraceGraph_ELBO`` with the
-  leave-one-out baseline at ``K`` particles.
+  leave-one-out baseline at ``K`` particles;
+* the per-site estimators of :mod:`tracegraph.infer.site_estimators` where the
+  guide has sites they apply to: DisARM on its Bernoulli sites (one particle, one
+  extra run per such site) and the straight-through Gumbel-softmax (biased: its
+  row says so);
+* ``VIMCO`` at ``K`` particles (its gradient is that of the ``K``-sample bound,
+  and its "mean ELBO" is that bound).
 
-``tr Cov x K`` puts estimators with different particle counts on the same
-footing: it is the variance a single-particle step would have at the same cost.
+``runs`` counts the model-and-guide runs of one step (the particles, and DisARM's
+second runs); ``tr Cov x runs`` puts estimators of different cost on the same
+footing: it is the variance a one-run step would have at the same cost.
 """
 
 from __future__ import annotations
@@ -29,7 +36,8 @@ from tracegraph import poutine
 from tracegraph.cli.graph import check_call
 from tracegraph.cli.loading import CliError, FunctionLoader, parse_model_args, user_code
 from tracegraph.cli.measure import VarianceReport, format_number, format_table, gradient_variance
-from tracegraph.infer import Trace_ELBO, TraceGraph_ELBO
+from tracegraph.infer import VIMCO, Trace_ELBO, TraceGraph_ELBO
+from tracegraph.infer.site_estimators import BiasedEstimatorWarning, DisARM, GumbelST
 from tracegraph.poutine.runtime import Message
 from tracegraph.poutine.sites import site_is_nonreparam, site_is_subsample
 
@@ -57,9 +65,10 @@ def add_parser(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
         description=(
             "Measure, at the guide's initial params, the variance of the ELBO gradient "
             "w.r.t. each guide param and the time per step, for Trace_ELBO, "
-            "TraceGraph_ELBO, TraceGraph_ELBO with baselines, and the leave-one-out "
-            "baseline at K particles: the tool for SVI with discrete latents that does "
-            "not converge."
+            "TraceGraph_ELBO, TraceGraph_ELBO with baselines, the leave-one-out "
+            "baseline at K particles, DisARM and the (biased) straight-through "
+            "Gumbel-softmax where the guide has Bernoulli sites, and VIMCO at K "
+            "particles: the tool for SVI with discrete latents that does not converge."
         ),
     )
     p.add_argument("model", metavar="FILE.py:model", help="the file and the model's name")
@@ -109,28 +118,51 @@ def _with_baseline(guide: Callable[..., Any], config: dict[str, Any]) -> Callabl
 
 
 def _estimators(
-    guide: Callable[..., Any], k: int, own_baselines: bool, vectorize: bool
-) -> list[tuple[str, Any, Callable[..., Any]]]:
+    guide: Callable[..., Any],
+    k: int,
+    own_baselines: bool,
+    vectorize: bool,
+    disarm_sites: int = 0,
+    relaxable: bool = False,
+) -> list[tuple[str, Any, Callable[..., Any], int]]:
+    """The rows: label, ELBO, guide and model-and-guide runs per step."""
     # "No baseline" is written explicitly, so that the guide's own baselines do not
     # leak into the rows that are meant to be without them.
     bare = _with_baseline(guide, {}) if own_baselines else guide
     decaying = {"use_decaying_avg_baseline": True, "baseline_beta": _DECAY}
     many: dict[str, Any] = {"num_particles": k, "vectorize_particles": vectorize}
-    rows: list[tuple[str, Any, Callable[..., Any]]] = [
-        ("Trace_ELBO", Trace_ELBO(), guide),
-        ("TraceGraph_ELBO", TraceGraph_ELBO(), bare),
+    rows: list[tuple[str, Any, Callable[..., Any], int]] = [
+        ("Trace_ELBO", Trace_ELBO(), guide, 1),
+        ("TraceGraph_ELBO", TraceGraph_ELBO(), bare, 1),
     ]
     if own_baselines:
-        rows.append(("TraceGraph_ELBO + the guide's baselines", TraceGraph_ELBO(), guide))
+        rows.append(("TraceGraph_ELBO + the guide's baselines", TraceGraph_ELBO(), guide, 1))
     rows += [
         (
             f"TraceGraph_ELBO + decaying average ({_DECAY})",
             TraceGraph_ELBO(),
             _with_baseline(guide, decaying),
+            1,
         ),
-        ("Trace_ELBO", Trace_ELBO(**many), guide),
-        ("TraceGraph_ELBO", TraceGraph_ELBO(**many), bare),
-        ("TraceGraph_ELBO + leave-one-out", TraceGraph_ELBO(leave_one_out=True, **many), bare),
+    ]
+    if disarm_sites:
+        rows.append(
+            ("TraceGraph_ELBO, DisARM", TraceGraph_ELBO(estimator=DisARM()), bare, 1 + disarm_sites)
+        )
+    if relaxable:
+        rows.append(
+            (
+                "TraceGraph_ELBO, Gumbel straight-through (BIASED)",
+                TraceGraph_ELBO(estimator=GumbelST()),
+                bare,
+                1,
+            )
+        )
+    rows += [
+        ("Trace_ELBO", Trace_ELBO(**many), guide, k),
+        ("TraceGraph_ELBO", TraceGraph_ELBO(**many), bare, k),
+        ("TraceGraph_ELBO + leave-one-out", TraceGraph_ELBO(leave_one_out=True, **many), bare, k),
+        ("VIMCO (K-sample bound)", VIMCO(**many), bare, k),
     ]
     return rows
 
@@ -140,6 +172,7 @@ def _print_tables(reports: list[VarianceReport], params: list[str]) -> None:
     rows = []
     for r in reports:
         reduction = reference / (r.total * r.particles) if r.total > 0 else float("inf")
+        # r.particles holds the runs per step (set by run()).
         rows.append(
             [
                 r.name,
@@ -151,7 +184,7 @@ def _print_tables(reports: list[VarianceReport], params: list[str]) -> None:
                 f"{r.mean_elbo:.4g}",
             ]
         )
-    headers = ["estimator", "K", "ms/step", "tr Cov", "tr Cov x K", "reduction", "mean ELBO"]
+    headers = ["estimator", "runs", "ms/step", "tr Cov", "tr Cov x runs", "reduction", "mean ELBO"]
     print(format_table(headers, rows))
     for start in range(0, len(params), _PARAMS_PER_TABLE):
         chunk = params[start : start + _PARAMS_PER_TABLE]
@@ -160,7 +193,7 @@ def _print_tables(reports: list[VarianceReport], params: list[str]) -> None:
             [r.name, str(r.particles)] + [format_number(r.per_param[p]) for p in chunk]
             for r in reports
         ]
-        print(format_table(["estimator", "K", *chunk], rows))
+        print(format_table(["estimator", "runs", *chunk], rows))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -194,6 +227,9 @@ def run(args: argparse.Namespace) -> int:
         if not site_is_subsample(guide_trace.nodes[n])  # a plate's indices
     ]
     own = [n for n in nonreparam if guide_trace.nodes[n]["infer"].get("baseline")]
+    fns = [guide_trace.nodes[n]["fn"] for n in nonreparam]
+    disarm_sites = sum(DisARM().applies_to(fn) for fn in fns)
+    relaxable = any(GumbelST().applies_to(fn) for fn in fns)
 
     print(
         f"gradient of the ELBO w.r.t. the params of '{guide_name}' at their initial values; "
@@ -209,28 +245,37 @@ def run(args: argparse.Namespace) -> int:
             "gradient, so they differ only by noise"
         )
     reports = []
-    for label, elbo, g in _estimators(guide, args.particles, bool(own), args.vectorize):
+    rows = _estimators(
+        guide, args.particles, bool(own), args.vectorize, disarm_sites, relaxable
+    )
+    for label, elbo, g, runs in rows:
         tracegraph.set_rng_seed(args.seed)
-        with user_code(f"{label} on '{model_name}'/'{guide_name}'"):
-            reports.append(
-                gradient_variance(
-                    label,
-                    elbo,
-                    model,
-                    g,
-                    model_args,
-                    model_kwargs,
-                    params,
-                    args.draws,
-                    warmup=args.warmup,
-                )
+        with user_code(f"{label} on '{model_name}'/'{guide_name}'"), warnings.catch_warnings():
+            # The biased row says so in its label.
+            warnings.simplefilter("ignore", BiasedEstimatorWarning)
+            report = gradient_variance(
+                label,
+                elbo,
+                model,
+                g,
+                model_args,
+                model_kwargs,
+                params,
+                args.draws,
+                warmup=args.warmup,
             )
+        report.particles = runs
+        reports.append(report)
     print()
     _print_tables(reports, params)
-    best = min(reports, key=lambda r: r.total * r.particles)
+    # Among the unbiased estimators of the ELBO's gradient.
+    comparable = [r for r in reports if "BIASED" not in r.name and not r.name.startswith("VIMCO")]
+    best = min(comparable, key=lambda r: r.total * r.particles)
     print(
         "\ntr Cov: summed variance of the gradient's elements (lower is better); "
-        "tr Cov x K: per particle,\nfor equal cost; reduction: Trace_ELBO's tr Cov (K=1) "
-        f"divided by tr Cov x K.\nlowest per particle: {best.name} (K={best.particles})"
+        "tr Cov x runs: per run of\nmodel and guide, for equal cost; reduction: "
+        "Trace_ELBO's tr Cov (1 run) divided by tr Cov x runs.\nVIMCO's gradient is "
+        "that of the K-sample bound, a different target.\nlowest per run: "
+        f"{best.name} ({best.particles} runs)"
     )
     return 0

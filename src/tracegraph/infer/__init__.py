@@ -12,12 +12,14 @@ from tracegraph.infer.fit import FitResult, NonFiniteLossError, fit
 from tracegraph.infer.importance import Importance
 from tracegraph.infer.inspect import get_dependencies, render_model
 from tracegraph.infer.predictive import MHResampler, Predictive, WeighedPredictive
+from tracegraph.infer.renyi_elbo import RenyiELBO
 from tracegraph.infer.svi import SVI
 from tracegraph.infer.trace_elbo import JitTrace_ELBO, Trace_ELBO
 from tracegraph.infer.trace_mean_field_elbo import JitTraceMeanField_ELBO, TraceMeanField_ELBO
 from tracegraph.infer.trace_posterior import EmpiricalMarginal, TracePosterior
 from tracegraph.infer.trace_predictive import TracePredictive
 from tracegraph.infer.tracegraph_elbo import JitTraceGraph_ELBO, TraceGraph_ELBO, TrackNonReparam
+from tracegraph.infer.vimco import VIMCO
 
 __all__ = [
     "ELBO",
@@ -30,6 +32,7 @@ __all__ = [
     "JitTrace_ELBO",
     "MHResampler",
     "Predictive",
+    "RenyiELBO",
     "SVI",
     "TraceGraph_ELBO",
     "TraceMeanField_ELBO",
@@ -37,6 +40,7 @@ __all__ = [
     "TracePredictive",
     "Trace_ELBO",
     "TrackNonReparam",
+    "VIMCO",
     "WeighedPredictive",
     "enable_validation",
     "fit",

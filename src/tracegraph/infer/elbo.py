@@ -41,8 +41,10 @@ import torch
 
 from tracegraph.distributions.util import is_validation_enabled
 from tracegraph.infer.baselines import Run
+from tracegraph.infer.disarm import DisarmBranch
 from tracegraph.infer.plates import PARTICLE_PLATE
 from tracegraph.infer.runs import LastSite, Tracking, particles, trace_run
+from tracegraph.infer.site_estimators import SiteEstimator, SiteEstimators
 from tracegraph.infer.surrogate import DICE, FIRST_ORDER, Surrogate
 from tracegraph.infer.terms import (
     Analytic,
@@ -99,6 +101,10 @@ class ELBO:
     :param jit_options: accepted for Pyro compatibility.
     :param retain_graph: passed to ``backward`` by :meth:`loss_and_grads`.
     :param tail_adaptive_beta: accepted for Pyro compatibility.
+    :param estimator: the gradient estimator of every non-reparameterized guide
+        site that does not choose one with ``infer={"estimator": ...}`` (not in
+        Pyro): ``"score"`` (default), ``"leave_one_out"``, ``"disarm"``,
+        ``"gumbel_st"`` or a :class:`~tracegraph.infer.site_estimators.SiteEstimator`.
     """
 
     #: The tracking mode of the estimator's first run (raised for its later runs
@@ -109,6 +115,9 @@ class ELBO:
     #: Replaces a latent site's ``log p - log q`` by its expectation where valid
     #: (:data:`~tracegraph.infer.terms.Analytic`; ``TraceMeanField_ELBO``'s KL).
     analytic: Analytic | None = None
+    #: The per-site estimators the class supports (``None``: all of
+    #: :data:`~tracegraph.infer.site_estimators.ESTIMATORS`).
+    site_estimators: tuple[str, ...] | None = None
 
     def __init__(
         self,
@@ -121,6 +130,8 @@ class ELBO:
         jit_options: dict[str, Any] | None = None,
         retain_graph: bool | None = None,
         tail_adaptive_beta: float = -1.0,
+        *,
+        estimator: str | SiteEstimator = "score",
     ) -> None:
         if not isinstance(num_particles, int) or num_particles < 1:
             raise ValueError(f"num_particles must be a positive int, got {num_particles!r}")
@@ -141,6 +152,8 @@ class ELBO:
         self.tail_adaptive_beta = tail_adaptive_beta
         #: The mode of the next run: :attr:`tracking`, raised once a run needed more.
         self._tracking = self.tracking
+        #: Each site's gradient estimator (applied while the guide runs and after).
+        self._site_estimators = SiteEstimators(estimator, self.site_estimators)
 
     # -- runs -----------------------------------------------------------------
     def _guess_max_plate_nesting(self, model: Any, guide: Any, args: Any, kwargs: Any) -> None:
@@ -185,12 +198,22 @@ class ELBO:
 
     def _runs(self, model: Program, guide: Program, args: Any, kwargs: Any) -> list[Run]:
         """Every run of one step: its cost terms and its guide trace."""
+        sites = self._site_estimators
+        prepare: Callable[[Program], Program]
         if self.vectorize_particles:
             if self.max_plate_nesting == math.inf:
                 self._guess_max_plate_nesting(model, guide, args, kwargs)
-            m, g, count = self._vectorized(model), self._vectorized(guide), 1
+            prepare, count = self._vectorized, 1
         else:
-            m, g, count = model, guide, self.num_particles
+            prepare, count = _as_is, self.num_particles
+        # Hook: the guide runs under the per-site estimators (site_estimators.py),
+        # outside the particle plate so that they see each site's distribution
+        # broadcast along it; a DisARM site adds a branch run after each run.
+        m, g = prepare(model), sites.guide(prepare(guide))
+
+        def run_branch(branch: DisarmBranch) -> tuple[ParticleTerms, Trace, Trace]:
+            return self._run(m, sites.guide(prepare(guide), branch), args, kwargs, self._tracking)
+
         runs = []
         for _ in range(count):
             terms, _, guide_trace = self._run(m, g, args, kwargs, self._tracking)
@@ -199,6 +222,7 @@ class ELBO:
                 # tracked completely (this one is not redone: which estimator a run
                 # gets must not depend on its own draw).
                 self._tracking = Tracking.COMPLETE
+            terms = sites.finish(terms, guide_trace, run_branch)
             runs.append((terms, guide_trace))
         return runs
 
@@ -324,6 +348,10 @@ class ELBO:
         """An ``nn.Module`` whose forward computes :meth:`differentiable_loss` of
         ``model`` and ``guide`` on the arguments it is called with."""
         return ELBOModule(model, guide, self)
+
+
+def _as_is(program: Program) -> Program:
+    return program
 
 
 class ELBOModule(torch.nn.Module):
