@@ -6,7 +6,9 @@ Pyro 1.9.2 must import from tracegraph too.  The programs of
 (rewritten), those of ``zoo_held_out.py`` are realistic programs (regression with
 ``Predictive``, importance sampling, a mixture with baselines, a ``markov`` time
 series, handler combinations, every optimizer and scheduler, saving and loading
-the param store); each must give the same outcome in both libraries (see
+the param store), those of ``zoo_tutorials.py`` follow Pyro's tutorials
+(``PyroModule`` and autoguides, a VAE, eight schools, traces, handlers,
+checkpoints); each must give the same outcome in both libraries (see
 ``differential.py``), or the documented one for entries of ``DIFFERENCES``.
 """
 
@@ -22,6 +24,7 @@ import pytest
 pytest.importorskip("pyro", reason="the differential tests compare against pyro-ppl==1.9.2")
 
 import zoo_held_out  # noqa: E402, F401 - registers its programs
+import zoo_tutorials  # noqa: E402, F401 - registers its programs
 from api_surface import MODULES, tracegraph_path  # noqa: E402
 from differential import DIFFERENCES, check  # noqa: E402
 from zoo_documented import EXAMPLES  # noqa: E402
