@@ -955,3 +955,245 @@ def held_out_autoguide_init_strategies(lib: Lib) -> Any:
         guide(_SCHOOL_SIGMAS, _SCHOOL_EFFECTS)
         out[name] = guide.median()
     return out
+
+
+# -- custom objectives, constrained params, more guides ---------------------------------------------
+
+
+@example
+def held_out_custom_objective_differentiable_loss(lib: Lib) -> Any:
+    # The custom-objectives pattern: capture the params with a param-only trace,
+    # optimize their unconstrained tensors with a torch optimizer.
+    pyro, dist, poutine = lib.pyro, lib.dist, lib.poutine
+    data = torch.tensor([0.6, 1.4, 1.1, 0.2])
+
+    def model(data: torch.Tensor) -> None:
+        mu = pyro.sample("mu", dist.Normal(0.0, 2.0))
+        with pyro.plate("data", len(data)):
+            pyro.sample("obs", dist.Normal(mu, 1.0), obs=data)
+
+    def guide(data: torch.Tensor) -> None:
+        loc = pyro.param("loc", torch.tensor(0.0))
+        scale = pyro.param("scale", torch.tensor(0.5), constraint=dist.constraints.positive)
+        pyro.sample("mu", dist.Normal(loc, scale))
+
+    loss_fn = pyro.infer.Trace_ELBO().differentiable_loss
+    with poutine.trace(param_only=True) as param_capture:
+        loss = loss_fn(model, guide, data)
+    params = [site["value"].unconstrained() for site in param_capture.trace.nodes.values()]
+    optimizer = torch.optim.Adam(params, lr=0.05)
+    losses = []
+    for _ in range(6):
+        loss = loss_fn(model, guide, data)
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        losses.append(loss.item())
+    return (
+        losses,
+        list(param_capture.trace.nodes),
+        loss.requires_grad,
+        pyro.param("loc"),
+        pyro.param("scale"),
+    )
+
+
+@example
+def held_out_constrained_params_matrix_and_ordered(lib: Lib) -> Any:
+    pyro, dist = lib.pyro, lib.dist
+    constraints = dist.constraints
+    params = {
+        "chol": (torch.eye(3) + 0.1, constraints.lower_cholesky),
+        "corr": (torch.eye(3), constraints.corr_cholesky),
+        "cuts": (torch.tensor([-1.0, 0.5, 2.0]), constraints.ordered_vector),
+        "probs": (torch.tensor([[1.0, 2.0, 1.0], [3.0, 1.0, 1.0]]), constraints.simplex),
+        "cov": (torch.eye(2) * 2.0, constraints.positive_definite),
+        "rate": (torch.tensor([0.2, 5.0]), constraints.greater_than(0.1)),
+        "p": (torch.tensor(0.3), constraints.unit_interval),
+    }
+    out = {}
+    for name, (init, constraint) in params.items():
+        value = pyro.param(name, init, constraint=constraint)
+        out[name] = (value, pyro.param(name).unconstrained())
+    return out, list(pyro.get_param_store().keys())
+
+
+@example
+def held_out_autoguides_on_lkj_covariance_model(lib: Lib) -> Any:
+    pyro, dist, auto = lib.pyro, lib.dist, _auto(lib)
+    points = torch.tensor([[0.5, 1.0], [1.5, 2.2], [-0.3, 0.1], [0.8, 1.9], [0.0, 0.4]])
+
+    def model(points: torch.Tensor) -> None:
+        scales = pyro.sample("scales", dist.HalfCauchy(torch.ones(2)).to_event(1))
+        corr = pyro.sample("corr", dist.LKJCholesky(2, concentration=2.0))
+        probs = pyro.sample("probs", dist.Dirichlet(torch.ones(3)))
+        chol = scales.unsqueeze(-1) * corr
+        with pyro.plate("points", len(points)):
+            pyro.sample("obs", dist.MultivariateNormal(torch.zeros(2), scale_tril=chol), obs=points)
+        pyro.sample("count", dist.Categorical(probs), obs=torch.tensor(1))
+
+    out = {}
+    for name in ("AutoNormal", "AutoDelta", "AutoMultivariateNormal"):
+        pyro.clear_param_store()
+        pyro.set_rng_seed(0)
+        guide = getattr(auto, name)(model)
+        svi = pyro.infer.SVI(model, guide, pyro.optim.Adam({"lr": 0.02}), pyro.infer.Trace_ELBO())
+        losses = [svi.step(points) for _ in range(5)]
+        store = [(k, tuple(v.shape)) for k, v in pyro.get_param_store().items()]
+        out[name] = (losses, store, guide.median())
+    return out
+
+
+@example
+def held_out_autonormal_two_plates_and_obs_mask(lib: Lib) -> Any:
+    pyro, dist, auto = lib.pyro, lib.dist, _auto(lib)
+    table = torch.tensor([[1.0, 0.2, 0.4], [0.9, 1.7, -0.2]])
+    seen = torch.tensor([[True, True, False], [True, False, True]])
+
+    def model(table: torch.Tensor) -> None:
+        cols = pyro.plate("cols", 3, dim=-1)
+        with cols:
+            col = pyro.sample("col", dist.Normal(0.0, 1.0))
+        with pyro.plate("rows", 2, dim=-2):
+            row = pyro.sample("row", dist.Normal(0.0, 1.0))
+            with cols:
+                pyro.sample("cell", dist.Normal(row + col, 0.5), obs=table, obs_mask=seen)
+
+    guide = auto.AutoNormal(model)
+    svi = pyro.infer.SVI(model, guide, pyro.optim.Adam({"lr": 0.05}), pyro.infer.Trace_ELBO())
+    losses = [svi.step(table) for _ in range(5)]
+    store = [(k, tuple(v.shape)) for k, v in pyro.get_param_store().items()]
+    model_tr = pyro.poutine.trace(model).get_trace(table)
+    return losses, store, guide.median(), model_tr
+
+
+@example
+def held_out_predictive_with_autodelta_and_kwargs(lib: Lib) -> Any:
+    pyro, dist, auto = lib.pyro, lib.dist, _auto(lib)
+
+    def model(x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        w = pyro.sample("w", dist.Normal(0.0, 1.0))
+        with pyro.plate("data", len(x)):
+            pyro.deterministic("centre", torch.stack([w * x, x], -1), event_dim=1)
+            return pyro.sample("y", dist.Normal(w * x, 0.3), obs=y)
+
+    x = torch.tensor([0.0, 1.0, 2.0])
+    guide = auto.AutoDelta(model)
+    svi = pyro.infer.SVI(model, guide, pyro.optim.Adam({"lr": 0.1}), pyro.infer.Trace_ELBO())
+    losses = [svi.step(x=x, y=2 * x) for _ in range(5)]
+    predictive = pyro.infer.Predictive(model, guide=guide, num_samples=3)
+    draws = predictive(x=x)
+    vectorized = pyro.infer.Predictive(model, guide=guide, num_samples=3, parallel=True)
+    return losses, draws, vectorized(x=x), predictive.get_samples(x=x)
+
+
+@example
+def held_out_pyrosample_dependent_priors_and_pyro_method(lib: Lib) -> Any:
+    pyro, dist, nn = lib.pyro, lib.dist, _nn(lib)
+
+    class Hierarchy(nn.PyroModule):
+        def __init__(self) -> None:
+            super().__init__()
+            self.centre = nn.PyroSample(dist.Normal(0.0, 1.0))
+            self.spread = nn.PyroSample(dist.LogNormal(0.0, 0.5))
+            self.effect = nn.PyroSample(
+                lambda self: dist.Normal(self.centre, self.spread).expand([3]).to_event(1)
+            )
+
+        def forward(self) -> Any:
+            # Reading an attribute twice in one call gives the same draw.
+            return self.effect, self.effect, self.centre
+
+        @nn.pyro_method
+        def twice(self) -> Any:
+            return self.centre + self.centre
+
+    model = Hierarchy()
+    tr = pyro.poutine.trace(model).get_trace()
+    effect, again, centre = tr.nodes["_RETURN"]["value"]
+    method_tr = pyro.poutine.trace(model.twice).get_trace()
+    return tr, bool(torch.equal(effect, again)), method_tr, list(method_tr.nodes)
+
+
+@example
+def held_out_dense_nn_amortized_guide(lib: Lib) -> Any:
+    pyro, dist, nn = lib.pyro, lib.dist, _nn(lib)
+    torch.manual_seed(9)
+    net = nn.DenseNN(2, [5], param_dims=[1, 1])
+    inputs = torch.tensor([[0.1, 0.2], [1.0, -1.0], [0.5, 0.5]])
+    targets = torch.tensor([0.3, -0.8, 1.1])
+
+    def model(inputs: torch.Tensor, targets: torch.Tensor) -> None:
+        with pyro.plate("rows", len(inputs)):
+            z = pyro.sample("z", dist.Normal(0.0, 1.0))
+            pyro.sample("t", dist.Normal(z, 0.5), obs=targets)
+
+    def guide(inputs: torch.Tensor, targets: torch.Tensor) -> None:
+        pyro.module("amortizer", net)
+        loc, log_scale = net(inputs)
+        with pyro.plate("rows", len(inputs)):
+            pyro.sample("z", dist.Normal(loc.squeeze(-1), log_scale.squeeze(-1).exp()))
+
+    svi = pyro.infer.SVI(model, guide, pyro.optim.Adam({"lr": 0.05}), pyro.infer.Trace_ELBO())
+    losses = [svi.step(inputs, targets) for _ in range(6)]
+    return losses, [(k, tuple(v.shape)) for k, v in pyro.get_param_store().items()]
+
+
+@example
+def held_out_trace_copy_detach_and_node_views(lib: Lib) -> Any:
+    pyro, dist, poutine = lib.pyro, lib.dist, lib.poutine
+
+    def model() -> None:
+        loc = pyro.param("loc", torch.tensor(0.5))
+        a = pyro.sample("a", dist.Normal(loc, 1.0))
+        b = pyro.sample("b", dist.Bernoulli(torch.sigmoid(a)))
+        pyro.sample("c", dist.Normal(a + b, 1.0), obs=torch.tensor(1.0))
+
+    tr = poutine.trace(model).get_trace()
+    copied = tr.copy()
+    copied.add_node("extra", type="param", value=torch.tensor(1.0))
+    tr.detach_()
+    return (
+        tr,
+        tr.nonreparam_stochastic_nodes,
+        tr.reparameterized_nodes,
+        [n for n, _ in tr.iter_stochastic_nodes()],
+        list(copied.nodes),
+        tr.nodes["a"]["value"].requires_grad,
+        len(tr),
+        "a" in tr,
+    )
+
+
+@example
+def held_out_multivariate_autoguide_scale_tril_and_sampling(lib: Lib) -> Any:
+    auto = _auto(lib)
+    model = _eight_schools(lib)
+    guide = auto.AutoMultivariateNormal(model, init_scale=0.1)
+    losses = _train(lib, model, guide, 6)
+    posterior = guide.get_posterior()
+    with torch.no_grad():
+        draws = [guide(_SCHOOL_SIGMAS, _SCHOOL_EFFECTS) for _ in range(2)]
+    return (
+        losses,
+        guide.scale_tril.shape,
+        posterior.scale_tril.shape,
+        guide.loc,
+        draws,
+        guide.latent_dim if hasattr(guide, "latent_dim") else None,
+        guide.get_base_dist().batch_shape,
+    )
+
+
+@example
+def held_out_trace_copy_site_edit_leaves_original(lib: Lib) -> Any:
+    # Editing a site of a copied trace (see DIFFERENCES).
+    pyro, dist = lib.pyro, lib.dist
+
+    def model() -> None:
+        pyro.sample("a", dist.Normal(0.0, 1.0))
+
+    tr = lib.poutine.trace(model).get_trace()
+    copied = tr.copy()
+    copied.nodes["a"]["value"] = torch.tensor(9.0)
+    return tr.nodes["a"]["value"]
