@@ -1197,3 +1197,201 @@ def held_out_trace_copy_site_edit_leaves_original(lib: Lib) -> Any:
     copied = tr.copy()
     copied.nodes["a"]["value"] = torch.tensor(9.0)
     return tr.nodes["a"]["value"]
+
+
+# -- semi-Bayesian modules, copies, errors a user meets ----------------------------------------------
+
+
+@example
+def held_out_semi_bayesian_module_with_learned_weights(lib: Lib) -> Any:
+    # Only the bias is Bayesian; the weight stays a torch Parameter learned by
+    # SVI, next to a pyro.param of the model itself.
+    pyro, dist, nn, auto = lib.pyro, lib.dist, _nn(lib), _auto(lib)
+    torch.manual_seed(12)
+
+    class Partly(nn.PyroModule):
+        def __init__(self) -> None:
+            super().__init__()
+            self.linear = nn.PyroModule[torch.nn.Linear](3, 1)
+            self.linear.bias = nn.PyroSample(dist.Normal(0.0, 1.0).expand([1]).to_event(1))
+
+        def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+            noise = pyro.param("noise", torch.tensor(0.5), constraint=dist.constraints.positive)
+            mean = self.linear(x).squeeze(-1)
+            with pyro.plate("data", len(x)):
+                pyro.sample("obs", dist.Normal(mean, noise), obs=y)
+            return mean
+
+    model = Partly()
+    guide = auto.AutoNormal(model)
+    svi = pyro.infer.SVI(model, guide, pyro.optim.Adam({"lr": 0.05}), pyro.infer.Trace_ELBO())
+    losses = [svi.step(_X, _Y) for _ in range(8)]
+    store = [(k, tuple(v.shape)) for k, v in pyro.get_param_store().items()]
+    return losses, store, model.linear.weight, pyro.param("noise")
+
+
+@example
+def held_out_deepcopy_pyromodule_and_named_prefix(lib: Lib) -> Any:
+    import copy
+
+    pyro, dist, nn = lib.pyro, lib.dist, _nn(lib)
+    torch.manual_seed(13)
+
+    class Tiny(nn.PyroModule):
+        def __init__(self, name: str = "") -> None:
+            super().__init__(name)
+            self.scale = nn.PyroParam(torch.tensor(2.0), constraint=dist.constraints.positive)
+            self.z = nn.PyroSample(dist.Normal(0.0, 1.0))
+
+        def forward(self) -> torch.Tensor:
+            return self.scale * self.z
+
+    named = Tiny("tiny")
+    tr = pyro.poutine.trace(named).get_trace()
+    clone = copy.deepcopy(named)
+    clone_tr = pyro.poutine.trace(clone).get_trace()
+    return list(tr.nodes), list(clone_tr.nodes), list(pyro.get_param_store().keys()), clone.scale
+
+
+@example
+def held_out_autodiagonal_with_subsampled_plate(lib: Lib) -> Any:
+    pyro, dist, auto = lib.pyro, lib.dist, _auto(lib)
+    data = torch.arange(6.0)
+
+    def model(data: torch.Tensor) -> None:
+        with pyro.plate("data", len(data), subsample_size=2) as idx:
+            z = pyro.sample("z", dist.Normal(0.0, 1.0))
+            pyro.sample("obs", dist.Normal(z, 1.0), obs=data[idx])
+
+    guide = auto.AutoDiagonalNormal(model)
+    return guide(data)
+
+
+@example
+def held_out_autonormal_refuses_discrete_latent(lib: Lib) -> Any:
+    pyro, dist, auto = lib.pyro, lib.dist, _auto(lib)
+
+    def model() -> None:
+        k = pyro.sample("k", dist.Bernoulli(0.3))
+        pyro.sample("obs", dist.Normal(k, 1.0), obs=torch.tensor(0.4))
+
+    return auto.AutoNormal(model)()
+
+
+@example
+def held_out_predictive_posterior_samples_wrong_count(lib: Lib) -> Any:
+    pyro, dist = lib.pyro, lib.dist
+
+    def model() -> None:
+        pyro.sample("z", dist.Normal(0.0, 1.0))
+
+    return pyro.infer.Predictive(
+        model, posterior_samples={"z": torch.zeros(4)}, num_samples=3
+    )()
+
+
+@example
+def held_out_guide_site_missing_from_model_warns(lib: Lib) -> Any:
+    pyro, dist = lib.pyro, lib.dist
+
+    def model() -> None:
+        pyro.sample("z", dist.Normal(0.0, 1.0))
+
+    def guide() -> None:
+        pyro.sample("z", dist.Normal(0.0, 1.0))
+        pyro.sample("extra", dist.Normal(0.0, 1.0))
+
+    svi = pyro.infer.SVI(model, guide, pyro.optim.Adam({"lr": 0.1}), pyro.infer.Trace_ELBO())
+    return svi.step()
+
+
+@example
+def held_out_explicit_subsample_indices_with_autonormal(lib: Lib) -> Any:
+    pyro, dist, auto = lib.pyro, lib.dist, _auto(lib)
+    data = torch.tensor([0.2, 1.5, -0.4, 0.9, 2.2, 0.1])
+
+    def model(data: torch.Tensor, idx: torch.Tensor) -> None:
+        with pyro.plate("data", len(data), subsample=idx):
+            local = pyro.sample("local", dist.Normal(0.0, 2.0))
+            pyro.sample("obs", dist.Normal(local, 0.3), obs=data[idx])
+
+    guide = auto.AutoNormal(model)
+    svi = pyro.infer.SVI(model, guide, pyro.optim.Adam({"lr": 0.1}), pyro.infer.Trace_ELBO())
+    batches = [torch.tensor([0, 2, 4]), torch.tensor([1, 3, 5]), torch.tensor([5, 0, 1])]
+    losses = [svi.step(data, batch) for batch in batches]
+    tr = pyro.poutine.trace(guide).get_trace(data, batches[0])
+    return losses, pyro.param("AutoNormal.locs.local"), tr
+
+
+@example
+def held_out_model_relations_of_pyromodule(lib: Lib) -> Any:
+    pyro, dist, nn = lib.pyro, lib.dist, _nn(lib)
+    inspect = lib.mod(".infer.inspect")
+
+    class Chain(nn.PyroModule):
+        def __init__(self) -> None:
+            super().__init__()
+            self.a = nn.PyroSample(dist.Normal(0.0, 1.0))
+            self.b = nn.PyroSample(lambda self: dist.Normal(self.a, 1.0))
+
+        def forward(self, y: torch.Tensor) -> None:
+            pyro.sample("y", dist.Normal(self.b, 1.0), obs=y)
+
+    model = Chain()
+    relations = inspect.get_model_relations(model, model_args=(torch.tensor(0.3),))
+    graph = pyro.render_model(model, model_args=(torch.tensor(0.3),), render_deterministic=True)
+    return relations, type(graph).__name__
+
+
+# -- double precision, plateau schedulers, per-param options -------------------------------------
+
+
+@example
+def held_out_double_precision_svi_and_autoguide(lib: Lib) -> Any:
+    pyro, dist, auto = lib.pyro, lib.dist, _auto(lib)
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        x = torch.linspace(0.0, 1.0, 5)
+        y = 2.0 * x + 0.1
+
+        def model(x: torch.Tensor, y: torch.Tensor) -> None:
+            slope = pyro.sample("slope", dist.Normal(0.0, 1.0))
+            noise = pyro.param("noise", torch.tensor(0.5), constraint=dist.constraints.positive)
+            with pyro.plate("data", len(x)):
+                pyro.sample("y", dist.Normal(slope * x, noise), obs=y)
+
+        guide = auto.AutoNormal(model)
+        svi = pyro.infer.SVI(model, guide, pyro.optim.Adam({"lr": 0.05}), pyro.infer.Trace_ELBO())
+        losses = [svi.step(x, y) for _ in range(5)]
+        return losses, dict(pyro.get_param_store().items()), guide.median()
+    finally:
+        torch.set_default_dtype(previous)
+
+
+@example
+def held_out_reduce_lr_on_plateau_and_per_param_options(lib: Lib) -> Any:
+    pyro = lib.pyro
+    scheduler = pyro.optim.ReduceLROnPlateau(
+        {
+            "optimizer": torch.optim.SGD,
+            "optim_args": {"lr": 0.1},
+            "factor": 0.5,
+            "patience": 0,
+        }
+    )
+    pyro_losses = []
+    svi_losses = _tiny_svi(lib, scheduler, steps=1)
+    for _ in range(5):
+        loss = _tiny_svi(lib, scheduler, steps=1)[0]
+        scheduler.step(loss)
+        pyro_losses.append(loss)
+    lrs = sorted(s.optimizer.param_groups[0]["lr"] for s in scheduler.optim_objs.values())
+    pyro.clear_param_store()
+    pyro.set_rng_seed(0)
+
+    def per_param(module_name: str | None, param_name: str) -> dict[str, float]:
+        return {"lr": 0.2 if param_name == "loc" else 0.01}
+
+    per_param_losses = _tiny_svi(lib, pyro.optim.Adam(per_param), steps=4)
+    return svi_losses, pyro_losses, lrs, per_param_losses, pyro.param("loc"), pyro.param("scale")
