@@ -169,6 +169,11 @@ DIFFERENCES: dict[str, Difference] = {
         ours="runs",
         doc="`Trace.copy` copies each site's dict",
     ),
+    "held_out_mean_field_entropy_of_plated_sites": Difference(
+        pyro="RuntimeError",
+        ours="runs",
+        doc="`mean_field_entropy` sums each site's entropy over its batch dims.",
+    ),
     "held_out_jit_elbos": Difference(
         pyro="runs",
         ours="runs",

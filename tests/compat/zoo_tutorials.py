@@ -1395,3 +1395,71 @@ def held_out_reduce_lr_on_plateau_and_per_param_options(lib: Lib) -> Any:
 
     per_param_losses = _tiny_svi(lib, pyro.optim.Adam(per_param), steps=4)
     return svi_losses, pyro_losses, lrs, per_param_losses, pyro.param("loc"), pyro.param("scale")
+
+
+# -- effect-based autoguides subclassed by the user ------------------------------------------------
+
+
+@example
+def held_out_autonormalmessenger_subclass_overrides_posterior(lib: Lib) -> Any:
+    pyro, dist, auto = lib.pyro, lib.dist, _auto(lib)
+    model = _eight_schools(lib)
+
+    class MyGuide(auto.AutoNormalMessenger):
+        def get_posterior(self, name: str, prior: Any) -> Any:
+            if name == "mu":
+                loc = pyro.param("mu_loc", lambda: torch.tensor(3.0))
+                scale = pyro.param(
+                    "mu_scale", lambda: torch.tensor(0.5), constraint=dist.constraints.positive
+                )
+                return dist.Normal(loc, scale)
+            return super().get_posterior(name, prior)
+
+    guide = MyGuide(model)
+    losses = _train(lib, model, guide, 8)
+    store = [(k, tuple(v.shape)) for k, v in pyro.get_param_store().items()]
+    tr = pyro.poutine.trace(guide).get_trace(_SCHOOL_SIGMAS, _SCHOOL_EFFECTS)
+    return losses, store, tr, guide.median(_SCHOOL_SIGMAS, _SCHOOL_EFFECTS)
+
+
+@example
+def held_out_autocallable_and_mean_field_entropy(lib: Lib) -> Any:
+    pyro, dist, auto = lib.pyro, lib.dist, _auto(lib)
+    model = _eight_schools(lib)
+
+    def hand_guide(sigma: torch.Tensor, y: torch.Tensor | None = None) -> None:
+        loc = pyro.param("hand_mu_loc", torch.tensor(1.0))
+        pyro.sample("mu", dist.Normal(loc, 1.0))
+
+    guide = auto.AutoGuideList(model)
+    guide.append(
+        auto.AutoCallable(model, hand_guide, median=lambda *a: {"mu": pyro.param("hand_mu_loc")})
+    )
+    guide.append(auto.AutoNormal(pyro.poutine.block(model, hide=["mu"])))
+    losses = _train(lib, model, guide, 5)
+    args = (_SCHOOL_SIGMAS, _SCHOOL_EFFECTS)
+    entropy = auto.mean_field_entropy(guide, args, whitelist=["mu", "tau"])
+    return losses, guide.median(*args), entropy
+
+
+@example
+def held_out_mean_field_entropy_of_plated_sites(lib: Lib) -> Any:
+    # (see DIFFERENCES)
+    pyro, dist = lib.pyro, lib.dist
+
+    def guide() -> None:
+        pyro.sample("mu", dist.Normal(0.0, 2.0))
+        with pyro.plate("schools", 8):
+            pyro.sample("theta", dist.Normal(torch.zeros(8), 3.0))
+
+    return _auto(lib).mean_field_entropy(guide, ())
+
+
+@example
+def held_out_autoregressive_messenger_on_eight_schools(lib: Lib) -> Any:
+    auto = _auto(lib)
+    model = _eight_schools(lib)
+    guide = auto.AutoRegressiveMessenger(model)
+    losses = _train(lib, model, guide, 5)
+    store = [(k, tuple(v.shape)) for k, v in lib.pyro.get_param_store().items()]
+    return losses, store, lib.poutine.trace(guide).get_trace(_SCHOOL_SIGMAS, _SCHOOL_EFFECTS)
