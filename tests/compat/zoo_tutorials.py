@@ -1463,3 +1463,59 @@ def held_out_autoregressive_messenger_on_eight_schools(lib: Lib) -> Any:
     losses = _train(lib, model, guide, 5)
     store = [(k, tuple(v.shape)) for k, v in lib.pyro.get_param_store().items()]
     return losses, store, lib.poutine.trace(guide).get_trace(_SCHOOL_SIGMAS, _SCHOOL_EFFECTS)
+
+
+# -- discrete latents with score-function gradients ---------------------------------------------------
+
+
+@example
+def held_out_hmm_discrete_states_tracegraph(lib: Lib) -> Any:
+    pyro, dist = lib.pyro, lib.dist
+    constraints = dist.constraints
+    readings = torch.tensor([0.1, 0.2, 1.9, 2.1, 0.0, 2.2])
+
+    def model(readings: torch.Tensor) -> None:
+        stay = pyro.sample("stay", dist.Beta(4.0, 1.0))
+        state = 0
+        for t in pyro.markov(range(len(readings))):
+            probs = torch.stack([stay, 1 - stay]) if state == 0 else torch.stack([1 - stay, stay])
+            state = int(pyro.sample(f"state_{t}", dist.Categorical(probs)))
+            pyro.sample(f"y_{t}", dist.Normal(2.0 * state, 0.5), obs=readings[t])
+
+    def guide(readings: torch.Tensor) -> None:
+        a = pyro.param("stay_a", torch.tensor(4.0), constraint=constraints.positive)
+        pyro.sample("stay", dist.Beta(a, 1.0))
+        logits = pyro.param("state_logits", torch.zeros(len(readings), 2))
+        for t in pyro.markov(range(len(readings))):
+            pyro.sample(
+                f"state_{t}",
+                dist.Categorical(logits=logits[t]),
+                infer={"baseline": {"use_decaying_avg_baseline": True}},
+            )
+
+    svi = pyro.infer.SVI(model, guide, pyro.optim.SGD({"lr": 0.01}), pyro.infer.TraceGraph_ELBO())
+    losses = [svi.step(readings) for _ in range(6)]
+    return losses, pyro.param("state_logits"), pyro.param("stay_a")
+
+
+@example
+def held_out_sigmoid_belief_net_tracegraph(lib: Lib) -> Any:
+    pyro, dist = lib.pyro, lib.dist
+    torch.manual_seed(14)
+    decoder = torch.nn.Linear(3, 6)
+    encoder = torch.nn.Linear(6, 3)
+
+    def model(x: torch.Tensor) -> None:
+        pyro.module("decoder", decoder)
+        with pyro.plate("data", len(x)):
+            h = pyro.sample("h", dist.Bernoulli(torch.full((len(x), 3), 0.5)).to_event(1))
+            pyro.sample("x", dist.Bernoulli(logits=decoder(h)).to_event(1), obs=x)
+
+    def guide(x: torch.Tensor) -> None:
+        pyro.module("encoder", encoder)
+        with pyro.plate("data", len(x)):
+            pyro.sample("h", dist.Bernoulli(logits=encoder(x)).to_event(1))
+
+    svi = pyro.infer.SVI(model, guide, pyro.optim.SGD({"lr": 0.01}), pyro.infer.TraceGraph_ELBO())
+    losses = [svi.step(_PIXELS[:8]) for _ in range(4)]
+    return losses, sorted(pyro.get_param_store().keys()), pyro.param("encoder$$$bias")
