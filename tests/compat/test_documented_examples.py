@@ -6,7 +6,7 @@ Pyro 1.9.2 must import from tracegraph too.  The programs of
 (rewritten), those of ``zoo_held_out.py`` are realistic programs (regression with
 ``Predictive``, importance sampling, a mixture with baselines, a ``markov`` time
 series, handler combinations, every optimizer and scheduler, saving and loading
-the param store), those of ``zoo_tutorials.py`` follow Pyro's tutorials
+the param store), those of ``zoo_tutorials_*.py`` follow Pyro's tutorials
 (``PyroModule`` and autoguides, a VAE, eight schools, traces, handlers,
 checkpoints); each must give the same outcome in both libraries (see
 ``differential.py``), or the documented one for entries of ``DIFFERENCES``.
@@ -24,7 +24,10 @@ import pytest
 pytest.importorskip("pyro", reason="the differential tests compare against pyro-ppl==1.9.2")
 
 import zoo_held_out  # noqa: E402, F401 - registers its programs
-import zoo_tutorials  # noqa: E402, F401 - registers its programs
+import zoo_tutorials_autoguides  # noqa: E402, F401 - registers its programs
+import zoo_tutorials_handlers  # noqa: E402, F401
+import zoo_tutorials_modules  # noqa: E402, F401
+import zoo_tutorials_svi  # noqa: E402, F401
 from api_surface import MODULES, tracegraph_path  # noqa: E402
 from differential import DIFFERENCES, check  # noqa: E402
 from zoo_documented import EXAMPLES  # noqa: E402
