@@ -94,6 +94,28 @@ def test_optim_args_callable_gives_per_param_lr(make_param):
     assert torch.equal(b.detach(), torch.full((2,), -0.01) * 2)
 
 
+def test_optim_args_callable_of_two_parameters_gets_module_and_param_name(make_param):
+    # Pyro's convention: (module name, param name), (name, name) outside a module;
+    # a callable declaring one parameter (``*args`` too) gets the dotted name.
+    w = make_param("net$$$weight", torch.zeros(2))
+    loc = make_param("loc", torch.zeros(2))
+    seen: list[tuple[object, ...]] = []
+
+    def by_module(module_name, param_name, unused=None):
+        seen.append((module_name, param_name))
+        return {"lr": 0.1}
+
+    def star(*args):
+        seen.append(args)
+        return {"lr": 0.1}
+
+    for options in (by_module, star):
+        sgd = optim.SGD(options)
+        w.grad, loc.grad = torch.ones(2), torch.ones(2)
+        sgd([w, loc])
+    assert seen == [("net", "weight"), ("loc", "loc"), ("net.weight",), ("loc",)]
+
+
 def test_optim_args_callable_param_not_in_store_raises():
     x = torch.zeros(1, requires_grad=True)
     x.grad = torch.ones(1)

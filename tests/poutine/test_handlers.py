@@ -436,9 +436,23 @@ def test_broadcast_expands_to_plate_size():
 def test_handler_without_fn_returns_messenger_usable_both_ways(handler, kwargs, cls):
     msngr = handler(**kwargs)
     assert isinstance(msngr, cls)
+    # As in Pyro, seed stays off the handler stack (under it alone a program runs
+    # as outside inference).
+    outside = cls is poutine.SeedMessenger
     with msngr:
-        assert get_handler_stack() == (msngr,)
+        assert get_handler_stack() == (() if outside else (msngr,))
     wrapped = handler(chain, **kwargs)
     assert isinstance(wrapped, poutine.HandledFunction)
     assert wrapped.__name__ == "chain"  # type: ignore[attr-defined]
     assert isinstance(wrapped(), torch.Tensor)
+
+
+def test_seed_alone_runs_outside_inference_observed_site_warns():
+    # Pyro's seed does not join the handler stack: an observed site under it
+    # alone warns as outside any handler, and the same instance may be nested.
+    msngr = poutine.seed(rng_seed=4)
+    with msngr, msngr:
+        assert get_handler_stack() == ()
+        with pytest.warns(RuntimeWarning, match="outside of inference at x"):
+            observed_chain()
+    assert torch.equal(poutine.seed(chain, rng_seed=4)(), poutine.seed(chain, rng_seed=4)())

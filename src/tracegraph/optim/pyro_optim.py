@@ -77,15 +77,24 @@ def _takes_two_positional(fn: Callable[..., Any]) -> bool:
     return True
 
 
+def _declares_one_parameter(fn: Callable[..., Any]) -> bool:
+    try:
+        return len(inspect.signature(fn).parameters) == 1
+    except ValueError:  # no signature to inspect: trust the caller wrote Pyro's form
+        return False
+
+
 def _call_with_name(options: Callable[..., Any], name: str, kind: str) -> Any:
-    # Pyro's conventions: optim_args(name with "$$$" written as "."), and
-    # clip_args(module name, param name) -- (name, name) for a param of no module.
-    # A clip_args callable of one argument gets the store name instead.
-    if kind == "clip_args" and _takes_two_positional(options):
-        return options(module_from_param_with_module_name(name), user_param_name(name))
+    # Pyro's conventions: (module name, param name) -- (name, name) for a param of
+    # no module -- except for an optim_args callable declaring one parameter
+    # (``*args`` counts as one), which gets the name with "$$$" written as ".".
+    # A clip_args callable that cannot take two arguments gets the store name.
+    by_module = (module_from_param_with_module_name(name), user_param_name(name))
     if kind == "clip_args":
-        return options(name)
-    return options(normalize_param_name(name))
+        return options(*by_module) if _takes_two_positional(options) else options(name)
+    if _declares_one_parameter(options):
+        return options(normalize_param_name(name))
+    return options(*by_module)
 
 
 class PyroOptim:
@@ -93,10 +102,12 @@ class PyroOptim:
 
     :param optim_constructor: a ``torch.optim.Optimizer`` class (or any callable
         ``(params, **options) -> Optimizer``).
-    :param optim_args: constructor options, as a dict or as a callable from the
-        param's name in the param store to a dict (per-param options; as in Pyro, a
-        module's param ``"net$$$w"`` is named ``"net.w"``). The callable form only
-        works for params held in the param store.
+    :param optim_args: constructor options, as a dict or as a callable to a dict
+        (per-param options), as in Pyro: a callable declaring one parameter gets
+        the param's name in the param store (a module's param ``"net$$$w"`` is
+        named ``"net.w"``), any other gets ``(module name, param name)`` --
+        ``("net", "w")``, or ``(name, name)`` for a param of no module. The
+        callable form only works for params held in the param store.
     :param clip_args: optional ``{"clip_norm": x}`` and/or ``{"clip_value": x}``
         (or, as in Pyro, a callable from ``(module name, param name)`` -- ``(name,
         name)`` for a param of no module -- to such a dict; a callable of one

@@ -87,24 +87,19 @@ class SeedMessenger(Messenger):
         self.rng_seed = int(rng_seed)
         self._saved: list[dict[str, Any]] = []
 
+    # The handler has no effect on messages, and, as in Pyro, it does not join the
+    # handler stack: under ``seed`` alone a program runs as outside inference
+    # (``am_i_wrapped()`` is False, an observed site warns that it is not in
+    # inference), and the same instance may be entered again while active.
     def __enter__(self) -> SeedMessenger:
-        state = get_rng_state()
+        self._saved.append(get_rng_state())
         torch.manual_seed(self.rng_seed)
         random.seed(self.rng_seed)
         np.random.seed(self.rng_seed)
-        try:
-            super().__enter__()
-        except BaseException:
-            set_rng_state(state)
-            raise
-        self._saved.append(state)
         return self
 
     def __exit__(self, exc_type: Any, exc_value: Any, traceback: Any) -> None:
-        try:
-            super().__exit__(exc_type, exc_value, traceback)
-        finally:
-            set_rng_state(self._saved.pop())
+        set_rng_state(self._saved.pop())
 
     def __getstate__(self) -> dict[str, Any]:
         # Saved generator states belong to a run in progress, not to the handler.
