@@ -27,7 +27,7 @@ from tracegraph.infer import (
     TraceGraph_ELBO,
     TraceMeanField_ELBO,
 )
-from tracegraph.infer.compiled import CompiledStepError
+from tracegraph.infer.compiled import CompiledStepError, prepare
 from tracegraph.optim import Adam
 
 PAIRS = [
@@ -39,6 +39,13 @@ PAIRS = [
 
 def _p(name: str, init: list[float]) -> torch.Tensor:
     return tracegraph.param(name, torch.tensor(init), constraint=constraints.unit_interval)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _machinery_loaded() -> None:
+    # Steps stay eager until the background thread has loaded make_fx and
+    # inductor; these tests look at plans recorded within a few steps.
+    assert prepare(wait=True, timeout=600)
 
 
 # -- programs ------------------------------------------------------------------------
