@@ -56,6 +56,7 @@ from handwritten import HANDWRITTEN
 import tracegraph
 import tracegraph.distributions as tg_dist
 from tracegraph.infer import JitTraceGraph_ELBO, Trace_ELBO, TraceGraph_ELBO
+from tracegraph.infer.compiled import prepare
 
 VARIANTS = (
     "ours Jit",
@@ -109,6 +110,9 @@ def _ppl_runner(elbo: Any, lib: ModuleType, dist: ModuleType, name: str) -> Runn
 
 
 def _ours_jit_runner(name: str, inductor: bool) -> Runner:
+    # The steady state is measured here, not the first steps: load the machinery
+    # first, so that the warm-up records (else its steps run eagerly meanwhile).
+    prepare(wait=True)
     elbo = JitTraceGraph_ELBO(jit_options=None if inductor else {"inductor": False})
     runner = _ppl_runner(elbo, tracegraph, tg_dist, name)
     start: dict[str, int] = {}
@@ -116,7 +120,7 @@ def _ours_jit_runner(name: str, inductor: bool) -> Runner:
     def warm() -> None:
         runner.step()
         # Wait as soon as a compilation starts: steps taken while inductor compiles
-        # a plan fail their replay and run eagerly (see the README).
+        # a plan replay the graph, slowed by the compilation (see the README).
         for plan in elbo._plans:
             if plan._thread is not None and plan.compiled is None:
                 t0 = time.perf_counter()
@@ -285,9 +289,13 @@ def print_table(results: dict[str, dict[str, dict[str, Any]]]) -> None:
 
 
 def first_steps_child(name: str, library: str, count: int) -> dict[str, Any]:
-    """In a fresh process: the time of each of the first ``count`` steps, and for
-    ours which step recorded the plan, which started the compilation and how long
-    the compilation took after that step."""
+    """In a fresh process: the time of each step on the calling thread.
+
+    Ours runs until its compiled (inductor) step has replayed, without ever
+    waiting for the background work (at most :data:`FIRST_STEP_LIMIT_S`), then
+    times ``count`` eager steps of the same estimator (dependency tables cached,
+    recording off): a step's *stall* is what it took beyond that eager median.
+    Pyro runs ``count`` steps (its first is the ``torch.jit.trace``)."""
     _setup()
     if library == "ours":
         elbo = JitTraceGraph_ELBO()
@@ -298,7 +306,13 @@ def first_steps_child(name: str, library: str, count: int) -> dict[str, Any]:
         runner = _ppl_runner(elbo, pyro, pyro_dist, name)
     torch.manual_seed(0)
     out: dict[str, Any] = {"steps_ms": []}
-    for i in range(count):
+    start = time.perf_counter()
+    for i in range(10**6):
+        if library != "ours" and i >= count:
+            break
+        plans = elbo._plans if library == "ours" else []
+        compiled_before = bool(plans) and plans[0].compiled is not None
+        replays_before = plans[0].replays if plans else 0
         t0 = time.perf_counter()
         runner.step()
         out["steps_ms"].append(1e3 * (time.perf_counter() - t0))
@@ -309,12 +323,34 @@ def first_steps_child(name: str, library: str, count: int) -> dict[str, Any]:
             out["recorded_at"] = i
         if plans and plans[0]._thread is not None and "compile_started_at" not in out:
             out["compile_started_at"] = i
-            t0 = time.perf_counter()
-            out["compiled"] = plans[0].wait_compiled()
-            out["compile_s_after_step"] = time.perf_counter() - t0
+        if compiled_before and plans[0].replays > replays_before:
+            out["compiled_at"] = i  # this step ran the inductor build
+            break
+        if time.perf_counter() - start > FIRST_STEP_LIMIT_S:
+            break
+    out["wall_s"] = time.perf_counter() - start
     if library == "ours":
         out["plans"] = len(elbo._plans)
+        # The reference: the same estimator's eager step (dependency tables
+        # cached, untracked), with recording switched off.
+        reference = JitTraceGraph_ELBO()
+        reference._not_compilable = "the eager reference of --first-step"
+        eager = _ppl_runner(reference, tracegraph, tg_dist, name)
+        eager.step()  # the tracked first step
+        times = []
+        for _ in range(count):
+            t0 = time.perf_counter()
+            eager.step()
+            times.append(1e3 * (time.perf_counter() - t0))
+        out["eager_ms"] = statistics.median(times)
+    else:
+        out["steady_ms"] = statistics.median(out["steps_ms"][count // 2 :])
     return out
+
+
+#: How long ``--first-step`` lets our estimator run before giving up on the
+#: compiled step.
+FIRST_STEP_LIMIT_S = 300.0
 
 
 def first_steps(names: tuple[str, ...], count: int) -> dict[str, dict[str, Any]]:
@@ -328,26 +364,40 @@ def first_steps(names: tuple[str, ...], count: int) -> dict[str, dict[str, Any]]
     return results
 
 
+def stalls(r: dict[str, Any]) -> tuple[float, float]:
+    """``(sum, largest)`` of our steps' times beyond the eager step's median, ms."""
+    over = [max(0.0, t - r["eager_ms"]) for t in r["steps_ms"]]
+    return sum(over), max(over)
+
+
 def print_first_steps(results: dict[str, dict[str, Any]]) -> None:
-    print("first steps, each (model, library) in a fresh process, ms")
+    print(
+        "first steps, each (model, library) in a fresh process, ms on the calling thread; "
+        "ours: stall = time beyond the median eager step (tables cached), summed over "
+        "every step until the compiled step ran"
+    )
     for key, r in results.items():
         ms = r["steps_ms"]
         if key.endswith("/ours"):
-            rec, comp = r.get("recorded_at"), r.get("compile_started_at")
-            after = [round(t, 1) for t in ms[(comp or 0) + 1 :][:3]]
+            total, largest = stalls(r)
+            rec, comp, done = (
+                r.get(k) for k in ("recorded_at", "compile_started_at", "compiled_at")
+            )
+            pyro = results.get(key[: -len("ours")] + "pyro")
+            ratio = f"  stalls / pyro step 1 {total / pyro['steps_ms'][0]:.2f}" if pyro else ""
             print(
-                f"{key:22} step 1 {ms[0]:8.1f}  step 2 {ms[1]:8.1f}  "
-                f"recording step #{'-' if rec is None else rec + 1} "
+                f"{key:22} step 1 {ms[0]:7.1f}  stalls {total:7.1f} (largest {largest:6.1f})  "
+                f"recording #{'-' if rec is None else rec + 1} "
                 f"{'-' if rec is None else f'{ms[rec]:.1f}'}  "
-                f"compile trigger step #{'-' if comp is None else comp + 1} "
-                f"{'-' if comp is None else f'{ms[comp]:.1f}'}  "
-                f"compile {1e3 * r.get('compile_s_after_step', float('nan')):.0f} after it  "
-                f"then {after}  first-{len(ms)} total {sum(ms):.0f}"
+                f"compile started #{'-' if comp is None else comp + 1}  "
+                f"compiled step #{'-' if done is None else done + 1} after {r['wall_s']:.1f} s  "
+                f"eager {r['eager_ms']:.2f}  plans {r['plans']}{ratio}"
             )
         else:
             print(
-                f"{key:22} step 1 {ms[0]:8.1f}  step 2 {ms[1]:8.1f}  step 3 {ms[2]:8.1f}  "
-                f"first-{len(ms)} total {sum(ms):.0f}"
+                f"{key:22} step 1 {ms[0]:7.1f}  step 2 {ms[1]:7.1f}  step 3 {ms[2]:7.1f}  "
+                f"steady {r['steady_ms']:.2f}  "
+                f"beyond steady {sum(max(0.0, t - r['steady_ms']) for t in ms):.1f}"
             )
 
 

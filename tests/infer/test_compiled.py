@@ -27,7 +27,7 @@ from tracegraph.infer import (
     TraceGraph_ELBO,
     TraceMeanField_ELBO,
 )
-from tracegraph.infer.compiled import CompiledStepError
+from tracegraph.infer.compiled import CompiledStepError, prepare
 from tracegraph.optim import Adam
 
 PAIRS = [
@@ -39,6 +39,13 @@ PAIRS = [
 
 def _p(name: str, init: list[float]) -> torch.Tensor:
     return tracegraph.param(name, torch.tensor(init), constraint=constraints.unit_interval)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _machinery_loaded() -> None:
+    # Steps stay eager until the background thread has loaded make_fx and
+    # inductor; these tests look at plans recorded within a few steps.
+    assert prepare(wait=True, timeout=600)
 
 
 # -- programs ------------------------------------------------------------------------
@@ -279,3 +286,131 @@ def test_compiled_step_inductor_equals_recorded_graph():
         assert torch.equal(re, rj)
         for name in ge:
             torch.testing.assert_close(gj[name], ge[name], rtol=1e-5, atol=1e-6)
+
+
+# -- loading, checks and robustness --------------------------------------------------
+
+
+def onehot_model(x: torch.Tensor) -> None:
+    locs = tracegraph.sample("locs", dist.Normal(torch.zeros(3), 3.0).to_event(1))
+    with tracegraph.plate("data", len(x)):
+        z = tracegraph.sample("z", dist.Categorical(torch.full((3,), 1.0 / 3)))
+        loc = (locs * torch.nn.functional.one_hot(z, 3)).sum(-1)
+        tracegraph.sample("x", dist.Normal(loc, 1.0), obs=x)
+
+
+def onehot_guide(x: torch.Tensor) -> None:
+    probs = tracegraph.param(
+        "probs", torch.tensor([[0.6, 0.35, 0.05]] * len(x)), constraint=constraints.simplex
+    )
+    tracegraph.sample("locs", dist.Normal(torch.zeros(3), 1.0).to_event(1))
+    with tracegraph.plate("data", len(x)):
+        tracegraph.sample("z", dist.Categorical(probs))
+
+
+def test_compiled_step_one_hot_guards_on_its_check_not_on_min_max():
+    # one_hot(z, 3) reads z's min and max only to check the range: draws whose
+    # largest class differs replay the same plan (one guard, "in range").
+    guide_params(onehot_guide, X)
+    jit = JitTraceGraph_ELBO(jit_options={"inductor": False})
+    eager = TraceGraph_ELBO()
+    rows = side_by_side(jit, eager, onehot_model, onehot_guide, steps=30)
+    # Class 2 has probability 0.05 per point: P(no point draws it) = 0.95**4 = 0.81,
+    # so among 30 draws both kinds occur (all-or-none has probability < 1e-20).
+    assert len(jit._plans) == 1 and jit._plans[0].expected == [True]
+    assert jit._plans[0].replays >= 25
+    for (le, ge, re), (lj, gj, rj) in rows:
+        assert torch.equal(re, rj)
+        assert lj == pytest.approx(le, rel=1e-6)
+        for name in ge:
+            torch.testing.assert_close(gj[name], ge[name], rtol=1e-6, atol=1e-7)
+
+
+def test_compiled_step_one_hot_out_of_range_falls_back_to_eager_error():
+    # A value the check refuses fails the guard: the eager step runs and raises.
+    def model(k: torch.Tensor) -> None:
+        z = tracegraph.sample("z", dist.Categorical(torch.ones(4) / 4))
+        hot = torch.nn.functional.one_hot(z + k, 4)
+        tracegraph.sample("x", dist.Normal(hot.float().sum(), 1.0), obs=torch.tensor(1.0))
+
+    def guide(k: torch.Tensor) -> None:
+        tracegraph.sample("z", dist.Categorical(_p("pz", [0.25, 0.25, 0.25, 0.25])))
+
+    jit = JitTrace_ELBO(jit_options={"inductor": False})
+    tracegraph.set_rng_seed(0)
+    for _ in range(3):
+        jit.loss_and_grads(model, guide, torch.tensor(0))
+    assert len(jit._plans) == 1
+    with pytest.raises(RuntimeError, match="smaller than num_classes"):
+        for _ in range(40):  # z = 3 has probability 1/4 per step
+            jit.loss_and_grads(model, guide, torch.tensor(1))
+
+
+def test_compiled_step_stays_eager_until_machinery_loaded(monkeypatch):
+    # Before the background thread has loaded make_fx and inductor, steps run
+    # eagerly (no recording on the calling thread); the next step after records.
+    from tracegraph.infer import compiled
+
+    pending = compiled.threading.Event()
+    monkeypatch.setattr(compiled, "_TOOLS_READY", pending)
+    guide_params(mixture_guide, X)
+    jit = JitTraceGraph_ELBO(jit_options={"inductor": False})
+    eager = TraceGraph_ELBO()
+    rows = side_by_side(jit, eager, mixture_model, mixture_guide, steps=4)
+    assert jit._plans == []
+    for (le, _, re), (lj, _, rj) in rows:
+        assert torch.equal(re, rj) and lj == pytest.approx(le, rel=1e-6)
+    pending.set()
+    jit.loss_and_grads(mixture_model, mixture_guide, X)
+    assert len(jit._plans) == 1
+
+
+def test_compiled_step_no_recording_attempt_without_table_of_its_completeness():
+    # The mixture's first step sums its shared plate, so later steps are tracked
+    # completely: its table is not theirs, and no recording is tried with it.
+    guide_params(mixture_guide, X)
+    jit = JitTraceGraph_ELBO(jit_options={"inductor": False})
+    for _ in range(3):
+        jit.loss_and_grads(mixture_model, mixture_guide, X)
+        _zero()
+    assert jit._traces_tried == len(jit._plans) == 1
+
+
+def test_compiled_step_raising_build_falls_back_to_graph_with_warning():
+    # A compiled build that raises is dropped: the same step replays the graph
+    # (same draws), and no second plan of the same path is recorded.
+    guide_params(mixture_guide, X)
+    jit = JitTraceGraph_ELBO(jit_options={"inductor": False})
+    eager = TraceGraph_ELBO()
+    side_by_side(jit, eager, mixture_model, mixture_guide, steps=3)
+    plan = jit._plans[0]
+
+    def broken(*flat: torch.Tensor) -> None:
+        raise RuntimeError("a broken build")
+
+    plan.compiled = broken
+    replays = plan.replays
+    with pytest.warns(tracegraph.errors.TracegraphWarning, match="a broken build"):
+        rows = side_by_side(jit, eager, mixture_model, mixture_guide, steps=1, seed0=7)
+    (le, _, re), (lj, _, rj) = rows[0]
+    assert torch.equal(re, rj) and lj == pytest.approx(le, rel=1e-6)
+    assert plan.compiled is None and plan.replays == replays + 1
+    assert jit._plans == [plan]
+
+
+def test_compiled_step_recorded_again_replaces_same_path():
+    # A plan whose replays raise is recorded again: the new plan replaces it.
+    guide_params(mixture_guide, X)
+    jit = JitTraceGraph_ELBO(jit_options={"inductor": False})
+    eager = TraceGraph_ELBO()
+    side_by_side(jit, eager, mixture_model, mixture_guide, steps=3)
+    old = jit._plans[0]
+
+    def broken(*flat: torch.Tensor) -> None:
+        raise RuntimeError("a broken graph")
+
+    old.graph = broken  # type: ignore[assignment]
+    rows = side_by_side(jit, eager, mixture_model, mixture_guide, steps=2, seed0=7)
+    for (le, _, re), (lj, _, rj) in rows:
+        assert torch.equal(re, rj) and lj == pytest.approx(le, rel=1e-6)
+    assert len(jit._plans) == 1 and jit._plans[0] is not old

@@ -45,12 +45,15 @@ ones.
 >>> import tracegraph
 >>> import tracegraph.distributions as dist
 >>> from tracegraph.infer import JitTraceGraph_ELBO
+>>> from tracegraph.infer.compiled import prepare
 >>> def model():
 ...     z = tracegraph.sample("z", dist.Bernoulli(0.3))
 ...     tracegraph.sample("x", dist.Normal(2.0 * z, 1.0), obs=torch.tensor(1.0))
 >>> def guide():
 ...     p = tracegraph.param("p", torch.tensor(0.5), constraint=dist.constraints.unit_interval)
 ...     tracegraph.sample("z", dist.Bernoulli(p))
+>>> prepare(wait=True)  # else the first steps run eagerly while it loads
+True
 >>> elbo = JitTraceGraph_ELBO(jit_options={"inductor": False})
 >>> losses = [elbo.loss_and_grads(model, guide) for _ in range(4)]
 >>> len(elbo._plans), elbo._plans[0].replays
@@ -59,6 +62,8 @@ ones.
 
 from __future__ import annotations
 
+import atexit
+import copy
 import threading
 import warnings
 from collections.abc import Callable
@@ -69,6 +74,7 @@ import torch
 import torch.utils._pytree as pytree
 from torch.distributions import transform_to
 from torch.fx.experimental.proxy_tensor import make_fx
+from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from tracegraph.errors import TracegraphError, TracegraphWarning
@@ -83,6 +89,7 @@ __all__ = [
     "CompiledStepError",
     "NotCompilable",
     "Plan",
+    "prepare",
     "split_arguments",
     "trace_step",
 ]
@@ -92,7 +99,117 @@ __all__ = [
 MAX_PLANS = 8
 
 
+#: One recording or compilation at a time: ``make_fx`` and inductor keep
+#: process-wide state.  Background threads wait for it; the calling thread never
+#: does (a step that finds it taken runs eagerly).
 _COMPILE_LOCK = threading.Lock()
+
+# The machinery a recording and a compilation need (torch._dynamo and inductor,
+# seconds to import), loaded once per process by a background thread that the
+# first compiled-capable step starts; steps stay eager until it is ready.
+_TOOLS: dict[str, Any] = {}
+_TOOLS_READY = threading.Event()
+_TOOLS_START = threading.Lock()
+_THREADS: list[threading.Thread] = []
+
+
+def prepare(wait: bool = False, timeout: float | None = None) -> bool:
+    """Start loading, in a background thread, what recording and compiling a
+    step need (once per process); whether it is loaded.
+
+    The Jit ELBOs call it at their first step and run eager steps until it is
+    done, so the imports (seconds) never stall the calling thread.  ``wait=True``
+    blocks until it is loaded (at most ``timeout`` seconds): for tests and
+    benchmarks that want the recording at the second step.
+
+    >>> prepare(wait=True)
+    True
+    """
+    if not _TOOLS_READY.is_set():
+        with _TOOLS_START:
+            if not _TOOLS:
+                _TOOLS["started"] = True
+                # Importing inductor imports torch.utils.mkldnn, which warns about
+                # torch.jit's deprecation (nothing of it concerns the user).  Warning
+                # filters are process-wide, so they are set here, on the calling
+                # thread, for this one short import (~25 ms).
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", DeprecationWarning)
+                    try:
+                        import torch.utils.mkldnn  # noqa: F401
+                    except ImportError:  # pragma: no cover - a build without it
+                        pass
+                _start(_load_tools, "tracegraph-prepare")
+        if wait:
+            _TOOLS_READY.wait(timeout)
+    return _TOOLS_READY.is_set()
+
+
+def _start(target: Callable[[], None], name: str) -> threading.Thread:
+    thread = threading.Thread(target=target, name=name, daemon=True)
+    _THREADS.append(thread)
+    thread.start()
+    return thread
+
+
+_EXITING = threading.Event()
+
+
+def _exiting() -> None:
+    # Runs before the thread pools shut down (inductor's among them): a
+    # compilation still running fails from here on, which is no news.
+    _EXITING.set()
+
+
+@atexit.register
+def _join_threads() -> None:
+    # A daemon thread stopped inside torch's C++ code at interpreter exit can
+    # abort the process: let running imports and compilations end first.
+    _EXITING.set()
+    for thread in list(_THREADS):
+        thread.join()
+
+
+getattr(threading, "_register_atexit", atexit.register)(_exiting)
+
+
+def _warm_up(x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    y = (x * x).sum()
+    return (y, *torch.autograd.grad(y, [x]))
+
+
+def _load_tools() -> None:
+    try:
+        with _COMPILE_LOCK:
+            # make_fx imports inductor's config (and with it torch._dynamo) on
+            # every call; the first recording builds torch's lazily made tables.
+            from torch._inductor import config  # noqa: F401
+
+            with _one_fake_mode():
+                make_fx(_warm_up, tracing_mode="real")(torch.ones(2, requires_grad=True))
+            _TOOLS["record"] = True
+            _TOOLS["compile_fx"] = None
+            try:
+                from torch._inductor.compile_fx import compile_fx
+
+                _TOOLS["compile_fx"] = compile_fx
+            except Exception:  # an inductor-less build: replays run the graph
+                pass
+    except Exception as exc:  # no recordings: every step stays eager
+        _TOOLS["error"] = f"{type(exc).__name__}: {exc}"
+    finally:
+        _TOOLS_READY.set()
+
+
+def _one_fake_mode() -> Any:
+    # make_fx gives every node a fake-tensor "val", creating a FakeTensorMode
+    # for each when none is ambient (each extracting a stack trace: half of a
+    # recording's time).  One ambient mode for the whole recording; the tracing
+    # context is thread-local.
+    from torch._guards import TracingContext, tracing
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    return tracing(TracingContext(FakeTensorMode(allow_fallback_kernels=True)))
 
 
 class CompiledStepError(TracegraphError, RuntimeError):
@@ -126,15 +243,44 @@ class _Guards(TorchDispatchMode):
         super().__init__()
         self.tensors: list[torch.Tensor] = []
         self.values: list[Any] = []
+        self.ignore_reads = False
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
         if torch.Tag.dynamic_output_shape in func.tags:
             raise NotCompilable(f"{func} has an output whose shape depends on values")
         out = func(*args, **(kwargs or {}))
-        if func is torch.ops.aten._local_scalar_dense.default:
+        if func is torch.ops.aten._local_scalar_dense.default and not self.ignore_reads:
             self.tensors.append(args[0])
             self.values.append(out)
         return out
+
+
+class _Checks(TorchFunctionMode):
+    # Operations that read values only to check them (raise or go on) guard on
+    # the check, not on the values read.  ``one_hot(t, n)`` with ``n`` given
+    # reads ``t``'s min and max to refuse out-of-range classes: as guards on
+    # their values, a categorical draw missing its largest class would fail the
+    # replay and record another plan of the same path.
+    def __init__(self, guards: _Guards) -> None:
+        super().__init__()
+        self.guards = guards
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+        kwargs = kwargs or {}
+        if func is torch.nn.functional.one_hot:
+            tensor = args[0] if args else kwargs.get("tensor")
+            classes = args[1] if len(args) > 1 else kwargs.get("num_classes", -1)
+            if isinstance(tensor, torch.Tensor) and isinstance(classes, int) and classes >= 0:
+                ok = ((tensor >= 0) & (tensor < classes)).all()
+                self.guards.ignore_reads = True
+                try:
+                    out = func(*args, **kwargs)
+                finally:
+                    self.guards.ignore_reads = False
+                self.guards.tensors.append(ok)
+                self.guards.values.append(True)
+                return out
+        return func(*args, **kwargs)
 
 
 @dataclass
@@ -209,7 +355,10 @@ class Plan:
         return self.spec.matches(leaves, treedef)
 
     def run(self, leaves: list[Any], use_compiled: bool = True) -> tuple[Any, ...] | None:
-        """Replay; the outputs, or ``None`` when a guard fails or the replay raises."""
+        """Replay; the outputs, or ``None`` when a guard fails or the replay raises.
+
+        A compiled replay that raises drops the compiled build (with a warning):
+        the caller sets the generators back and replays the graph itself."""
         store = get_param_store()
         flat: list[Any] = [leaf.detach() for leaf in self.leaves]
         flat += [store[name].detach() for name in self.averages]
@@ -218,7 +367,15 @@ class Plan:
         try:
             with torch.no_grad():
                 out = runner(*flat)
-        except Exception:
+        except Exception as exc:
+            if runner is not self.graph:
+                self.compiled = None
+                warnings.warn(
+                    f"a compiled step raised ({type(exc).__name__}: {exc}); steps keep "
+                    "replaying the recorded graph",
+                    TracegraphWarning,
+                    stacklevel=3,
+                )
             return None
         out = tuple(out)
         n = 1 + len(self.leaves) + len(self.averages)
@@ -229,30 +386,44 @@ class Plan:
         self.replays += 1
         return out[:n]
 
-    def compile_in_background(self, options: dict[str, Any]) -> None:
+    def same_path(self, other: Plan) -> bool:
+        """Whether ``other`` records the same path for the same inputs (a plan
+        recorded again replaces the old one instead of adding to it)."""
+        return (
+            self.expected == other.expected
+            and self.names == other.names
+            and self.averages == other.averages
+            and all(a is b for a, b in zip(self.leaves, other.leaves))
+            and self.spec.metas == other.spec.metas
+            and other.spec.matches(self.spec.constants, self.spec.treedef)
+        )
+
+    def compile_in_background(self, options: dict[str, Any]) -> bool:
         """Compile the graph with inductor in a daemon thread (nothing runs: the
-        generators are not touched); replays use it once it is there."""
-        try:
-            # Imported here, on the calling thread (importing inductor warns about
-            # torch.jit's deprecation; nothing of it concerns the user).
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", DeprecationWarning)
-                from torch._inductor.compile_fx import compile_fx
-        except ImportError:  # an inductor-less build: keep replaying the graph
-            return
+        generators are not touched); replays use it once it is there.  Whether
+        a compilation started: not before :func:`prepare` has loaded inductor,
+        nor in a build without it."""
+        compile_fx = _TOOLS.get("compile_fx")
+        if not _TOOLS_READY.is_set() or compile_fx is None:
+            return False
         store = get_param_store()
         example = [leaf.detach() for leaf in self.leaves]
         example += [store[name].detach() for name in self.averages]
         example += [c for c in self.spec.constants if isinstance(c, torch.Tensor)]
         patches = {"fallback_random": True, **options}
+        # Inductor rewrites the graph it is given, while steps keep replaying
+        # this one: it gets a copy (the constants are shared, not copied).
+        graph = torch.fx.GraphModule(self.graph, copy.deepcopy(self.graph.graph))
 
         def work() -> None:
             try:
                 # One compilation at a time: inductor is not safe to run twice at once.
                 with _COMPILE_LOCK:
-                    compiled: Any = compile_fx(self.graph, example, config_patches=patches)
+                    compiled: Any = compile_fx(graph, example, config_patches=patches)
                     self.compiled = compiled
             except Exception as exc:  # keep replaying the graph itself
+                if _EXITING.is_set():
+                    return
                 warnings.warn(
                     f"compiling a step with inductor failed ({type(exc).__name__}: {exc}); "
                     "steps keep replaying the recorded graph",
@@ -260,8 +431,8 @@ class Plan:
                     stacklevel=1,
                 )
 
-        self._thread = threading.Thread(target=work, name="tracegraph-compile", daemon=True)
-        self._thread.start()
+        self._thread = _start(work, "tracegraph-compile")
+        return True
 
     def wait_compiled(self, timeout: float | None = None) -> bool:
         """Wait for the background compilation; whether a compiled step exists."""
@@ -303,6 +474,7 @@ def trace_step(
     )
     n_leaves, n_avg = len(leaves), len(averages)
     guards = _Guards()
+    checks = _Checks(guards)
     recorded: list[torch.Tensor] = []
 
     def step(*flat: torch.Tensor) -> tuple[torch.Tensor, ...]:
@@ -316,8 +488,9 @@ def trace_step(
         # Without validation: the checks only decide "raise or go on" (the eager
         # step that found this structure ran them), and every value they read
         # would become a guard.
-        with validation_enabled(False), _ParamsFrom(values), redirected_averages(state), guards:
-            surrogate, loss = losses(call_args, call_kwargs)
+        with validation_enabled(False), _ParamsFrom(values), redirected_averages(state):
+            with guards, checks:
+                surrogate, loss = losses(call_args, call_kwargs)
         grads: Any = (None,) * n_leaves
         if surrogate.requires_grad:
             grads = torch.autograd.grad(surrogate, inputs, allow_unused=True)
@@ -331,7 +504,8 @@ def trace_step(
     real = [leaf.detach().requires_grad_() for leaf in leaves]
     real += [store[n].detach() for n in averages]
     real += [flat_args[i] for i in tensor_at]
-    graph = make_fx(step, tracing_mode="real", _error_on_data_dependent_ops=False)(*real)
+    with _one_fake_mode():
+        graph = make_fx(step, tracing_mode="real", _error_on_data_dependent_ops=False)(*real)
     for node in graph.graph.nodes:
         if node.op == "get_attr":
             value = getattr(graph, node.target, None)

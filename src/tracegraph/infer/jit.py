@@ -32,10 +32,12 @@ import torch
 from tracegraph.distributions.validation import is_validation_enabled
 from tracegraph.errors import TracegraphWarning
 from tracegraph.infer.compiled import (
+    _COMPILE_LOCK,
     MAX_PLANS,
     CompiledStepError,
     NotCompilable,
     Plan,
+    prepare,
     split_arguments,
     trace_step,
 )
@@ -96,6 +98,9 @@ class CachedStructure(ELBO):
         self.step_params = []
         if not self._compiled_steps_possible():
             return super().loss_and_grads(model, guide, *args, **kwargs)
+        # Recording and compiling need torch._dynamo and inductor: a background
+        # thread loads them; until then the steps run eagerly.
+        ready = prepare()
         flat, treedef = split_arguments(args, kwargs)
         for plan in self._plans:
             if not plan.inputs_match(flat, treedef):
@@ -103,11 +108,17 @@ class CachedStructure(ELBO):
             rng = RngState(host=self._host_generators)
             use_compiled = plan.compiled is not None
             out = plan.run(flat, use_compiled)
+            if out is None and use_compiled and plan.compiled is None:
+                # The compiled build raised and was dropped: replay the graph.
+                rng.restore()
+                use_compiled = False
+                out = plan.run(flat, use_compiled)
             if out is not None:
                 if is_validation_enabled():
                     self._check_replay(plan, use_compiled, out, rng, model, guide, args, kwargs)
                 if (
                     self._inductor
+                    and ready
                     and plan.compiled is None
                     and plan._thread is None
                     and plan.replays >= self._compile_after
@@ -115,28 +126,41 @@ class CachedStructure(ELBO):
                     plan.compile_in_background(self._inductor_options)
                 return self._apply(plan, out)
             rng.restore()  # a guard failed: another path through the program
-        if self._should_trace():
-            rng = RngState(host=self._host_generators)
-            self._traces_tried += 1
-            self._tables_only = True
+        if ready and self._should_trace() and _COMPILE_LOCK.acquire(blocking=False):
+            # (A compilation holds the lock: this step runs eagerly, a later one records.)
             try:
-                plan, loss, grads = trace_step(
-                    lambda a, k: self._losses(model, guide, a, k, FIRST_ORDER), args, kwargs
-                )
-            except NotCompilable as exc:
-                rng.restore()
-                if "no dependency table" not in str(exc):
-                    self._not_compilable = str(exc)
-            else:
-                self._plans.insert(0, plan)
-                if self._inductor and self._compile_after <= 0:
-                    plan.compile_in_background(self._inductor_options)
-                _accumulate_grads(plan.leaves, grads)
-                self.step_params = list(plan.leaves)
-                return float(loss)
+                loss = self._record(model, guide, args, kwargs)
             finally:
-                self._tables_only = False
+                _COMPILE_LOCK.release()
+            if loss is not None:
+                return loss
         return super().loss_and_grads(model, guide, *args, **kwargs)
+
+    def _record(self, model: Program, guide: Program, args: Any, kwargs: Any) -> float | None:
+        # One step run while recording it as a plan; None when it cannot be one
+        # (the generators are set back: the caller runs the step eagerly).
+        rng = RngState(host=self._host_generators)
+        self._traces_tried += 1
+        self._tables_only = True
+        try:
+            plan, loss, grads = trace_step(
+                lambda a, k: self._losses(model, guide, a, k, FIRST_ORDER), args, kwargs
+            )
+        except NotCompilable as exc:
+            rng.restore()
+            if "no dependency table" not in str(exc):
+                self._not_compilable = str(exc)
+            return None
+        finally:
+            self._tables_only = False
+        # A plan of the same path again (its replays raised): it replaces the old one.
+        self._plans = [p for p in self._plans if not plan.same_path(p)]
+        self._plans.insert(0, plan)
+        if self._inductor and self._compile_after <= 0:
+            plan.compile_in_background(self._inductor_options)
+        _accumulate_grads(plan.leaves, grads)
+        self.step_params = list(plan.leaves)
+        return float(loss)
 
     def _compiled_steps_possible(self) -> bool:
         if self._tracking is not self._plans_tracking:
@@ -152,11 +176,19 @@ class CachedStructure(ELBO):
         )
 
     def _should_trace(self) -> bool:
+        complete = self._tracking.complete
         return (
-            bool(self._deps_cache)
-            and len(self._plans) < MAX_PLANS
+            len(self._plans) < MAX_PLANS
             and self._traces_tried < 2 * MAX_PLANS
             and torch.is_grad_enabled()
+            # A recording runs on the tables alone: one made under the current
+            # completeness must exist (a first step that finds shared plates
+            # makes the later ones complete, and its table is not theirs).
+            and any(
+                found[1] == complete
+                for entry in self._deps_cache.values()
+                for found in entry.tables.values()
+            )
         )
 
     def _apply(self, plan: Plan, out: tuple[Any, ...]) -> float:
