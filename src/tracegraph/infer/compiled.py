@@ -65,6 +65,7 @@ from __future__ import annotations
 import atexit
 import copy
 import threading
+import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -153,6 +154,7 @@ def _start(target: Callable[[], None], name: str) -> threading.Thread:
 
 
 _EXITING = threading.Event()
+_EXIT_WAIT = 10.0
 
 
 def _exiting() -> None:
@@ -165,28 +167,26 @@ def _exiting() -> None:
 def _join_threads() -> None:
     # A daemon thread stopped inside torch's C++ code at interpreter exit can
     # abort the process: let running imports and compilations end first.
+    # At most _EXIT_WAIT seconds in all: a compilation can take a minute, and a
+    # finished program must not hang on it.
     _EXITING.set()
+    deadline = time.monotonic() + _EXIT_WAIT
     for thread in list(_THREADS):
-        thread.join()
+        thread.join(max(0.0, deadline - time.monotonic()))
 
 
 getattr(threading, "_register_atexit", atexit.register)(_exiting)
-
-
-def _warm_up(x: torch.Tensor) -> tuple[torch.Tensor, ...]:
-    y = (x * x).sum()
-    return (y, *torch.autograd.grad(y, [x]))
 
 
 def _load_tools() -> None:
     try:
         with _COMPILE_LOCK:
             # make_fx imports inductor's config (and with it torch._dynamo) on
-            # every call; the first recording builds torch's lazily made tables.
+            # every call.  Only imports here: a recording (make_fx) patches
+            # torch.nn.Module's methods process-wide while it runs, so it must
+            # never run beside the user's program, only on the calling thread.
             from torch._inductor import config  # noqa: F401
 
-            with _one_fake_mode():
-                make_fx(_warm_up, tracing_mode="real")(torch.ones(2, requires_grad=True))
             _TOOLS["record"] = True
             _TOOLS["compile_fx"] = None
             try:
