@@ -199,8 +199,15 @@ class PlateRule:
         if i in cost_deps:
             # Per element only along the plates where the cost's claims prove that
             # its element e reads i only at element e (no mixing computation on
-            # any path, through sites or not).
-            keep = frozenset(f for f in shared if PerElement(i, f) in cost_deps)
+            # any path, through sites or not).  The particle plate of
+            # vectorize_particles needs no proof: its elements are independent runs
+            # by construction (as for an incomplete run, terms.py), while a write or
+            # an op without a position mapper (scatter_, einsum, conv1d) along
+            # another dim mixes its claim too.  Summing a cost over the particles
+            # would put a particle's own cost into its leave-one-out baseline.
+            keep = frozenset(
+                f for f in shared if f == PARTICLE_PLATE or PerElement(i, f) in cost_deps
+            )
         for k in cost_deps:
             if k == i:
                 continue

@@ -16,7 +16,10 @@ every plate that all sample sites are in (the data plate of a VAE): the bound is
 ``sum_e F(l_e)``, the per-data-point importance-weighted bound, and an element's
 scores multiply only that element's signal.  Unlike Pyro, a plate along which a
 Python decision read a non-reparameterized latent is summed instead (its
-elements are not separate problems then).  ``independent_plates`` (not in Pyro)
+elements are not separate problems then), and along a kept plate whose elements
+a computation mixes (the plate rule of :mod:`tracegraph.infer.plates` does not
+keep it for a score and a cost) a score multiplies every element's signal while
+the bound stays per element.  ``independent_plates`` (not in Pyro)
 names the kept plates explicitly; every sample site of model and guide must then
 be inside them and no decision may read a latent varying along them (both are
 checked).  With subsampling, an element's bound is ``s F(l_e / s)`` (an unbiased
@@ -146,6 +149,8 @@ class RenyiELBO(ELBO):
         else:
             kept = _common_plates(model_trace, guide_trace)
         self._kept = kept if self._kept is None else self._kept & kept
+        if terms.incomplete and not kept & _score_plate_names(terms):
+            terms.incomplete = False  # no kept plate holds a score: nothing to prove
         return terms, model_trace, guide_trace
 
     def _terms(
@@ -155,12 +160,11 @@ class RenyiELBO(ELBO):
         tracking: Tracking,
         deps_fn: DepsFn | None = None,
     ) -> ParticleTerms:
-        terms = super()._terms(model_trace, guide_trace, tracking, deps_fn)
-        # The bound charges every score with its particle's whole signal (per
-        # element of the independent plates only): no plate rule to apply, so the
-        # run is complete for this estimator whatever its tags.
-        terms.incomplete = False
-        return terms
+        # The bound charges every score with its particle's whole signal, per
+        # element of the kept plates only where the plate rule proves that no path
+        # mixes their elements (_mixed_plates); a run lacking the tags for that
+        # proof stays incomplete (summed), and later runs are tracked completely.
+        return super()._terms(model_trace, guide_trace, tracking, deps_fn)
 
     def _check_independent(self, model_trace: Trace, guide_trace: Trace) -> None:
         wanted = self.independent_plates or frozenset()
@@ -215,6 +219,18 @@ class RenyiELBO(ELBO):
         order = sorted(dims)
         return order, scale, (order.index(particle) if particle is not None else None)
 
+    def _dim_names(self, runs: list[Run]) -> dict[int, str]:
+        """``{dim: plate name}`` of the kept plates in this step's runs."""
+        kept = self._kept or frozenset()
+        return {
+            f.dim: f.name
+            for _, guide_trace in runs[:1]
+            for site in guide_trace.nodes.values()
+            if site["type"] == "sample" and not site_is_subsample(site)
+            for f in site["cond_indep_stack"]
+            if f.name in kept and f.dim is not None
+        }
+
     def _estimate(self, runs: list[Run], surrogate: Surrogate) -> tuple[torch.Tensor, torch.Tensor]:
         target, scale, particle_pos = self._layout(runs)
         sums = [particle_sums(terms, target) for terms, _ in runs]
@@ -234,6 +250,15 @@ class RenyiELBO(ELBO):
                 log_w = log_w.expand((self.num_particles,) + tuple(log_w.shape[1:]))
             tau = None if s is None else s.movedim(particle_pos, 0).expand_as(log_w)
         log_w = detach_provenance(log_w)
+        if tau is not None:
+            # A score multiplies the signals of every element of a kept plate along
+            # which some path mixes elements (the bound stays per element).
+            names = self._dim_names(runs)
+            order = [d for d in target if d != self.particle_dim]
+            mixed = _mixed_plates(runs, self._kept or frozenset())
+            sum_dims = [1 + order.index(d) for d, n in names.items() if n in mixed and d in order]
+            if sum_dims:
+                tau = tau.sum(sum_dims, keepdim=True).expand_as(log_w)
         alpha = float(self.alpha)
         bound = renyi_bound(log_w, alpha, scale)
         value = bound.sum()
@@ -287,3 +312,28 @@ def _common_plates(model_trace: Trace, guide_trace: Trace) -> frozenset[str]:
             continue
         common -= {f.name for f in site["cond_indep_stack"] if f.name in common and f.size > 1}
     return common
+
+
+def _score_plate_names(terms: ParticleTerms) -> frozenset[str]:
+    return frozenset(n for plates in terms.score_plates.values() for n in plates.values())
+
+
+def _mixed_plates(runs: Iterable[Run], kept: frozenset[str]) -> frozenset[str]:
+    """The kept plates along which a score may not multiply only its own element's
+    signal: some cost element reads the score's site at another element (the
+    plate rule, :class:`~tracegraph.infer.plates.PlateRule`, did not keep the plate
+    for that pair), or a run lacked the tags to tell (all kept plates a score is
+    in).  Summing there is always unbiased; the union over the step's runs is
+    taken, so the choice for one particle never depends on its own draw alone."""
+    mixed: set[str] = set()
+    for terms, _ in runs:
+        in_scores = kept & _score_plate_names(terms)
+        if terms.incomplete:
+            mixed |= in_scores
+            continue
+        for g in terms.groups:
+            names = frozenset(g.plates.values()) & in_scores
+            for i in g.deps:
+                shared = names & frozenset(terms.score_plates.get(i, {}).values())
+                mixed |= shared - frozenset(g.target(i).values())
+    return frozenset(mixed)

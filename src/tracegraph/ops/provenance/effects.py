@@ -15,7 +15,9 @@ transforms that unwrap tracked tensors.
   inputs in C++ and returns plain tensors.  The only Python-visible step is its
   reading ``dim()`` of each batched input: there the provenance is recorded as
   control flow (every later site depends on it: sound, but it cannot be kept per
-  value); strict mode raises, validation warns.
+  value); strict mode raises, validation warns.  The forward-mode transforms
+  (``torch.func.jvp``, ``jacfwd``, ``hessian``) are seen where they call
+  ``torch._make_dual`` on each input, and get the same treatment.
 
 >>> import torch.nn.functional as F
 >>> from tracegraph.ops.provenance import get_provenance, track_provenance
@@ -46,6 +48,7 @@ __all__ = [
     "backward_rule",
     "dim_rule",
     "embedding_rule",
+    "make_dual_rule",
     "running_stats_rule",
 ]
 
@@ -171,6 +174,25 @@ def _caller_module() -> str:
     return ""
 
 
+def _unwrapped_by_transform(tensors: Any) -> None:
+    # A function transform is about to unwrap these tensors into plain ones: keep
+    # their provenance as control flow (strict mode raises, validation warns).
+    prov = names_of(collect(tensors))
+    if not prov:
+        return
+    message = (
+        f"a function transform (torch.vmap / torch.func) unwraps a tensor depending "
+        f"on sites {sorted(map(str, prov))}: its results are plain tensors, so the "
+        "dependency is kept as control flow (every later site depends on these "
+        "sites).  Compute without the transform to keep it per value."
+    )
+    if is_strict():
+        raise ProvenanceError(message)
+    record_control_flow(prov)
+    if torch.distributions.Distribution._validate_args:
+        warnings.warn(message, TracegraphWarning, stacklevel=4)
+
+
 def dim_rule(func: Any, types: tuple, args: tuple, kwargs: dict | None, cls: type) -> Any:
     """``t.dim()``: metadata, except that a function transform reading it is about
     to unwrap ``t`` into plain tensors (see the module docstring).
@@ -181,16 +203,19 @@ def dim_rule(func: Any, types: tuple, args: tuple, kwargs: dict | None, cls: typ
     out = call(func, args, kwargs)
     t = args[0] if args else None
     if isinstance(t, ProvenanceTensor) and _caller_module().startswith(_TRANSFORMS):
-        prov = names_of(provenance_of(t))
-        message = (
-            f"a function transform (torch.vmap / torch.func) unwraps a tensor depending "
-            f"on sites {sorted(map(str, prov))}: its results are plain tensors, so the "
-            "dependency is kept as control flow (every later site depends on these "
-            "sites).  Compute without the transform to keep it per value."
-        )
-        if is_strict():
-            raise ProvenanceError(message)
-        record_control_flow(prov)
-        if torch.distributions.Distribution._validate_args:
-            warnings.warn(message, TracegraphWarning, stacklevel=3)
+        _unwrapped_by_transform(t)
     return out
+
+
+def make_dual_rule(func: Any, types: tuple, args: tuple, kwargs: dict | None, cls: type) -> Any:
+    """``torch._make_dual``: the union rule, except inside a forward-mode function
+    transform (``torch.func.jvp``, ``jacfwd``, ``hessian``), which unwraps the dual
+    tensor's result into plain tensors in C++ (see the module docstring).
+
+    >>> a = ProvenanceTensor(torch.ones(2), {"a"})   # called outside a transform:
+    >>> sorted(make_dual_rule(torch.mul, (), (a, 2.0), None, ProvenanceTensor)._provenance)
+    ['a']
+    """
+    if _caller_module().startswith(_TRANSFORMS):
+        _unwrapped_by_transform((args, kwargs))
+    return union_rule(func, types, args, kwargs, cls)

@@ -406,6 +406,7 @@ def install_rules() -> None:
     )
     register_rule(effects.backward_rule, Tensor.backward, torch.autograd.backward)
     register_rule(effects.dim_rule, Tensor.dim)
+    register_rule(effects.make_dual_rule, torch._make_dual)
     register_rule(where_rule, torch.where, Tensor.where)
     register_rule(one_hot_rule, F.one_hot)
     register_rule(_deepcopy_rule, Tensor.__deepcopy__)
