@@ -36,6 +36,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _compile_tools_loaded():
+    # The Jit ELBOs load inductor in a background thread at their first step;
+    # importing beside the tests (which swap warning filters and registries)
+    # would make failures depend on timing.  Load it once, up front, instead
+    # (tests of the loading itself stand in for the flag).
+    from tracegraph.infer.compiled import prepare
+
+    assert prepare(wait=True, timeout=600)
+
+
 @pytest.fixture(autouse=True)
 def _clean_state():
     tracegraph.set_rng_seed(0)
