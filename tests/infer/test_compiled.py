@@ -279,7 +279,12 @@ def test_compiled_step_inductor_equals_recorded_graph():
         tracegraph.set_rng_seed(seed)
         jit.loss_and_grads(mixture_model, mixture_guide, X)
         _zero()
+    from torch._dynamo.utils import counters
+
+    bypassed = counters["inductor"]["fxgraph_cache_bypass"]
     assert jit._plans[0].wait_compiled(timeout=600)
+    # Inductor's on-disk cache was consulted (hit or miss), not bypassed.
+    assert counters["inductor"]["fxgraph_cache_bypass"] == bypassed
     rows = side_by_side(jit, eager, mixture_model, mixture_guide, steps=6, seed0=10)
     for (le, ge, re), (lj, gj, rj) in rows:
         assert lj == pytest.approx(le, rel=1e-5)

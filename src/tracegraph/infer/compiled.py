@@ -212,6 +212,18 @@ def _one_fake_mode() -> Any:
     return tracing(TracingContext(FakeTensorMode(allow_fallback_kernels=True)))
 
 
+def _cacheable() -> Any:
+    # Inductor's on-disk FX graph cache (a program run again, or a second plan of
+    # the same graph, loads the compiled code instead of compiling it) is used only
+    # when the compilation finds a fake mode with a shape environment; without one
+    # it is bypassed ("No shape env").  The shapes stay the recorded, static ones.
+    from torch._guards import TracingContext, tracing
+    from torch._subclasses.fake_tensor import FakeTensorMode
+    from torch.fx.experimental.symbolic_shapes import ShapeEnv
+
+    return tracing(TracingContext(FakeTensorMode(shape_env=ShapeEnv())))
+
+
 class CompiledStepError(TracegraphError, RuntimeError):
     """A compiled step disagreed with the eager step on the same draws."""
 
@@ -418,7 +430,7 @@ class Plan:
         def work() -> None:
             try:
                 # One compilation at a time: inductor is not safe to run twice at once.
-                with _COMPILE_LOCK:
+                with _COMPILE_LOCK, _cacheable():
                     compiled: Any = compile_fx(graph, example, config_patches=patches)
                     self.compiled = compiled
             except Exception as exc:  # keep replaying the graph itself
