@@ -120,7 +120,50 @@ class AutoMessenger(GuideMessenger, PyroModule, metaclass=AutoMessengerMeta):
         return value
 
 
-class AutoNormalMessenger(AutoMessenger):
+class _LocScaleMessenger(AutoMessenger):
+    # A loc and a positive scale per site, in the unconstrained space of its
+    # support, made on first use (AutoNormalMessenger, AutoRegressiveMessenger).
+
+    def __init__(
+        self,
+        model: Any,
+        *,
+        init_loc_fn: Any = _DEFAULT_INIT,
+        init_scale: float = 0.1,
+        amortized_plates: tuple[str, ...] = (),
+    ) -> None:
+        super().__init__(model, amortized_plates=amortized_plates)
+        self.init_loc_fn = init_loc_fn
+        self._init_scale = check_init_scale(init_scale)
+
+    def _init_unconstrained(self, name: str, prior: Any) -> tuple[torch.Tensor, int]:
+        with torch.no_grad(), helpful_support_errors({"name": name, "fn": prior}):
+            transform = biject_to(prior.support)
+            event_dim = transform.domain.event_dim
+            constrained = self.init_loc_fn({"name": name, "fn": prior}).detach()
+            return transform.inv(constrained), event_dim
+
+    def _initial_loc(self, name: str, prior: Any) -> tuple[torch.Tensor, int]:
+        return self._init_unconstrained(name, prior)
+
+    def _get_params(self, name: str, prior: Any) -> Any:
+        try:
+            return deep_getattr(self.locs, name), deep_getattr(self.scales, name)
+        except AttributeError:
+            pass
+        unconstrained, event_dim = self._initial_loc(name, prior)
+        init_loc = self._adjust_plates(unconstrained, event_dim)
+        init_scale = torch.full_like(init_loc, self._init_scale)
+        deep_setattr(self, "locs." + name, PyroParam(init_loc, event_dim=event_dim))
+        deep_setattr(
+            self,
+            "scales." + name,
+            PyroParam(init_scale, constraint=constraints.positive, event_dim=event_dim),
+        )
+        return self._get_params(name, prior)
+
+
+class AutoNormalMessenger(_LocScaleMessenger):
     """Mean-field Normal posteriors in unconstrained space (as
     :class:`~tracegraph.infer.autoguide.AutoNormal`), one ``loc`` and one ``scale``
     per latent site, made on first use.
@@ -136,18 +179,6 @@ class AutoNormalMessenger(AutoMessenger):
     2.0
     """
 
-    def __init__(
-        self,
-        model: Any,
-        *,
-        init_loc_fn: Any = _DEFAULT_INIT,
-        init_scale: float = 0.1,
-        amortized_plates: tuple[str, ...] = (),
-    ) -> None:
-        super().__init__(model, amortized_plates=amortized_plates)
-        self.init_loc_fn = init_loc_fn
-        self._init_scale = check_init_scale(init_scale)
-
     def get_posterior(self, name: str, prior: Any) -> Any:
         if self._computing_median:
             return self._get_posterior_median(name, prior)
@@ -158,29 +189,6 @@ class AutoNormalMessenger(AutoMessenger):
             dist.Normal(loc, scale).to_event(transform.domain.event_dim),
             transform.with_cache(),
         )
-
-    def _init_unconstrained(self, name: str, prior: Any) -> tuple[torch.Tensor, int]:
-        with torch.no_grad(), helpful_support_errors({"name": name, "fn": prior}):
-            transform = biject_to(prior.support)
-            event_dim = transform.domain.event_dim
-            constrained = self.init_loc_fn({"name": name, "fn": prior}).detach()
-            return transform.inv(constrained), event_dim
-
-    def _get_params(self, name: str, prior: Any) -> Any:
-        try:
-            return deep_getattr(self.locs, name), deep_getattr(self.scales, name)
-        except AttributeError:
-            pass
-        unconstrained, event_dim = self._init_unconstrained(name, prior)
-        init_loc = self._adjust_plates(unconstrained, event_dim)
-        init_scale = torch.full_like(init_loc, self._init_scale)
-        deep_setattr(self, "locs." + name, PyroParam(init_loc, event_dim=event_dim))
-        deep_setattr(
-            self,
-            "scales." + name,
-            PyroParam(init_scale, constraint=constraints.positive, event_dim=event_dim),
-        )
-        return self._get_params(name, prior)
 
     def median(self, *args: Any, **kwargs: Any) -> dict[str, torch.Tensor]:
         """The posterior median of every sample site (the model run on the medians).
@@ -308,7 +316,7 @@ class AutoHierarchicalNormalMessenger(AutoNormalMessenger):
         return transform(loc)  # type: ignore[no-any-return]
 
 
-class AutoRegressiveMessenger(AutoMessenger):
+class AutoRegressiveMessenger(_LocScaleMessenger):
     """Posteriors that are learned affine maps of the priors, in unconstrained
     space: each site is ``biject_to(support)(loc + scale * u)`` with ``u`` the
     prior draw mapped to unconstrained space, conditioned on the upstream
@@ -325,18 +333,6 @@ class AutoRegressiveMessenger(AutoMessenger):
     'Tensor'
     """
 
-    def __init__(
-        self,
-        model: Any,
-        *,
-        init_loc_fn: Any = _DEFAULT_INIT,
-        init_scale: float = 0.1,
-        amortized_plates: tuple[str, ...] = (),
-    ) -> None:
-        super().__init__(model, amortized_plates=amortized_plates)
-        self.init_loc_fn = init_loc_fn
-        self._init_scale = check_init_scale(init_scale)
-
     def get_posterior(self, name: str, prior: Any) -> Any:
         with helpful_support_errors({"name": name, "fn": prior}):
             transform = biject_to(prior.support)
@@ -348,24 +344,8 @@ class AutoRegressiveMessenger(AutoMessenger):
             prior, [transform.inv.with_cache(), affine, transform.with_cache()]
         )
 
-    def _get_params(self, name: str, prior: Any) -> Any:
-        try:
-            return deep_getattr(self.locs, name), deep_getattr(self.scales, name)
-        except AttributeError:
-            pass
-        with torch.no_grad(), helpful_support_errors({"name": name, "fn": prior}):
-            transform = biject_to(prior.support)
-            event_dim = transform.domain.event_dim
-            constrained = self.init_loc_fn({"name": name, "fn": prior}).detach()
-            # With scale s the posterior mean is about loc + s * (prior mean):
-            # start it near the initial value.
-            unconstrained = transform.inv(constrained) * (1 - self._init_scale)
-        init_loc = self._adjust_plates(unconstrained, event_dim)
-        init_scale = torch.full_like(init_loc, self._init_scale)
-        deep_setattr(self, "locs." + name, PyroParam(init_loc, event_dim=event_dim))
-        deep_setattr(
-            self,
-            "scales." + name,
-            PyroParam(init_scale, constraint=constraints.positive, event_dim=event_dim),
-        )
-        return self._get_params(name, prior)
+    def _initial_loc(self, name: str, prior: Any) -> tuple[torch.Tensor, int]:
+        # With scale s the posterior mean is about loc + s * (prior mean): start
+        # it near the initial value.
+        unconstrained, event_dim = self._init_unconstrained(name, prior)
+        return unconstrained * (1 - self._init_scale), event_dim
