@@ -56,10 +56,14 @@ def torch_float(x: torch.Tensor | float | int) -> torch.Tensor | float:
     return x.float() if isinstance(x, torch.Tensor) else float(x)
 
 
-def _caller() -> tuple[str, int]:
-    # The frame that called warn_if_nan / warn_if_inf.
-    frame = sys._getframe(2)
-    return frame.f_code.co_filename, frame.f_lineno
+def _where(filename: str | None, lineno: int | None) -> tuple[str, int]:
+    # The place a warning names: what was given, either one alone completed from
+    # the frame that called warn_if_nan / warn_if_inf.
+    if filename is None or lineno is None:
+        frame = sys._getframe(2)
+        filename = frame.f_code.co_filename if filename is None else filename
+        lineno = frame.f_lineno if lineno is None else lineno
+    return filename, lineno
 
 
 def _warn(text: str, msg: str, filename: str, lineno: int) -> None:
@@ -88,11 +92,7 @@ def warn_if_nan(
     >>> str(caught[0].message)
     'Encountered NaN: loss'
     """
-    if filename is None or lineno is None:
-        # Either one alone is completed from the caller's frame.
-        caller_file, caller_line = _caller()
-        filename = caller_file if filename is None else filename
-        lineno = caller_line if lineno is None else lineno
+    filename, lineno = _where(filename, lineno)
     if isinstance(value, torch.Tensor) and value.requires_grad:
         where = (filename, lineno)
         value.register_hook(
@@ -124,11 +124,7 @@ def warn_if_inf(
     >>> [str(w.message) for w in caught]
     ['Encountered -inf: log_prob']
     """
-    if filename is None or lineno is None:
-        # Either one alone is completed from the caller's frame.
-        caller_file, caller_line = _caller()
-        filename = caller_file if filename is None else filename
-        lineno = caller_line if lineno is None else lineno
+    filename, lineno = _where(filename, lineno)
     if isinstance(value, torch.Tensor) and value.requires_grad:
         where = (filename, lineno)
         value.register_hook(

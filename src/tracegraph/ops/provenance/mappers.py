@@ -61,9 +61,13 @@ def one_hot_map(args: tuple, kwargs: dict, out: Tensor, k: int) -> list[tuple[An
 
 def gather_map(args: tuple, kwargs: dict, out: Tensor, k: int) -> list[tuple[Any, DimMap]]:
     """``gather(input, dim, index)``: ``out[j] = input[j with index[j] along dim]``."""
-    src = first_arg(args, kwargs)
     dim = arg_at(args, kwargs, 1, None, ("dim",))
-    index = arg_at(args, kwargs, 2, None, ("index",))
+    return _along_dim(first_arg(args, kwargs), arg_at(args, kwargs, 2, None, ("index",)), dim)
+
+
+def _along_dim(src: Any, index: Any, dim: Any) -> list[tuple[Any, DimMap]]:
+    # ``out[j] = src[j with index[j] along dim]``: ``dim`` of src is mixed, every
+    # other dim and the index's dims keep their places (no dim: all mixed).
     n = len(shape_of(src))
     dims = dims_of(dim, n)
     if dims is None:
@@ -74,14 +78,8 @@ def gather_map(args: tuple, kwargs: dict, out: Tensor, k: int) -> list[tuple[Any
 def take_along_dim_map(args: tuple, kwargs: dict, out: Tensor, k: int) -> list[tuple[Any, DimMap]]:
     """``take_along_dim(input, indices, dim)``: :func:`gather_map` with broadcasting;
     without ``dim`` the input is flattened (mixed)."""
-    src = first_arg(args, kwargs)
     index = arg_at(args, kwargs, 1, None, ("indices",))
-    dim = arg_at(args, kwargs, 2, None, ("dim",))
-    n = len(shape_of(src))
-    dims = dims_of(dim, n)
-    if dims is None:
-        return [(src, read_mixed), (index, read_mixed)]
-    return [(src, lambda d: None if d + n in dims else d), (index, keep_dim)]
+    return _along_dim(first_arg(args, kwargs), index, arg_at(args, kwargs, 2, None, ("dim",)))
 
 
 def index_select_map(args: tuple, kwargs: dict, out: Tensor, k: int) -> list[tuple[Any, DimMap]]:
