@@ -105,6 +105,19 @@ class ELBO:
         site that does not choose one with ``infer={"estimator": ...}`` (not in
         Pyro): ``"score"`` (default), ``"leave_one_out"``, ``"disarm"``,
         ``"gumbel_st"`` or a :class:`~tracegraph.infer.site_estimators.SiteEstimator`.
+
+    Subclasses choose what a run tracks and override :meth:`_estimate`; the
+    particles' mean is :meth:`_particle_mean`:
+
+    >>> import torch, tracegraph, tracegraph.distributions as dist
+    >>> from tracegraph.infer import TraceGraph_ELBO
+    >>> def model():
+    ...     tracegraph.sample("z", dist.Bernoulli(0.5))
+    >>> def guide():
+    ...     tracegraph.sample("z", dist.Bernoulli(tracegraph.param("p", torch.tensor(0.5))))
+    >>> elbo = TraceGraph_ELBO(num_particles=4, estimator="leave_one_out")
+    >>> isinstance(elbo, ELBO), abs(elbo.loss(model, guide))  # guide equals prior: KL 0
+    (True, 0.0)
     """
 
     #: The tracking mode of the estimator's first run (raised for its later runs

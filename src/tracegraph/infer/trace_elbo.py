@@ -49,6 +49,17 @@ class Trace_ELBO(ELBO):
     step sums the shared plates), and other models run untracked.
 
     See :class:`~tracegraph.infer.elbo.ELBO` for the arguments.
+
+    >>> import torch, tracegraph, tracegraph.distributions as dist
+    >>> def model():
+    ...     z = tracegraph.sample("z", dist.Bernoulli(0.5))
+    ...     tracegraph.sample("x", dist.Normal(z, 1.0), obs=torch.tensor(1.0))
+    >>> def guide():
+    ...     p = tracegraph.param("p", torch.tensor(0.4), constraint=dist.constraints.unit_interval)
+    ...     tracegraph.sample("z", dist.Bernoulli(p))
+    >>> loss = Trace_ELBO().loss_and_grads(model, guide)
+    >>> 0.9 < loss < 5.0  # -log p(x=1 | z) is 0.92 or 1.42, plus log q - log p
+    True
     """
 
     tracking = Tracking.NONE

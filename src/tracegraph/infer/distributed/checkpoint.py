@@ -108,6 +108,15 @@ def save_checkpoint(
     :returns: whether this rank wrote the file.
     :raises DistributedError: when the state holds something that would not
         load back safely (nothing is written then).
+
+    >>> import os, tempfile, torch, tracegraph
+    >>> path = os.path.join(tempfile.mkdtemp(), "ckpt.pt")
+    >>> _ = tracegraph.param("w", torch.tensor(2.0))
+    >>> save_checkpoint(path, extra={"step": 7})  # no process group: this is rank 0
+    True
+    >>> tracegraph.clear_param_store()
+    >>> load_checkpoint(path), tracegraph.param("w").item()
+    ({'step': 7}, 2.0)
     """
     if not is_main_process():
         return False
@@ -161,6 +170,16 @@ def load_checkpoint(
     :raises OSError: on rank 0 when the file cannot be read (the other ranks
         raise :class:`~tracegraph.errors.DistributedError`).
     :raises DistributedError: for a file that is not a tracegraph checkpoint.
+
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "not-a-checkpoint.pt")
+    >>> with open(path, "wb") as f:
+    ...     _ = f.write(b"junk")
+    >>> try:
+    ...     load_checkpoint(path)
+    ... except DistributedError as e:
+    ...     print(type(e).__name__)
+    DistributedError
     """
     running = dist.is_available() and dist.is_initialized()
     if running and map_location is None:

@@ -81,7 +81,14 @@ def _refuse(message: str) -> None:
 
 def remember_storage(t: Tensor, prov: frozenset, disabled: Any = call_disabled) -> None:
     """Note that the storage of the tracked tensor ``t`` holds data with provenance
-    ``prov`` (for :func:`check_site_inputs`)."""
+    ``prov`` (for :func:`check_site_inputs`).
+
+    >>> from tracegraph.ops.provenance import track_provenance
+    >>> z = track_provenance(torch.zeros(2), {"z"})
+    >>> remember_storage(z, frozenset({"z"}))
+    >>> _HOLDING[z.data_ptr()][1]
+    frozenset({'z'})
+    """
     if not prov or not hasattr(type(t), "_prov_root"):
         return
     try:
@@ -198,7 +205,20 @@ def _held_outside_python(found: list[Tensor]) -> bool:
 def check_site_inputs(name: str, tensors: Iterable[Any], disabled: Any = call_disabled) -> None:
     """Raise (strict mode, validation) or warn when a plain tensor entering site
     ``name`` shares memory with tracked data: an alias no op created
-    (``.data =``, ``set_``, ``torch.from_numpy``), whose dependency would be lost."""
+    (``.data =``, ``set_``, ``torch.from_numpy``), whose dependency would be lost.
+
+    >>> from tracegraph.ops.provenance import strict, track_provenance
+    >>> z = track_provenance(torch.zeros(2), {"z"})
+    >>> remember_storage(z, frozenset({"z"}))
+    >>> alias = torch.empty(2)
+    >>> alias.data = z                       # no op: provenance cannot see it
+    >>> with strict():
+    ...     try:
+    ...         check_site_inputs("x", [alias])
+    ...     except ProvenanceError as e:
+    ...         print(str(e)[:62])
+    site 'x': an input of shape (2,) is a plain tensor sharing mem
+    """
     if not _HOLDING:
         return
     for t in tensors:

@@ -55,6 +55,10 @@ def batch_claims(fn: Any, value: Any = None, *others: Any) -> frozenset[Claim]:
     :param value: the site's value, if it enters the cost.
     :param others: more tensors of event rank 0.
     :returns: claims whose ``dim`` is a batch dim (negative) or ``None``.
+
+    >>> import tracegraph.distributions as dist
+    >>> batch_claims(dist.Normal(torch.zeros(3), 1.0))  # untracked inputs: none
+    frozenset()
     """
     out: set[Claim] = set()
     if not isinstance(fn, Distribution):
@@ -78,6 +82,13 @@ def value_claims(fn: Any, value: Tensor, name: Any, frames: Any, drawn: bool) ->
     ops gave it.
 
     :param frames: the site's ``cond_indep_stack``.
+
+    >>> from collections import namedtuple
+    >>> import tracegraph.distributions as dist
+    >>> Frame = namedtuple("Frame", "name dim size")  # as a cond_indep_stack entry
+    >>> d = dist.Normal(torch.zeros(3), 1.0)
+    >>> value_claims(d, torch.zeros(3), "x", (Frame("p", -1, 3),), drawn=True)
+    frozenset({Claim(site='x', plate='p', dim=-1)})
     """
     event = len(getattr(fn, "event_shape", ()))
     shape = tuple(call_disabled(_SHAPE_GET, (), (value,)))

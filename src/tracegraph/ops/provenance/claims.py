@@ -60,7 +60,11 @@ _EMPTY: frozenset = frozenset()
 
 class Claim(NamedTuple):
     """``site``'s index along ``plate`` is this tensor's index along ``dim``
-    (``None``: mixed; ``plate`` ``None``: every plate of ``site``)."""
+    (``None``: mixed; ``plate`` ``None``: every plate of ``site``).
+
+    >>> Claim("z", "data", -1).dim
+    -1
+    """
 
     site: Any
     plate: str | None
@@ -108,12 +112,22 @@ def aligned_run() -> _AlignedRun:
 
 
 def aligning() -> bool:
-    """Whether the current thread or task is inside :func:`aligned_run`."""
+    """Whether the current thread or task is inside :func:`aligned_run`.
+
+    >>> aligning()
+    False
+    """
     return _ALIGNING.get()
 
 
 def claims_live() -> bool:
-    """Whether any claim was made in this process (else none can be found)."""
+    """Whether any claim was made in this process (else none can be found).
+
+    >>> with aligned_run():
+    ...     pass
+    >>> claims_live()
+    True
+    """
     return STATE.live
 
 
@@ -133,14 +147,23 @@ def has_claims(prov: Iterable[Any]) -> bool:
 
 
 def names_of(prov: frozenset) -> frozenset:
-    """``prov`` without its claims: the site names."""
+    """``prov`` without its claims: the site names.
+
+    >>> with aligned_run():
+    ...     names_of(frozenset({"z", Claim("z", "p", -1)}))
+    frozenset({'z'})
+    """
     if not has_claims(prov):
         return prov
     return frozenset(e for e in prov if type(e) is not Claim)
 
 
 def claims_of(prov: Iterable[Any]) -> Iterator[Claim]:
-    """The claims in ``prov``."""
+    """The claims in ``prov``.
+
+    >>> list(claims_of({"z", Claim("z", "p", -1)}))
+    [Claim(site='z', plate='p', dim=-1)]
+    """
     for e in prov:
         if type(e) is Claim:
             yield e
@@ -181,7 +204,11 @@ def blind(prov: frozenset) -> frozenset:
 
 def aligned_dim(prov: Iterable[Any], site: Any, plate: str) -> int | None:
     """The dim along which a tensor with provenance ``prov`` is aligned with
-    ``site`` along ``plate``, or ``None`` when no claim proves it."""
+    ``site`` along ``plate``, or ``None`` when no claim proves it.
+
+    >>> aligned_dim({Claim("z", "p", -2)}, "z", "p"), aligned_dim({"z"}, "z", "p")
+    (-2, None)
+    """
     found: int | None = None
     for e in prov:
         if type(e) is not Claim or e.site != site:
