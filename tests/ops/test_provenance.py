@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import collections
 import copy
+import io
 import pickle
 
 import pytest
@@ -21,8 +22,6 @@ from tracegraph.ops.provenance import (
 )
 
 A, B, C = frozenset({"a"}), frozenset({"b"}), frozenset({"c"})
-
-
 
 
 def tracked(x: torch.Tensor, prov: frozenset = A) -> torch.Tensor:
@@ -195,12 +194,33 @@ def test_repr_looks_like_a_tensor_with_provenance() -> None:
     assert "provenance" in repr(tracked(torch.ones(30, 30)))
 
 
-def test_deepcopy_and_pickle_keep_provenance() -> None:
+def test_deepcopy_and_copy_keep_provenance() -> None:
     t = tracked(torch.randn(3), A | B)
-    for other in (copy.deepcopy(t), pickle.loads(pickle.dumps(t))):
-        assert isinstance(other, ProvenanceTensor)
-        assert get_provenance(other) == A | B and torch.equal(other, t)
-        assert other.data_ptr() != t.data_ptr()
+    other = copy.deepcopy(t)
+    assert isinstance(other, ProvenanceTensor)
+    assert get_provenance(other) == A | B and torch.equal(other, t)
+    assert other.data_ptr() != t.data_ptr()
+    shallow = copy.copy(t)  # shares storage, as copy.copy of a plain tensor does
+    assert get_provenance(shallow) == A | B and shallow.data_ptr() == t.data_ptr()
+    t.add_(tracked(torch.ones(3), C))
+    assert get_provenance(shallow) == A | B | C
+
+
+@pytest.mark.parametrize("how", ["pickle", "torch.save"])
+def test_serialising_writes_plain_data_and_records_control_flow(how) -> None:
+    # torch.load's default weights_only=True must accept the file (it refuses
+    # every class but torch's own), and the reader may depend on the value.
+    t = tracked(torch.randn(3), A | B)
+    with control_flow_scope() as scope:
+        if how == "pickle":
+            other = pickle.loads(pickle.dumps(t))
+        else:
+            buf = io.BytesIO()
+            torch.save({"t": t}, buf)
+            buf.seek(0)
+            other = torch.load(buf)["t"]
+    assert type(other) is torch.Tensor and torch.equal(other, t)
+    assert scope.provenance == A | B
 
 
 # --- ops ----------------------------------------------------------------------

@@ -55,6 +55,7 @@ from tracegraph.ops.provenance import (
     remember_storage,
     retag,
     scrub_tracked_names,
+    strict_watch,
     track_provenance,
     value_claims,
 )
@@ -110,13 +111,21 @@ class TrackProvenanceMessenger(Messenger):
                 f"tag must be 'latent', 'nonreparam', None or a predicate, got {tag!r}"
             )
         self._scope_cm: AbstractContextManager[Any] | None = None
+        self._watch_cm: AbstractContextManager[Any] | None = None
         self._scope: Any = None
 
     def __enter__(self) -> TrackProvenanceMessenger:
         self._scope_cm = control_flow_scope()
         self._scope = self._scope_cm.__enter__()
+        # Strict mode also watches the dispatcher for paths no rule sees (watch.py).
+        self._watch_cm = strict_watch()
         try:
-            super().__enter__()
+            self._watch_cm.__enter__()
+            try:
+                super().__enter__()
+            except BaseException:
+                self._watch_cm.__exit__(None, None, None)
+                raise
         except BaseException:
             self._scope_cm.__exit__(None, None, None)
             raise
@@ -129,8 +138,11 @@ class TrackProvenanceMessenger(Messenger):
         try:
             super().__exit__(exc_type, exc_value, traceback)
         finally:
-            assert self._scope_cm is not None
-            self._scope_cm.__exit__(exc_type, exc_value, traceback)
+            assert self._scope_cm is not None and self._watch_cm is not None
+            try:
+                self._watch_cm.__exit__(exc_type, exc_value, traceback)
+            finally:
+                self._scope_cm.__exit__(exc_type, exc_value, traceback)
 
     def _pyro_sample(self, msg: Message) -> None:
         leaked = self._scope.provenance

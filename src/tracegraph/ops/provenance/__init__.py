@@ -115,6 +115,7 @@ from tracegraph.ops.provenance.tensor import (
     untracked,
     wrap,
 )
+from tracegraph.ops.provenance.watch import StrictWatch, strict_watch
 
 # The rule table is installed here, once, so a tracked tensor never meets an
 # empty table whichever module of the package was imported first.
@@ -158,6 +159,8 @@ __all__ = [
     "value_claims",
     # Aliases no op created (aliases.py), checked where values enter sites.
     "check_site_inputs",
+    "StrictWatch",
+    "strict_watch",
     "remember_storage",
     # Error messages name plain tensors (display.py).
     "plain_names",

@@ -50,7 +50,7 @@ from tracegraph.ops.provenance.claims import blind
 from tracegraph.ops.provenance.registry import is_strict
 from tracegraph.ops.provenance.tensor import call_disabled
 
-__all__ = ["adopt_aliases", "check_site_inputs", "remember_storage"]
+__all__ = ["adopt_aliases", "aliased_sites", "check_site_inputs", "remember_storage"]
 
 Tensor = torch.Tensor
 _STORAGE = Tensor.untyped_storage
@@ -202,6 +202,34 @@ def _held_outside_python(found: list[Tensor]) -> bool:
     return any(id(obj) not in held for obj in found)
 
 
+def aliased_sites(t: Any) -> list[str] | None:
+    """The sites whose values a plain tensor ``t`` reads through memory it shares
+    with them without an op having made it (``.data =``, ``set_``,
+    ``torch.from_numpy``, ``torch.from_dlpack``); ``None`` for any other tensor.
+
+    >>> from tracegraph.ops.provenance import track_provenance
+    >>> z = track_provenance(torch.zeros(2), {"z"})
+    >>> remember_storage(z, frozenset({"z"}))
+    >>> alias = torch.empty(2)
+    >>> alias.data = z
+    >>> aliased_sites(alias), aliased_sites(torch.zeros(2))
+    (['z'], None)
+    """
+    if not _HOLDING or type(t) is not Tensor:
+        return None
+    try:
+        ptr = t.data_ptr()
+    except (RuntimeError, NotImplementedError):
+        return None
+    entry = _HOLDING.get(ptr)
+    if entry is None or entry[0]() is None or id(t) in entry[2]:
+        return None
+    base = t._base
+    if base is not None and type(base) is not Tensor:
+        return None  # an explicitly untracked view of tracked data (detach_provenance)
+    return sorted(map(str, (e for e in entry[1] if isinstance(e, str))))
+
+
 def check_site_inputs(name: str, tensors: Iterable[Any], disabled: Any = call_disabled) -> None:
     """Raise (strict mode, validation) or warn when a plain tensor entering site
     ``name`` shares memory with tracked data: an alias no op created
@@ -222,19 +250,9 @@ def check_site_inputs(name: str, tensors: Iterable[Any], disabled: Any = call_di
     if not _HOLDING:
         return
     for t in tensors:
-        if type(t) is not Tensor:
+        sites = aliased_sites(t)
+        if sites is None:
             continue
-        try:
-            ptr = t.data_ptr()
-        except (RuntimeError, NotImplementedError):
-            continue
-        entry = _HOLDING.get(ptr)
-        if entry is None or entry[0]() is None or id(t) in entry[2]:
-            continue
-        base = t._base
-        if base is not None and type(base) is not Tensor:
-            continue  # an explicitly untracked view of tracked data (detach_provenance)
-        sites = sorted(map(str, (e for e in entry[1] if isinstance(e, str))))
         _refuse(
             f"site '{name}': an input of shape {tuple(t.shape)} is a plain tensor sharing "
             f"memory with values of sites {sites} (made by .data =, set_() or "

@@ -330,9 +330,15 @@ def _deepcopy_rule(func: Any, types: tuple, args: tuple, kwargs: dict | None, cl
 
 
 def _reduce_rule(func: Any, types: tuple, args: tuple, kwargs: dict | None, cls: type) -> Any:
-    # Pickle as "track this plain tensor with this provenance".
+    # Serialising (pickle, torch.save) writes the data, not the provenance: the
+    # bytes leave the tracked world like ``.tolist()`` does, so the provenance
+    # is recorded as control flow (whatever reads them back may depend on it).
+    # Writing our class instead would make ``torch.load``'s default
+    # ``weights_only=True`` refuse the file, and allow-listing the class would
+    # also open the param store's loader to it (it refuses every class).
     t = args[0]
-    return (type(t), (plain_of(t), provenance_of(t)))
+    record_control_flow(provenance_of(t))
+    return call(func, (plain_of(t), *args[1:]), kwargs)
 
 
 # Categories whose ops keep every element in place: plate claims pass.

@@ -114,6 +114,18 @@ class ProvenanceTensor(Tensor):
         # Provenance handed in from outside says nothing about plate positions.
         return wrap(data, blind(prov), cls) if prov else data
 
+    def __copy__(self) -> Any:
+        # ``copy.copy`` of a tensor shares its storage (torch goes through
+        # ``__reduce_ex__``, which writes data only): keep the provenance and
+        # follow the storage owner's later writes, as ``detach()`` does.
+        import copy
+
+        with untracked():
+            out = copy.copy(self.as_subclass(Tensor))
+        tracked = wrap(out, provenance_of(self), type(self))
+        link_root(tracked, self)
+        return tracked
+
     @classmethod
     def __torch_function__(cls, func, types, args=(), kwargs=None):  # type: ignore[override]
         rule = RULES.get(func)
