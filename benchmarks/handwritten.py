@@ -93,6 +93,13 @@ class BetaBernoulli(Handwritten):
         return elbo, elbo
 
 
+def _score_term(log_q: torch.Tensor, down: torch.Tensor) -> torch.Tensor:
+    # The score times its detached downstream cost; the second part (value 0)
+    # cancels the ELBO's zero-mean pathwise gradient of -log q at the draw, which
+    # Pyro's estimators and tracegraph's loss_and_grads leave out.
+    return (log_q * down.detach()).sum() + (log_q - log_q.detach()).sum()
+
+
 class Mixture(Handwritten):
     """Gaussian mixture: reparameterized locations, a Categorical assignment per
     point whose score multiplies that point's costs only."""
@@ -124,7 +131,7 @@ class Mixture(Handwritten):
         )
         elbo = global_cost + local_cost.sum()
         # Each assignment's downstream cost: its own point's terms.
-        return elbo, elbo + (log_q_assign * local_cost.detach()).sum()
+        return elbo, elbo + _score_term(log_q_assign, local_cost)
 
 
 class SigmoidBeliefNet(Handwritten):
@@ -152,7 +159,7 @@ class SigmoidBeliefNet(Handwritten):
         per_point = (z2_cost.sum(-1) + log_p1.sum(-1) + log_px.sum(-1)).unsqueeze(-1)
         down1 = per_point - log_q1
         down2 = z2_cost + log_p1.sum(-1, keepdim=True)
-        surrogate = elbo + (log_q1 * down1.detach()).sum() + (log_q2 * down2.detach()).sum()
+        surrogate = elbo + _score_term(log_q1, down1) + _score_term(log_q2, down2)
         return elbo, surrogate
 
 
@@ -174,7 +181,7 @@ class Chain(Handwritten):
         elbo = local.sum()
         # z_t's downstream cost: its own terms and the next step's prior.
         down = local + torch.cat([log_pz[1:], log_pz.new_zeros(1)])
-        return elbo, elbo + (log_q * down.detach()).sum()
+        return elbo, elbo + _score_term(log_q, down)
 
 
 class Independent(Handwritten):
@@ -194,7 +201,7 @@ class Independent(Handwritten):
             - log_q
         )
         elbo = local.sum()
-        return elbo, elbo + (log_q * local.detach()).sum()
+        return elbo, elbo + _score_term(log_q, local)
 
 
 class WidePlate(Handwritten):
@@ -224,7 +231,7 @@ class WidePlate(Handwritten):
             - log_q
         )
         elbo = global_cost + local.sum()
-        return elbo, elbo + (log_q * local.detach()).sum()
+        return elbo, elbo + _score_term(log_q, local)
 
 
 def _sbn(data: torch.Tensor) -> SigmoidBeliefNet:

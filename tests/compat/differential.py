@@ -154,22 +154,10 @@ DIFFERENCES: dict[str, Difference] = {
         ours="runs",
         doc="The plate rule is sound, so the first step may differ from later ones.",
     ),
-    "held_out_gmm_tracegraph_with_nn_baseline": Difference(
-        pyro="runs",
-        ours="runs",
-        doc="A non-reparameterized guide site keeps the pathwise gradient of its own "
-        "log-density.",
-    ),
     "held_out_hmm_discrete_states_tracegraph": Difference(
         pyro="runs",
         ours="runs",
         doc="Sites after a decision on a latent's value depend on it.",
-    ),
-    "held_out_sigmoid_belief_net_tracegraph": Difference(
-        pyro="runs",
-        ours="runs",
-        doc="A non-reparameterized guide site keeps the pathwise gradient of its own "
-        "log-density.",
     ),
     "held_out_optimizer_state_loaded_before_first_step": Difference(
         pyro="runs",

@@ -22,6 +22,9 @@ from test_tracegraph_elbo import baseline_config, with_baseline
 import tracegraph
 from tracegraph.infer import JitTraceGraph_ELBO, Trace_ELBO, TraceGraph_ELBO
 from tracegraph.infer.elbo import ELBO
+from tracegraph.infer.surrogate import FIRST_ORDER, SCORE_ONLY
+from tracegraph.poutine import handlers
+from tracegraph.poutine.sites import site_is_nonreparam
 
 
 def _both(
@@ -37,7 +40,11 @@ def _both(
     expected = torch.autograd.grad(loss, list(params.values()), allow_unused=True)
     restore_baselines(baselines)
     tracegraph.set_rng_seed(seed)
-    value = make().loss_and_grads(case.model, guide, *case.args)
+    elbo = make()
+    # The machinery under test: the first-order graph that keeps every term DiCE
+    # has (the Rao-Blackwellized estimators drop one zero-mean term: tested below).
+    elbo.first_order = FIRST_ORDER
+    value = elbo.loss_and_grads(case.model, guide, *case.args)
     assert value == pytest.approx(float(loss.detach()), rel=1e-6, abs=1e-6)
     for (name, p), g in zip(params.items(), expected):
         got = torch.zeros_like(p) if p.grad is None else p.grad
@@ -99,3 +106,40 @@ def test_loss_and_grads_trains_learnable_baseline_like_differentiable_loss():
     for p, g in zip(net.parameters(), expected):
         assert p.grad is not None and bool(g.abs().sum() > 0)
         torch.testing.assert_close(p.grad, g, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("case", ZOO, ids=repr)
+@pytest.mark.parametrize("name", ESTIMATORS)
+def test_step_drops_own_pathwise_gradient(case, name):
+    # loss_and_grads leaves out grad log q_i(z_i) of each score site at its draw
+    # (zero in expectation; Pyro's Trace_ELBO and TraceGraph_ELBO leave it out
+    # too): its gradient is the full first-order one minus exactly that, on the
+    # same draws.
+    params = guide_params(case.guide, *case.args)
+    assert ESTIMATORS[name]().first_order is SCORE_ONLY
+
+    def grads(first_order: Any) -> list[torch.Tensor]:
+        for _, p in tracegraph.get_param_store().named_parameters():
+            p.grad = None
+        tracegraph.set_rng_seed(3)
+        elbo = ESTIMATORS[name]()
+        elbo.first_order = first_order
+        elbo.loss_and_grads(case.model, case.guide, *case.args)
+        return [torch.zeros_like(p) if p.grad is None else p.grad.clone() for p in params.values()]
+
+    full, dropped = grads(FIRST_ORDER), grads(SCORE_ONLY)
+    tracegraph.set_rng_seed(3)
+    guide_trace = handlers.trace(case.guide).get_trace(*case.args)
+    own = sum(
+        (
+            s["fn"].log_prob(s["value"]).sum()
+            for s in guide_trace.nodes.values()
+            if site_is_nonreparam(s)
+        ),
+        torch.zeros(()),
+    )
+    expected = torch.autograd.grad(own, list(params.values()), allow_unused=True)
+    for f, d, e in zip(full, dropped, expected):
+        torch.testing.assert_close(
+            d, f - (torch.zeros_like(f) if e is None else e), rtol=1e-5, atol=1e-6
+        )

@@ -283,7 +283,11 @@ class Baselines:
             if use_avg:
                 avg = self.decaying.value(name, score)
                 b = avg if b is None else b + avg
-                costs.append((d, _pooled_dims(g.nodes[name], particle_dim)))
+                if not p.incomplete:
+                    # An incomplete run's costs are summed over the shared plates
+                    # (runs.py): folding them in would skew the per-element
+                    # average for the next hundred steps.
+                    costs.append((d, _pooled_dims(g.nodes[name], particle_dim)))
             if b is None:
                 continue  # only baseline_beta or an input given: no baseline (as Pyro)
             loss = ((d - b) ** 2).sum() if b.requires_grad else None

@@ -55,7 +55,7 @@ ones.
 >>> prepare(wait=True)  # else the first steps run eagerly while it loads
 True
 >>> elbo = JitTraceGraph_ELBO(jit_options={"inductor": False})
->>> losses = [elbo.loss_and_grads(model, guide) for _ in range(4)]
+>>> losses = [elbo.loss_and_grads(model, guide) for _ in range(5)]
 >>> len(elbo._plans), elbo._plans[0].replays
 (1, 2)
 """

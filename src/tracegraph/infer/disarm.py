@@ -182,4 +182,6 @@ def without_score(terms: ParticleTerms, site: str) -> ParticleTerms:
         )
     scores = {k: v for k, v in terms.scores.items() if k != site}
     plates = {k: v for k, v in terms.score_plates.items() if k != site}
-    return ParticleTerms(groups, scores, plates, scalar, terms.incomplete, terms.analytic)
+    # (disarm_term cancels the site's own pathwise gradient itself.)
+    own = {k: v for k, v in terms.own_costs.items() if k != site}
+    return ParticleTerms(groups, scores, plates, scalar, terms.incomplete, terms.analytic, own)

@@ -45,7 +45,7 @@ from tracegraph.infer.disarm import DisarmBranch
 from tracegraph.infer.plates import PARTICLE_PLATE
 from tracegraph.infer.runs import LastSite, Tracking, particles, trace_run
 from tracegraph.infer.site_estimators import SiteEstimator, SiteEstimators
-from tracegraph.infer.surrogate import DICE, FIRST_ORDER, Surrogate
+from tracegraph.infer.surrogate import DICE, SCORE_ONLY, Surrogate
 from tracegraph.infer.terms import (
     Analytic,
     DepsFn,
@@ -125,6 +125,10 @@ class ELBO:
     tracking: Tracking = Tracking.NONE
     #: Whether a score multiplies only the costs whose provenance contains its site.
     rao_blackwellize: bool = False
+    #: The surrogate of :meth:`loss_and_grads` (one ``backward``): without the
+    #: zero-mean pathwise gradient of each score site's own ``log q``, as Pyro's
+    #: estimators (``FIRST_ORDER`` keeps it, as ``differentiable_loss`` must).
+    first_order: Surrogate = SCORE_ONLY
     #: Replaces a latent site's ``log p - log q`` by its expectation where valid
     #: (:data:`~tracegraph.infer.terms.Analytic`; ``TraceMeanField_ELBO``'s KL).
     analytic: Analytic | None = None
@@ -163,8 +167,14 @@ class ELBO:
         self.ignore_jit_warnings = ignore_jit_warnings
         self.jit_options = jit_options
         self.tail_adaptive_beta = tail_adaptive_beta
-        #: The mode of the next run: :attr:`tracking`, raised once a run needed more.
-        self._tracking = self.tracking
+        #: The mode of the next run.  The first run is tracked completely: if its
+        #: scores share plates with costs, the plate rule keeps them per element
+        #: from the start (a first step summed over the plates has a gradient
+        #: whose size lingers in Adam's second moments for a thousand steps);
+        #: if not, later runs fall back to :attr:`tracking` (``_fallback``), and
+        #: are raised to complete again once one needs it.
+        self._tracking = Tracking.COMPLETE
+        self._fallback: Tracking | None = self.tracking
         #: Each site's gradient estimator (applied while the guide runs and after).
         self._site_estimators = SiteEstimators(estimator, self.site_estimators)
 
@@ -230,11 +240,14 @@ class ELBO:
         runs = []
         for _ in range(count):
             terms, _, guide_trace = self._run(m, g, args, kwargs, self._tracking)
-            if terms.incomplete:
-                # This run summed its shared plates for lack of tags: later runs are
-                # tracked completely (this one is not redone: which estimator a run
-                # gets must not depend on its own draw).
-                self._tracking = Tracking.COMPLETE
+            if terms.incomplete or (self._fallback is not None and terms.plated_scores):
+                # This run summed its shared plates for lack of tags (or, the first
+                # one, needed its complete tracking): later runs are tracked
+                # completely (a run is never redone: which estimator a run gets
+                # must not depend on its own draw).
+                self._tracking, self._fallback = Tracking.COMPLETE, None
+            elif self._fallback is not None:
+                self._tracking, self._fallback = self._fallback, None
             terms = sites.finish(terms, guide_trace, run_branch)
             runs.append((terms, guide_trace))
         return runs
@@ -341,7 +354,7 @@ class ELBO:
         self, model: Program, guide: Program, args: Any, kwargs: Any
     ) -> tuple[torch.Tensor, torch.Tensor]:
         if self._losses_is_the_loss:
-            return self._losses(model, guide, args, kwargs, FIRST_ORDER)
+            return self._losses(model, guide, args, kwargs, self.first_order)
         loss = self.differentiable_loss(model, guide, *args, **kwargs)
         return loss, loss
 

@@ -43,7 +43,6 @@ from tracegraph.infer.compiled import (
 )
 from tracegraph.infer.elbo import ELBO, Program
 from tracegraph.infer.runs import Tracking, reproduced, trace_run
-from tracegraph.infer.surrogate import FIRST_ORDER
 from tracegraph.infer.terms import ParticleTerms, tracked_deps
 from tracegraph.ops.provenance import detach_provenance
 from tracegraph.ops.rng import RngState, host_state
@@ -144,7 +143,7 @@ class CachedStructure(ELBO):
         self._tables_only = True
         try:
             plan, loss, grads = trace_step(
-                lambda a, k: self._losses(model, guide, a, k, FIRST_ORDER), args, kwargs
+                lambda a, k: self._losses(model, guide, a, k, self.first_order), args, kwargs
             )
         except NotCompilable as exc:
             rng.restore()

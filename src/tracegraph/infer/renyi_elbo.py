@@ -130,7 +130,7 @@ class RenyiELBO(ELBO):
             None if independent_plates is None else frozenset(independent_plates)
         )
         # Python decisions that read a plated latent are found by provenance.
-        self._tracking = Tracking.NONREPARAM
+        self._tracking, self._fallback = Tracking.NONREPARAM, None
         #: The plates kept per element in this step (every run's, intersected).
         self._kept: frozenset[str] | None = None
 

@@ -14,10 +14,12 @@ Two surrogates read the same :class:`~tracegraph.infer.terms.ParticleTerms`:
   times its downstream cost (Schulman et al. 2015), and its higher derivatives
   are right too.
 
-* :data:`FIRST_ORDER` (for ``loss_and_grads``, one ``backward``):
-  ``sum_c c + sum_i sum(log q_i * D_i)`` with ``D_i`` the detached downstream cost
-  of site ``i``: the same first derivative from a graph no larger than Pyro's,
-  but neither its value nor its higher derivatives are the ELBO's.
+* :data:`FIRST_ORDER`: ``sum_c c + sum_i sum(log q_i * D_i)`` with ``D_i`` the
+  detached downstream cost of site ``i``: the same first derivative from a graph
+  no larger than Pyro's, but neither its value nor its higher derivatives are the
+  ELBO's.  :data:`SCORE_ONLY` (for ``loss_and_grads``, one ``backward``) is the
+  same without the pathwise gradient of each score site's own ``-log q_i`` (zero
+  in expectation, and left out by Pyro too).
 
 ``deps(c)`` and the plates along which a product is per element are decided by
 :mod:`tracegraph.infer.terms`; the surrogates only multiply.  Costs outside every
@@ -55,7 +57,15 @@ import torch
 from tracegraph.infer.terms import ParticleTerms, accumulate
 from tracegraph.ops.provenance import untracked
 
-__all__ = ["DICE", "FIRST_ORDER", "DiceSurrogate", "FirstOrderSurrogate", "Surrogate", "magic_box"]
+__all__ = [
+    "DICE",
+    "FIRST_ORDER",
+    "SCORE_ONLY",
+    "DiceSurrogate",
+    "FirstOrderSurrogate",
+    "Surrogate",
+    "magic_box",
+]
 
 
 def magic_box(x: torch.Tensor) -> torch.Tensor:
@@ -151,9 +161,21 @@ class DiceSurrogate(Surrogate):
 
 class FirstOrderSurrogate(Surrogate):
     """``sum_c c + sum_i sum(log q_i * D_i)``: the estimator's first derivative from
-    a smaller graph (per site, not per cost group, and without the boxes)."""
+    a smaller graph (per site, not per cost group, and without the boxes).
+
+    :param own_pathwise: keep the gradient of each non-reparameterized guide site's
+        own ``-log q_i`` cost at its fixed draw.  Its expectation is zero
+        (``E_q[grad log q] = 0``); dropped, it leaves an unbiased estimator whose
+        score effectively multiplies ``D_i - b_i`` instead of ``D_i - b_i - 1``,
+        which matters once a baseline has made ``D_i - b_i`` small (Pyro's
+        estimators drop it; so does :data:`SCORE_ONLY`, the one ``loss_and_grads``
+        uses).
+    """
 
     exact = False
+
+    def __init__(self, own_pathwise: bool = True) -> None:
+        self.own_pathwise = own_pathwise
 
     def _particle(self, terms: ParticleTerms) -> tuple[torch.Tensor, torch.Tensor]:
         pathwise: torch.Tensor | None = None
@@ -172,7 +194,13 @@ class FirstOrderSurrogate(Surrogate):
             term = (terms.scores[site] * terms.plated_downstream(site)).sum()
             score_terms = term if score_terms is None else score_terms + term
         elbo = torch.zeros(()) if pathwise is None else pathwise
-        return (elbo if score_terms is None else elbo + score_terms), elbo
+        objective = elbo if score_terms is None else elbo + score_terms
+        if not self.own_pathwise:
+            for cost in terms.own_costs.values():
+                # Value 0, gradient +grad(cost): cancels the guide term's -grad(cost).
+                total = cost.sum()
+                objective = objective + (total - total.detach())
+        return objective, elbo
 
     def baseline_term(self, score: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         return -(score * b.detach()).sum()
@@ -183,5 +211,8 @@ class FirstOrderSurrogate(Surrogate):
 
 #: The surrogate of ``differentiable_loss``.
 DICE = DiceSurrogate()
-#: The surrogate of ``loss_and_grads`` and ``loss``.
+#: DiCE's first derivative with every term (the machinery ``SCORE_ONLY`` builds on).
 FIRST_ORDER = FirstOrderSurrogate()
+#: The surrogate of ``loss_and_grads``: without the zero-mean pathwise gradient of
+#: each score site's own ``log q`` (as Pyro's ``Trace_ELBO`` and ``TraceGraph_ELBO``).
+SCORE_ONLY = FirstOrderSurrogate(own_pathwise=False)

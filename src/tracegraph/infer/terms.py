@@ -145,9 +145,22 @@ class ParticleTerms:
     #: The sites whose two cost terms were replaced by their analytic expectation,
     #: with the dependencies of that term.
     analytic: dict[str, tuple[frozenset[str], frozenset[str]]] = field(default_factory=dict)
+    #: The cost term (``log q``, scaled and masked) of each non-reparameterized guide
+    #: site, for surrogates that drop its pathwise gradient (zero in expectation).
+    own_costs: dict[str, torch.Tensor] = field(default_factory=dict)
     _tau_cache: dict[tuple[str, tuple[tuple[int, str], ...]], torch.Tensor] = field(
         default_factory=dict
     )
+
+    @property
+    def plated_scores(self) -> bool:
+        """Whether a non-reparameterized site of this run lies in a vectorized plate
+        (where the plate rule needs a completely tracked run).
+
+        >>> ParticleTerms([], {"z": torch.zeros(3)}, {"z": {-1: "p"}}).plated_scores
+        True
+        """
+        return any(self.score_plates.values())
 
     def score_at(self, site: str, plates: dict[int, str]) -> torch.Tensor:
         """``log q_site`` summed over its plates that are not in ``plates`` (memoized)."""
@@ -412,11 +425,14 @@ def _collect(
                 add(site["log_prob"], site, 1.0, "model")
             else:
                 add(expected[0], site, 1.0, "analytic", expected[1])
+    own_costs: dict[str, torch.Tensor] = {}
     for name, site in guide_trace.nodes.items():
         # Every guide sample site counts in log q, observed ones too (as in Pyro).
         if site["type"] == "sample" and not site_is_subsample(site):
             if name not in replaced:
                 add(site["log_prob"], site, -1.0, "guide")
+                if name in scores:
+                    own_costs[name] = site["log_prob"]
 
     if len(scalar_costs) <= _FEW:
         # A few scalar costs: cheaper as cost groups than stacked (a stack's
@@ -438,7 +454,7 @@ def _collect(
         scalar = ScalarTerms(costs, signs, sites, matrix)
     finished = [_sum_parts(group, parts, signs) for group, parts, signs in groups.values()]
     analytic = {name: found for name, (_, found) in replaced.items()}
-    return ParticleTerms(finished, scores, score_plates, scalar, incomplete, analytic)
+    return ParticleTerms(finished, scores, score_plates, scalar, incomplete, analytic, own_costs)
 
 
 def _rule_info(

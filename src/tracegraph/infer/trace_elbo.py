@@ -31,7 +31,7 @@ from tracegraph.infer.jit import CachedStructure
 from tracegraph.infer.numeric import torch_backward, torch_item  # noqa: E402, F401
 from tracegraph.infer.plate_sums import MultiFrameTensor, get_plate_stacks  # noqa: E402, F401
 from tracegraph.infer.runs import Tracking
-from tracegraph.infer.surrogate import FIRST_ORDER, Surrogate
+from tracegraph.infer.surrogate import Surrogate
 from tracegraph.infer.validation import check_if_enumerated  # noqa: E402, F401
 from tracegraph.ops.tensor_checks import warn_if_nan  # noqa: E402, F401
 
@@ -93,5 +93,5 @@ class JitTrace_ELBO(CachedStructure, Trace_ELBO):
 
         :returns: ``(loss, surrogate_loss)``.
         """
-        surrogate, loss = self._losses(model, guide, args, kwargs, FIRST_ORDER)
+        surrogate, loss = self._losses(model, guide, args, kwargs, self.first_order)
         return loss.detach(), surrogate
