@@ -9,7 +9,9 @@ refused.
   statistics;
 * gradients left on ``.grad`` by ``backward()``; ``torch.vmap``;
 * ``torch.tensor([z0, z1])`` built from 0-d tracked values;
-* ``torch.save``/``torch.load`` and ``pickle`` round trips inside the model.
+* ``torch.save``/``torch.load`` and ``pickle`` round trips inside the model;
+* decisions taken in a thread, a pool worker or a fresh ``contextvars.Context``;
+* a latent written into an ``nn.Parameter`` (kept as control flow, with a warning).
 
 Each model has a Bernoulli latent ``a`` whose score must be charged with a cost
 reached only through such a path; the reference is exact: the estimator's
@@ -21,10 +23,13 @@ TraceGraph_ELBO is the estimator that loses the term when the dependency is lost
 
 from __future__ import annotations
 
+import contextvars
 import io
 import pickle
+import threading
 import warnings
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import torch
@@ -132,6 +137,29 @@ def pickle_round_trip(a: torch.Tensor) -> torch.Tensor:
     return pickle.loads(pickle.dumps(a * 1.0))
 
 
+# Decisions taken where the run's context is not: a thread the model starts, a
+# pool's worker, a fresh contextvars.Context (none inherits the run's scopes).
+def _decide(a: torch.Tensor) -> torch.Tensor:
+    return torch.tensor(1.0 if a.item() == 1.0 else 0.0)
+
+
+def thread_decision(a: torch.Tensor) -> torch.Tensor:
+    out: list[torch.Tensor] = []
+    worker = threading.Thread(target=lambda: out.append(_decide(a)))
+    worker.start()
+    worker.join()
+    return out[0]
+
+
+def executor_decision(a: torch.Tensor) -> torch.Tensor:
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(_decide, a).result()
+
+
+def fresh_context_decision(a: torch.Tensor) -> torch.Tensor:
+    return contextvars.Context().run(_decide, a)
+
+
 PATHS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "view_before_write": view_before_write,
     "sibling_view": sibling_view,
@@ -143,6 +171,9 @@ PATHS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "tensor_of_scalars": tensor_of_scalars,
     "torch_save_load": torch_save_load,
     "pickle_round_trip": pickle_round_trip,
+    "thread_decision": thread_decision,
+    "executor_decision": executor_decision,
+    "fresh_context_decision": fresh_context_decision,
 }
 
 
@@ -282,7 +313,34 @@ def _func_vjp(a: torch.Tensor) -> torch.Tensor:
     return pullback(torch.ones_like(out))[0]
 
 
+def _grad_outputs_seed(a: torch.Tensor) -> torch.Tensor:
+    w = torch.ones(1, requires_grad=True)
+    with torch.enable_grad():
+        (g,) = torch.autograd.grad(w * 1.0, w, grad_outputs=a.reshape(1))
+    return g.sum()
+
+
+def _backward_seed(a: torch.Tensor) -> torch.Tensor:
+    w = torch.ones(1, requires_grad=True)
+    with torch.enable_grad():
+        (w * 1.0).backward(gradient=a.reshape(1))
+    assert w.grad is not None
+    return w.grad.sum()
+
+
+def _hook_reading_latent(a: torch.Tensor) -> torch.Tensor:
+    w = torch.ones(1, requires_grad=True)
+    w.register_hook(lambda g: g * a)
+    with torch.enable_grad():
+        (3.0 * w).sum().backward()
+    assert w.grad is not None
+    return w.grad.sum() / 3.0
+
+
 BYPASSES: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "grad_outputs_seed": _grad_outputs_seed,
+    "backward_gradient_seed": _backward_seed,
+    "hook_reading_latent": _hook_reading_latent,
     "torchscript": lambda a: _scripted()(a),
     "func_grad": lambda a: torch.func.grad(lambda u: 1.5 * u * u)(a),
     "jacrev": lambda a: torch.func.jacrev(lambda u: 3.0 * u)(a),
@@ -327,3 +385,53 @@ def test_strict_watch_is_quiet_on_ordinary_models():
     with strict():
         loss = TraceGraph_ELBO().loss_and_grads(model, guide)
     assert torch.isfinite(torch.as_tensor(loss))
+
+
+def test_latent_written_into_parameter_kept_as_control_flow():
+    # Pyro runs this; a parameter cannot carry provenance, so the write counts as
+    # control flow (every later site depends on a): exact, with a warning under
+    # validation, and refused in strict mode.
+    layer = torch.nn.Linear(1, 1, bias=False)
+
+    def read(a: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            layer.weight.copy_(a.reshape(1, 1))
+        return layer(torch.ones(1)).sum()
+
+    model = observed_through(read)
+    with pytest.warns(TracegraphWarning, match="Parameter"):
+        mean, _ = estimator_moments(TraceGraph_ELBO(), model, guide)
+    exact = exact_grads(model, guide, list(guide_params(guide).values()))
+    assert_exact(mean, exact)
+    with strict(), pytest.raises(ProvenanceError, match="Parameter"):
+        TraceGraph_ELBO().loss(model, guide)
+
+
+@pytest.mark.parametrize("raises", ["index", "cholesky"])
+def test_caught_exception_on_latent_warns_and_strict_raises(raises):
+    # Whether the op raises depends on a; on the runs where it does not there is
+    # nothing to record, so the decision cannot be tracked: the estimator says so
+    # at the next site (and strict mode refuses).
+    def read(a: torch.Tensor) -> torch.Tensor:
+        try:
+            if raises == "index":
+                torch.zeros(1)[a.long()]
+            else:
+                torch.linalg.cholesky(torch.eye(2) * (1.0 - 2.0 * a))
+        except (IndexError, RuntimeError):
+            return torch.tensor(1.0)
+        return torch.tensor(0.0)
+
+    def model() -> None:
+        a = tracegraph.sample("a", dist.Bernoulli(0.5))
+        tracegraph.sample("x", dist.Normal(3.0 * read(a), 1.0), obs=OBS)
+
+    def raising_guide() -> None:  # a = 1 always: the op raises
+        tracegraph.sample("a", dist.Bernoulli(torch.tensor(1.0)))
+
+    with pytest.warns(
+        TracegraphWarning, match=r"caught \w+Error raised by an op on values of sites \['a'\]"
+    ):
+        TraceGraph_ELBO().loss(model, raising_guide)
+    with strict(), pytest.raises(ProvenanceError, match="before site 'x'"):
+        TraceGraph_ELBO().loss(model, raising_guide)

@@ -5,12 +5,14 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tracegraph.errors import ProvenanceError
+from tracegraph.errors import ProvenanceError, TracegraphWarning
 from tracegraph.ops.provenance import (
     DynamicShapeProvenanceTensor,
     ProvenanceTensor,
+    control_flow_scope,
     detach_provenance,
     get_provenance,
+    strict,
     track_provenance,
 )
 
@@ -130,9 +132,16 @@ def test_resizing_inplace_ops_refresh_the_cached_shape() -> None:
     assert out.shape == torch.Size([4]) and get_provenance(out) == A | B
 
 
-def test_mutating_a_parameter_with_tracked_values_raises() -> None:
+def test_mutating_a_parameter_keeps_the_dependency_as_control_flow() -> None:
+    # A parameter cannot carry provenance; Pyro runs such programs, so the write
+    # counts as control flow (every later site depends on it) and warns under
+    # validation; strict mode raises.
     param = torch.nn.Parameter(torch.zeros(2))
-    with torch.no_grad(), pytest.raises(ProvenanceError, match="Parameter"):
+    with torch.no_grad(), control_flow_scope() as scope:
+        with pytest.warns(TracegraphWarning, match="Parameter"):
+            param.add_(tracked(torch.ones(2), B))
+    assert scope.provenance == B and type(param) is torch.nn.Parameter
+    with torch.no_grad(), strict(), pytest.raises(ProvenanceError, match="Parameter"):
         param.add_(tracked(torch.ones(2), B))
 
 

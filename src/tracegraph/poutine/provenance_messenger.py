@@ -34,6 +34,7 @@ depends on; :func:`~tracegraph.poutine.edges.identify_provenance_edges` turns th
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any
@@ -41,6 +42,7 @@ from typing import Any
 import torch
 
 from tracegraph.distributions.validation import is_validation_enabled
+from tracegraph.errors import ProvenanceError, TracegraphWarning
 from tracegraph.ops.provenance import (
     Claim,
     aligning,
@@ -56,6 +58,7 @@ from tracegraph.ops.provenance import (
     retag,
     scrub_tracked_names,
     strict_watch,
+    take_raised,
     track_provenance,
     value_claims,
 )
@@ -115,6 +118,7 @@ class TrackProvenanceMessenger(Messenger):
         self._scope: Any = None
 
     def __enter__(self) -> TrackProvenanceMessenger:
+        take_raised()  # (events from before this run are not its own)
         self._scope_cm = control_flow_scope()
         self._scope = self._scope_cm.__enter__()
         # Strict mode also watches the dispatcher for paths no rule sees (watch.py).
@@ -145,6 +149,9 @@ class TrackProvenanceMessenger(Messenger):
                 self._scope_cm.__exit__(exc_type, exc_value, traceback)
 
     def _pyro_sample(self, msg: Message) -> None:
+        raised = take_raised()
+        if raised:
+            _caught(raised, str(msg["name"]))
         leaked = self._scope.provenance
         if leaked:
             previous = msg.get("control_provenance", frozenset())
@@ -256,3 +263,24 @@ def site_dependencies(site: Any, log_prob: Any = None) -> frozenset[str]:
     if control:
         deps = deps | control
     return deps
+
+
+def _caught(raised: list[tuple[list[str], str]], site: str) -> None:
+    # The program went on to a site after an op on tracked values raised: it
+    # caught the exception, so whether it raised (a decision on those values)
+    # may shape what follows, and on runs where nothing is raised there is no
+    # event to record.  The estimator cannot follow that decision.
+    sites = sorted({name for names, _ in raised for name in names})
+    kinds = sorted({kind for _, kind in raised})
+    message = (
+        f"before site '{site}', the program caught {' / '.join(kinds)} raised by an op on "
+        f"values of sites {sites}: whether it raises depends on those values, and on "
+        "the runs where it does not there is nothing to track, so the gradient "
+        "estimator cannot see that decision (Rao-Blackwellized estimators may be "
+        "biased).  Test the condition explicitly instead (`if i >= len(x):`, "
+        "`torch.linalg.cholesky_ex` and its `info`), which is tracked as control flow."
+    )
+    if is_strict():
+        raise ProvenanceError(message)
+    warnings.warn(message, TracegraphWarning, stacklevel=5)
+

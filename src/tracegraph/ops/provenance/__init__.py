@@ -111,6 +111,7 @@ from tracegraph.ops.provenance.tensor import (
     reduce_untracked,
     retag,
     tag_in_place,
+    take_raised,
     tracking_enabled,
     untracked,
     wrap,
@@ -161,6 +162,7 @@ __all__ = [
     "check_site_inputs",
     "StrictWatch",
     "strict_watch",
+    "take_raised",
     "remember_storage",
     # Error messages name plain tensors (display.py).
     "plain_names",

@@ -47,10 +47,17 @@ import torch
 
 from tracegraph.errors import ProvenanceError, TracegraphWarning
 from tracegraph.ops.provenance.claims import blind
+from tracegraph.ops.provenance.control_flow import record_control_flow
 from tracegraph.ops.provenance.registry import is_strict
 from tracegraph.ops.provenance.tensor import call_disabled
 
-__all__ = ["adopt_aliases", "aliased_sites", "check_site_inputs", "remember_storage"]
+__all__ = [
+    "adopt_aliases",
+    "aliased_sites",
+    "check_site_inputs",
+    "remember_storage",
+    "untrackable_write",
+]
 
 Tensor = torch.Tensor
 _STORAGE = Tensor.untyped_storage
@@ -77,6 +84,27 @@ def _refuse(message: str) -> None:
     if is_strict() or _validating():
         raise ProvenanceError(message)
     warnings.warn(message, TracegraphWarning, stacklevel=4)
+
+
+def untrackable_write(message: str, prov: frozenset) -> None:
+    """Tracked values were written into a tensor that cannot carry provenance (an
+    ``nn.Parameter``, another tensor subclass): keep the dependency as control
+    flow (every later site depends on ``prov``, conservative), warn under
+    validation, raise in strict mode.  Pyro runs such programs, so outside strict
+    mode they run here too.
+
+    >>> from tracegraph.ops.provenance.control_flow import control_flow_scope
+    >>> with control_flow_scope() as scope, warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore")  # (it warns: validation is on)
+    ...     untrackable_write("a write into a parameter", frozenset({"a"}))
+    >>> scope.provenance
+    frozenset({'a'})
+    """
+    if is_strict():
+        raise ProvenanceError(message)
+    record_control_flow(prov)
+    if _validating():
+        warnings.warn(message, TracegraphWarning, stacklevel=5)
 
 
 def remember_storage(t: Tensor, prov: frozenset, disabled: Any = call_disabled) -> None:
@@ -155,12 +183,14 @@ def adopt_aliases(
                 continue  # an untracked view of data tracked before: opted out
             found.append(obj)
         elif not hasattr(kind, "_prov_root"):
-            raise ProvenanceError(
+            untrackable_write(
                 f"values of sites {sites} are written into memory that a "
                 f"{kind.__name__} of shape {tuple(obj.shape)} shares; it cannot carry "
-                "provenance (parameters carry none by design): write into a fresh "
-                "tensor, or call detach_provenance() first if dropping the dependency "
-                "is intended"
+                "provenance (parameters carry none by design), so every later site "
+                "counts as depending on them.  Write into a fresh tensor to keep the "
+                "dependency per value, or call detach_provenance() first if dropping it "
+                "is intended",
+                prov,
             )
     del heap
     root = getattr(t, "_prov_root", None)

@@ -90,6 +90,14 @@ class ControlFlowScope:
         return f"ControlFlowScope(provenance={{{names}}})"
 
 
+# Every open scope of every thread and context.  A tracked value that decides
+# control flow where no scope is open (a thread or a fresh context the program
+# started inside a run: they do not inherit its context) is recorded in all of
+# them: conservative for the runs it does not belong to, never a lost decision.
+_LIVE: dict[int, ControlFlowScope] = {}
+_LIVE_LOCK = threading.Lock()
+
+
 class _ScopeContext:
     # What control_flow_scope() returns: a plain class, not a generator-based
     # context manager, since every traced run of an ELBO opens one.
@@ -99,10 +107,14 @@ class _ScopeContext:
         scope = ControlFlowScope()
         self._scope = scope
         self._token = _SCOPES.set(_SCOPES.get() + (scope,))
+        with _LIVE_LOCK:
+            _LIVE[id(scope)] = scope
         return scope
 
     def __exit__(self, *exc: object) -> None:
         _SCOPES.reset(self._token)
+        with _LIVE_LOCK:
+            _LIVE.pop(id(self._scope), None)
 
 
 def control_flow_scope() -> AbstractContextManager[ControlFlowScope]:
@@ -141,8 +153,10 @@ def record_control_flow(provenance: Iterable[Any]) -> None:
 
     Called by the provenance rules on ``bool(t)``, ``t.item()`` and friends;
     handlers may call it for their own data-dependent decisions.  Does
-    nothing outside a scope, or when the immediate caller is a registered
-    assertion (see :func:`register_assertion`).
+    nothing when no scope is open anywhere, or when the immediate caller is a
+    registered assertion (see :func:`register_assertion`).  Where no scope is
+    open but scopes are open in other threads or contexts (a thread the program
+    started inside a run does not inherit its context), every open scope gets it.
 
     :param provenance: sample-site names.
 
@@ -153,7 +167,12 @@ def record_control_flow(provenance: Iterable[Any]) -> None:
     """
     scopes = _SCOPES.get()
     if not scopes:
-        return
+        if not _LIVE:
+            return
+        # No scope here, but runs are open elsewhere: this thread or context was
+        # started by one of them (see _LIVE).
+        with _LIVE_LOCK:
+            scopes = tuple(_LIVE.values())
     prov = provenance if isinstance(provenance, frozenset) else frozenset(provenance)
     if not prov or (_ASSERTION_CODES and _called_from_assertion()):
         return

@@ -31,8 +31,10 @@ frozenset({'i'})
 from __future__ import annotations
 
 import sys
+import threading
 import warnings
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -48,6 +50,8 @@ __all__ = [
     "backward_rule",
     "dim_rule",
     "embedding_rule",
+    "grad_rule",
+    "known_backward",
     "make_dual_rule",
     "running_stats_rule",
 ]
@@ -124,6 +128,45 @@ def _leaves(roots: Any) -> Iterator[Tensor]:
         stack.extend(fn for fn, _ in node.next_functions)
 
 
+#: How many backward passes a rule started on this thread (``backward()`` of a
+#: tracked root, ``torch.autograd.grad`` of tracked outputs or inputs): their
+#: ops read tracked saved values by design.  Strict mode's dispatcher watch
+#: (watch.py) checks the ops of any other backward pass.
+_KNOWN_BACKWARD = threading.local()
+
+
+def known_backward() -> bool:
+    """Whether a backward pass a rule started is running on this thread.
+
+    >>> known_backward()
+    False
+    """
+    return getattr(_KNOWN_BACKWARD, "depth", 0) > 0
+
+
+@contextmanager
+def _backward_started_by_rule() -> Iterator[None]:
+    _KNOWN_BACKWARD.depth = getattr(_KNOWN_BACKWARD, "depth", 0) + 1
+    try:
+        yield
+    finally:
+        _KNOWN_BACKWARD.depth -= 1
+
+
+def grad_rule(func: Any, types: tuple, args: tuple, kwargs: dict | None, cls: type) -> Any:
+    """``torch.autograd.grad``: the union rule (every gradient may depend on every
+    output, input and ``grad_outputs``), with the backward pass marked as one a
+    rule started.
+
+    >>> x = torch.ones(2, requires_grad=True)
+    >>> y = (x * ProvenanceTensor(torch.ones(2), {"z"})).sum()
+    >>> sorted(torch.autograd.grad(y, x)[0]._provenance)
+    ['z']
+    """
+    with _backward_started_by_rule():
+        return union_rule(func, types, args, kwargs, cls)
+
+
 def backward_rule(func: Any, types: tuple, args: tuple, kwargs: dict | None, cls: type) -> Any:
     """``backward()`` (method or ``torch.autograd.backward``): the gradients it
     accumulates into leaves depend on what was differentiated.
@@ -135,7 +178,8 @@ def backward_rule(func: Any, types: tuple, args: tuple, kwargs: dict | None, cls
     ['z']
     """
     prov = names_of(collect((args, kwargs)))
-    out = call(func, args, kwargs)
+    with _backward_started_by_rule():
+        out = call(func, args, kwargs)
     if not prov:
         return out
     inputs = _arg(args, kwargs, 5 if func is torch.autograd.backward else 4, "inputs")

@@ -16,9 +16,8 @@ from typing import Any
 
 import torch
 
-from tracegraph.errors import ProvenanceError
-from tracegraph.ops.provenance.aliases import adopt_aliases, remember_storage
-from tracegraph.ops.provenance.claims import STATE, has_claims, mixed
+from tracegraph.ops.provenance.aliases import adopt_aliases, remember_storage, untrackable_write
+from tracegraph.ops.provenance.claims import STATE, has_claims, mixed, names_of
 from tracegraph.ops.provenance.control_flow import record_control_flow
 from tracegraph.ops.provenance.positions import claims_after
 from tracegraph.ops.provenance.registry import Rule, op_name
@@ -218,10 +217,13 @@ def _taint_one(t: Tensor, prov: frozenset, cls: type, func: Any) -> None:
         t.__class__ = cls
         t._provenance = prov  # type: ignore[attr-defined]
     else:
-        raise ProvenanceError(
-            f"{op_name(func)} writes values with provenance {sorted(map(str, prov))} "
-            f"into a {type(t).__name__}, which cannot carry provenance; call "
-            f"detach_provenance() on the values first if dropping it is intended"
+        untrackable_write(
+            f"{op_name(func)} writes values of sites {sorted(map(str, names_of(prov)))} "
+            f"into a {type(t).__name__}, which cannot carry provenance (parameters carry "
+            "none by design), so every later site counts as depending on them.  Write "
+            "into a fresh tensor to keep the dependency per value, or call "
+            "detach_provenance() on the values first if dropping it is intended",
+            prov,
         )
 
 
@@ -309,8 +311,8 @@ def mutation_rule(func: Any, types: tuple, args: tuple, kwargs: dict | None, cls
     its old provenance joined with all inputs'; so does the tensor owning its
     storage (a view's base).  A plain mutated tensor becomes tracked.
 
-    :raises ProvenanceError: if the mutated tensor is another subclass (such
-        as ``nn.Parameter``) that cannot carry provenance.
+    A mutated tensor of another subclass (such as ``nn.Parameter``) cannot
+    carry provenance: see :func:`~tracegraph.ops.provenance.aliases.untrackable_write`.
 
     >>> x = torch.zeros(2)
     >>> x[0] = ProvenanceTensor(torch.tensor(1.0), {"z"})

@@ -411,6 +411,7 @@ def install_rules() -> None:
         effects.running_stats_rule((3, 4, 5), "use_input_stats", True), torch.instance_norm
     )
     register_rule(effects.backward_rule, Tensor.backward, torch.autograd.backward)
+    register_rule(effects.grad_rule, torch.autograd.grad)
     register_rule(effects.dim_rule, Tensor.dim)
     register_rule(effects.make_dual_rule, torch._make_dual)
     register_rule(where_rule, torch.where, Tensor.where)

@@ -19,6 +19,7 @@ protocol by calling their registered rule directly.
 
 from __future__ import annotations
 
+import threading
 import weakref
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
@@ -37,6 +38,8 @@ __all__ = [
     "link_root",
     "plain_of",
     "provenance_of",
+    "raised_on",
+    "take_raised",
     "reduce_untracked",
     "retag",
     "same_layout",
@@ -131,7 +134,11 @@ class ProvenanceTensor(Tensor):
         rule = RULES.get(func)
         if rule is None:
             rule = unlisted(func)
-        return rule(func, types, args, kwargs, cls)
+        try:
+            return rule(func, types, args, kwargs, cls)
+        except Exception as exc:
+            raised_on((args, kwargs), exc)
+            raise
 
     @property
     def shape(self) -> torch.Size:  # type: ignore[override]
@@ -199,7 +206,11 @@ def _fast_binary(name: str) -> Callable[[Any, Any], Any]:
             if type(other) is DynamicShapeProvenanceTensor
             else type(self)
         )
-        return rule(func, (), (self, other), None, cls)
+        try:
+            return rule(func, (), (self, other), None, cls)
+        except Exception as exc:
+            raised_on((self, other), exc)
+            raise
 
     method.__name__ = name
     method.__qualname__ = f"ProvenanceTensor.{name}"
@@ -216,7 +227,11 @@ def _fast_unary(name: str) -> Callable[[Any], Any]:
         rule = RULES.get(func)
         if rule is None:
             rule = unlisted(func)
-        return rule(func, (), (self,), None, type(self))
+        try:
+            return rule(func, (), (self,), None, type(self))
+        except Exception as exc:
+            raised_on(self, exc)
+            raise
 
     method.__name__ = name
     method.__qualname__ = f"ProvenanceTensor.{name}"
@@ -235,7 +250,11 @@ def _dispatching(name: str) -> Callable[..., Any]:
         rule = RULES.get(func)
         if rule is None:
             rule = unlisted(func)
-        return rule(func, (), (self, *args), kwargs or None, type(self))
+        try:
+            return rule(func, (), (self, *args), kwargs or None, type(self))
+        except Exception as exc:
+            raised_on((self, args, kwargs), exc)
+            raise
 
     method.__name__ = name
     method.__qualname__ = f"ProvenanceTensor.{name}"
@@ -248,6 +267,56 @@ for _name in _FAST_BINARY.split():
 for _name in ("__neg__", "exp", "log"):
     setattr(ProvenanceTensor, _name, _fast_unary(_name))
 ProvenanceTensor.set_ = _dispatching("set_")  # type: ignore[method-assign]
+
+
+#: Exceptions that ops on tracked values raised on this thread and that have
+#: not been accounted for yet: ``(sites, what)`` (see :func:`raised_on`).
+_RAISED = threading.local()
+#: Raised by protocols and checks of types and shapes, not by values.
+_STRUCTURAL = (TypeError, NotImplementedError, AttributeError)
+
+
+def raised_on(inputs: Any, exc: BaseException) -> None:
+    """An op on tracked ``inputs`` raised ``exc``.  Whether it raises may depend on
+    their values (an index out of range, a matrix that is not positive definite);
+    a program that catches it branches on those values, and on the runs where
+    nothing is raised there is nothing to see, so the decision cannot be tracked.
+    The event is kept until :func:`take_raised` (the next sample site) reports it.
+
+    >>> i = ProvenanceTensor(torch.tensor(5), {"i"})
+    >>> try:
+    ...     torch.zeros(2)[i]
+    ... except IndexError:
+    ...     pass
+    >>> take_raised()
+    [(['i'], 'IndexError')]
+    """
+    if isinstance(exc, _STRUCTURAL) or type(exc).__name__ == "ProvenanceError":
+        return
+    prov: frozenset = _EMPTY
+    for t in tensors_in(inputs):
+        if isinstance(t, ProvenanceTensor):
+            prov = prov | provenance_of(t)
+    names = sorted(map(str, (e for e in prov if isinstance(e, str))))
+    if names:
+        pending = getattr(_RAISED, "events", None)
+        if pending is None:
+            pending = _RAISED.events = []
+        if len(pending) < 16:
+            pending.append((names, type(exc).__name__))
+
+
+def take_raised() -> list[tuple[list[str], str]]:
+    """The exceptions :func:`raised_on` saw since the last call (and forget them).
+
+    >>> take_raised()
+    []
+    """
+    pending = getattr(_RAISED, "events", None)
+    if not pending:
+        return []
+    _RAISED.events = []
+    return list(pending)
 
 
 def tensors_in(x: Any) -> Iterator[Tensor]:

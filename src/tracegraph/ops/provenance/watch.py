@@ -16,8 +16,11 @@ one of them still reaches an ATen operator, so in strict mode a tracked run also
 watches the dispatcher (:class:`StrictWatch`, a ``TorchDispatchMode``: one Python
 call per ATen op, which is why only strict mode pays it).  A rule always runs its
 op with tracking off, so an ATen op reached while tracking is *on* was reached
-around the rules (the autograd engine's backward ops are exempt).  It is a lost
-dependency when
+around the rules.  The ops of a backward pass that a rule started (``backward()``
+of a tracked root, ``torch.autograd.grad``) are exempt; in any other backward
+pass (a plain root with a tracked ``gradient=`` or ``grad_outputs=`` seed, a
+hook that reads tracked values) a tracked input is a lost dependency.  Outside
+backward passes, an op is a lost dependency when
 
 * it receives a tracked tensor, or
 * it receives a plain tensor that :func:`~tracegraph.ops.provenance.aliases.aliased_sites`
@@ -51,6 +54,7 @@ from torch.utils._pytree import tree_leaves
 from tracegraph.errors import ProvenanceError
 from tracegraph.ops.provenance.aliases import aliased_sites
 from tracegraph.ops.provenance.claims import names_of
+from tracegraph.ops.provenance.effects import known_backward
 from tracegraph.ops.provenance.registry import is_strict
 from tracegraph.ops.provenance.tensor import ProvenanceTensor, provenance_of, untracked
 
@@ -75,9 +79,10 @@ class StrictWatch(TorchDispatchMode):
 
     def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
         kwargs = kwargs or {}
-        if _IN_BACKWARD() is None:
+        in_backward = _IN_BACKWARD() is not None
+        if not (in_backward and known_backward()):
             try:
-                _check(func, tree_leaves((args, kwargs)), _TRACKING_ON())
+                _check(func, tree_leaves((args, kwargs)), _TRACKING_ON(), in_backward)
             except ProvenanceError as e:
                 self.error = e
                 raise
@@ -112,13 +117,22 @@ def strict_watch() -> AbstractContextManager[Any]:
     return StrictWatch()
 
 
-def _check(func: Any, leaves: list, tracking_on: bool) -> None:
+def _check(func: Any, leaves: list, tracking_on: bool, in_backward: bool = False) -> None:
     if not tracking_on:
         return  # a rule is running this op (its plain views of tracked memory are its own)
     for leaf in leaves:
         if not isinstance(leaf, torch.Tensor):
             continue
-        if isinstance(leaf, ProvenanceTensor):
+        if in_backward and isinstance(leaf, ProvenanceTensor):
+            sites = sorted(map(str, names_of(provenance_of(leaf))))
+            if not sites:
+                continue
+            how = "in a backward pass of a plain root (a tracked gradient=/grad_outputs= "
+            how += "seed, or a hook reading tracked values), whose gradients the rules do "
+            how += "not see"
+        elif in_backward:
+            continue
+        elif isinstance(leaf, ProvenanceTensor):
             sites = sorted(map(str, names_of(provenance_of(leaf))))
             if not sites:
                 continue
