@@ -9,6 +9,8 @@ True
 
 from __future__ import annotations
 
+import pickle
+
 __all__ = [
     "TracegraphError",
     "SiteError",
@@ -31,6 +33,8 @@ __all__ = [
     "DistributedError",
     "ParamFileError",
     "TruncatedParamFileError",
+    "MalformedParamFileError",
+    "UnsafeParamFileError",
 ]
 
 
@@ -84,9 +88,11 @@ class DistributedError(TracegraphError, RuntimeError):
 
 
 class ParamFileError(TracegraphError, RuntimeError):
-    """A param-store file is damaged: not a readable archive, or a tensor whose
-    bytes differ from the digest recorded when it was saved (``torch.load``
-    raises ``RuntimeError`` for a damaged archive).
+    """A param-store file cannot be loaded: it is damaged (not a readable
+    archive, a tensor or the record not matching the digests recorded when it
+    was saved) or not one ``save`` wrote. Every failure of ``load`` but a
+    missing path is one of these, naming the file (``torch.load`` raises
+    ``RuntimeError`` for a damaged archive).
 
     >>> issubclass(ParamFileError, RuntimeError)
     True
@@ -97,6 +103,31 @@ class TruncatedParamFileError(ParamFileError, EOFError):
     """A param-store file is empty (``torch.load`` raises ``EOFError`` there).
 
     >>> issubclass(TruncatedParamFileError, EOFError)
+    True
+    """
+
+
+class MalformedParamFileError(ParamFileError, SiteError):
+    """A param-store file reads as plain data but is not a valid param-store
+    record: no format marker (not written by ``save``), an unknown version,
+    inconsistent entries, or a constraint this process cannot rebuild. Also a
+    :class:`SiteError` (a ``ValueError``), which is what such files raised before.
+
+    >>> issubclass(MalformedParamFileError, RuntimeError), issubclass(
+    ...     MalformedParamFileError, ValueError)
+    (True, True)
+    """
+
+
+class UnsafeParamFileError(ParamFileError, pickle.UnpicklingError):
+    """A param-store file was refused unread because reading it would mean
+    unpickling something other than plain data and tensors: it pickles objects
+    (Pyro's files pickle constraint objects), is a bare pickle rather than the
+    zip archive ``save`` writes, or is damaged there. Also a
+    ``pickle.UnpicklingError``, which ``torch.load(weights_only=True)`` raises.
+
+    >>> import pickle
+    >>> issubclass(UnsafeParamFileError, pickle.UnpicklingError)
     True
     """
 

@@ -39,7 +39,8 @@ from tracegraph.params.module_names import (
     param_with_module_name,
     user_param_name,
 )
-from tracegraph.params.state_format import FileLike, check_state, read_file, to_payload, write_file
+from tracegraph.params.param_file import FileLike, read_file, write_file
+from tracegraph.params.state_format import check_state, to_payload
 
 __all__ = [
     "MAP_LOCATION",
@@ -434,27 +435,31 @@ class ParamStoreDict:
     def load(self, filename: FileLike, map_location: Any = None) -> None:
         """Read params saved by :meth:`save`, merging them into the store.
 
-        Never unpickles a class (``weights_only=True``), so a malicious file raises
-        instead of running code. Each tensor is checked against the SHA-256 digest
-        :meth:`save` recorded for it, so a damaged tensor record is refused rather
-        than loaded with other values. Files saved before digests were recorded
-        (no ``"digests"`` entry) still load, unchecked; saving them again adds the
-        digests. All or nothing: if the file is bad, the store keeps its previous
-        contents.
+        Never runs code the file names: its pickle is scanned for anything but
+        plain data and tensors before it is read (``weights_only=True``), so a
+        malicious file raises instead. The whole record is checked against the
+        digests :meth:`save` wrote -- every name, constraint and tensor, and the
+        set of entries -- so a damaged file is refused rather than loaded with
+        other contents. Files of version 1 (saved before the record digest
+        existed) still load, with the checks they carry. All or nothing: if the
+        file is bad, the store keeps its previous contents.
 
         :param filename: a path or a readable binary file object.
         :param map_location: as for ``torch.load`` (e.g. ``"cpu"``).
-        :raises pickle.UnpicklingError: if the file holds anything but plain data.
-        :raises SiteError: if it is not a valid param-store file.
-        :raises ParamFileError: (a ``RuntimeError``) naming the file, if it is
-            truncated or damaged, and the param, if a tensor fails its digest.
+        :raises FileNotFoundError: if the path does not exist.
+        :raises ParamFileError: (a ``RuntimeError``) naming the file, and the
+            param when one tensor is damaged, for any other failure; its
+            subclasses ``UnsafeParamFileError`` (a ``pickle.UnpicklingError``:
+            not plain data), ``MalformedParamFileError`` (a ``SiteError``: not
+            a param-store record) and ``TruncatedParamFileError`` (an
+            ``EOFError``: empty) keep the types such files raised before.
 
         >>> import io, torch
         >>> store = ParamStoreDict(); store["a"] = torch.ones(1)
         >>> store.load(io.BytesIO(b"not a checkpoint"))
         Traceback (most recent call last):
         ...
-        _pickle.UnpicklingError: ...
+        tracegraph.errors.UnsafeParamFileError: param-store file object is not the zip archive...
         >>> store["a"].tolist()
         [1.0]
         """

@@ -1,25 +1,36 @@
-"""Param-store state dicts and the safe on-disk format.
+"""Param-store state dicts and the payload a param-store file holds.
 
 A *state* is ``{"params": {name: unconstrained tensor}, "constraints": {name:
-constraint}}`` (Pyro's shape). A *file* holds a payload of plain containers,
-strings, numbers and tensors only, so ``torch.load(..., weights_only=True)`` reads
-it and no class is ever unpickled::
+constraint}}`` (Pyro's shape). A *payload* is what a file holds: plain
+containers, strings, numbers and tensors only, so that no class is ever
+unpickled to read it (see :mod:`tracegraph.params.param_file`). Version 2::
 
-    {"format": "tracegraph.ParamStoreDict", "version": 1,
+    {"format": "tracegraph.ParamStoreDict", "version": 2,
      "params": {name: tensor}, "constraints": {name: descriptor},
-     "digests": {name: "sha256:<hex>"}}
+     "digests": {name: "sha256:<hex>"}, "record_digest": "sha256:<hex>"}
 
-where descriptors come from :mod:`tracegraph.params.constraint_codec` and each
-digest (:func:`tensor_digest`) covers a tensor's dtype, shape and bytes, so that a
-damaged tensor record is refused on load instead of loading other values (the zip
-archive ``torch.save`` writes has no checksum that ``torch.load`` checks).  Files
-written before digests existed have no ``"digests"`` key; they load unchecked.
+Descriptors come from :mod:`tracegraph.params.constraint_codec`. Each entry of
+``"digests"`` (:func:`tensor_digest`) covers one tensor's dtype, shape and bytes,
+so a damaged tensor is reported by its param's name; ``"record_digest"``
+(:func:`~tracegraph.params.payload_digest.payload_digest`) covers everything
+else the payload says too -- the format marker and version, every name, every
+constraint descriptor, the set and order of entries, the per-tensor digests and
+each tensor's layout -- so damage anywhere is refused instead of loading other
+contents (the zip archive ``torch.save`` writes has no checksum that
+``torch.load`` checks).
+
+Version 1 files (written before the record digest existed) still load: their
+``"version"`` says which checks apply, and a version-2 file damaged into looking
+like version 1 is still refused, because it keeps its ``"record_digest"`` key,
+which version 1 never has. They are checked as before, their tensors against
+their digests (if they have any), but their names and constraints cannot be
+checked; saving them again writes version 2.
 
 >>> import torch
 >>> from torch.distributions import constraints
 >>> payload = to_payload({"s": torch.zeros(2)}, {"s": constraints.positive})
->>> payload["constraints"]
-{'s': {'name': 'positive'}}
+>>> payload["constraints"], payload["version"]
+({'s': {'name': 'positive'}}, 2)
 >>> tensor, constraint = from_payload(payload)["s"]
 >>> constraint is constraints.positive, tensor.tolist()
 (True, [0.0, 0.0])
@@ -27,38 +38,38 @@ written before digests existed have no ``"digests"`` key; they load unchecked.
 
 from __future__ import annotations
 
-import hashlib
-import io
-import os
-import pickle
-import threading
-import zipfile
-from collections.abc import Mapping
-from typing import IO, Any
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import torch
 from torch.distributions import constraints
 from torch.distributions.constraints import Constraint
 
-from tracegraph.errors import ParamFileError, SiteError, TruncatedParamFileError
+from tracegraph.errors import MalformedParamFileError, ParamFileError, SiteError
 from tracegraph.params.constrained_value import check_name, transform_for
 from tracegraph.params.constraint_codec import decode_constraint, encode_constraint
+from tracegraph.params.payload_digest import payload_digest, tensor_digest
 
 __all__ = [
-    "FileLike",
     "check_state",
     "from_payload",
-    "read_file",
     "tensor_digest",
     "to_payload",
-    "write_file",
 ]
 
-FileLike = str | os.PathLike[str] | IO[bytes]
-
 _FORMAT = "tracegraph.ParamStoreDict"
-_VERSION = 1
-_KEYS = {"format", "version", "params", "constraints", "digests"}
+_VERSION = 2
+# version -> (keys a payload must have, keys it may have)
+_KEYS = {
+    1: (
+        {"format", "version", "params", "constraints"},
+        {"format", "version", "params", "constraints", "digests"},
+    ),
+    2: (
+        {"format", "version", "params", "constraints", "digests", "record_digest"},
+        {"format", "version", "params", "constraints", "digests", "record_digest"},
+    ),
+}
 
 
 def check_state(state: Any) -> dict[str, tuple[torch.Tensor, Constraint]]:
@@ -113,13 +124,15 @@ def check_state(state: Any) -> dict[str, tuple[torch.Tensor, Constraint]]:
 
 def _compact(tensor: torch.Tensor) -> torch.Tensor:
     # torch.save writes a view's whole storage; copy views so a file never carries
-    # (or leaks) bytes of a larger tensor. A copy is bitwise equal.
-    tensor = tensor.detach()
+    # (or leaks) bytes of a larger tensor. A copy is bitwise equal. Conjugate and
+    # negative views are resolved first, so the tensor saved is the one digested.
+    tensor = tensor.detach().resolve_conj().resolve_neg()
     exact = (
         tensor.storage_offset() == 0
+        and tensor.is_contiguous()
         and tensor.untyped_storage().nbytes() == tensor.numel() * tensor.element_size()
     )
-    return tensor if exact else tensor.clone()
+    return tensor if exact else tensor.clone(memory_format=torch.contiguous_format)
 
 
 _PLAIN_ATOMS = (str, int, float, complex, bytes, type(None))
@@ -157,212 +170,149 @@ def to_payload(
             )
     encoded = {name: encode_constraint(cons[name], name) for name in params}
     tensors = {name: _compact(tensor) for name, tensor in params.items()}
-    digests = {name: tensor_digest(tensor) for name, tensor in tensors.items()}
-    return {
+    digest_of = _DigestCache()
+    payload: dict[str, Any] = {
         "format": _FORMAT,
         "version": _VERSION,
         "params": tensors,
         "constraints": encoded,
-        "digests": digests,
+        "digests": {name: digest_of(tensor) for name, tensor in tensors.items()},
     }
+    payload["record_digest"] = payload_digest(payload, digest_of)
+    return payload
 
 
-def tensor_digest(tensor: torch.Tensor) -> str:
-    """A SHA-256 digest of a tensor's dtype, shape and bytes.
+class _DigestCache:
+    # tensor_digest, computed once per tensor object, so checking the per-tensor
+    # digests and then the record digest hashes each tensor's bytes only once.
+    def __init__(self) -> None:
+        self._known: dict[int, tuple[torch.Tensor, str]] = {}
 
-    >>> import torch
-    >>> tensor_digest(torch.zeros(2)) == tensor_digest(torch.zeros(2))
-    True
-    >>> tensor_digest(torch.zeros(2)) == tensor_digest(torch.zeros(1, 2))
-    False
-    """
-    flat = tensor.detach().cpu().resolve_conj().resolve_neg().contiguous().reshape(-1)
-    digest = hashlib.sha256(f"{flat.dtype}|{tuple(tensor.shape)}|".encode())
-    digest.update(flat.view(torch.uint8).numpy().tobytes())
-    return f"sha256:{digest.hexdigest()}"
+    def __call__(self, tensor: torch.Tensor) -> str:
+        known = self._known.get(id(tensor))
+        if known is None or known[0] is not tensor:
+            known = self._known[id(tensor)] = (tensor, tensor_digest(tensor))
+        return known[1]
 
 
-def _check_digests(payload: dict[str, Any], params: dict[Any, Any], source: str) -> None:
-    digests = payload.get("digests")
-    if digests is None:
-        return  # written before digests existed
-    if not isinstance(digests, dict) or set(digests) != set(params):
+def _check_tensor_digests(
+    params: dict[Any, Any], digests: Any, source: str, digest_of: Callable[[torch.Tensor], str]
+) -> None:
+    if type(digests) is not dict or set(digests) != set(params):
         raise ParamFileError(
             f"{source}: malformed param-store file: 'digests' must name the same params as "
-            "'params' (the file is damaged)"
+            "'params' (the file is damaged); nothing was loaded"
         )
     for name, tensor in params.items():
-        if tensor_digest(tensor) != digests[name]:
+        if type(tensor) is not torch.Tensor:
             raise ParamFileError(
-                f"{source}: param {name!r}: the tensor's bytes do not match the digest "
-                "recorded when the file was saved, so the file is damaged; nothing was "
-                "loaded. Hint: load an intact copy of the checkpoint"
+                f"{source}: param {name!r}: expected a tensor, got {type(tensor).__name__} "
+                "(the file is damaged); nothing was loaded"
             )
+        if digest_of(tensor) != digests[name]:
+            raise ParamFileError(
+                f"{source}: param {name!r}: the tensor's dtype, shape or bytes do not match "
+                "the digest recorded when the file was saved, so the file is damaged; "
+                "nothing was loaded. Hint: load an intact copy of the checkpoint"
+            )
+
+
+def _check_record_digest(
+    payload: dict[str, Any], source: str, digest_of: Callable[[torch.Tensor], str]
+) -> None:
+    recorded = payload["record_digest"]
+    body = {key: value for key, value in payload.items() if key != "record_digest"}
+    try:
+        actual = payload_digest(body, digest_of)
+    except ParamFileError as exc:
+        raise ParamFileError(f"{source}: {exc} (the file is damaged); nothing was loaded") from exc
+    if type(recorded) is not str or actual != recorded:
+        raise ParamFileError(
+            f"{source}: the record digest does not match the file's contents: its param "
+            "names, constraints or set of entries differ from what was saved, so the file "
+            "is damaged; nothing was loaded. Hint: load an intact copy of the checkpoint"
+        )
 
 
 def from_payload(
     payload: Any, source: str = "param-store file"
 ) -> dict[str, tuple[torch.Tensor, Constraint]]:
-    """Validate a loaded payload and pair each tensor with its decoded constraint.
+    """Verify a loaded payload and pair each tensor with its decoded constraint.
+
+    Every check runs before anything is returned, and any failure, expected or
+    not, is a :class:`~tracegraph.errors.ParamFileError` naming ``source``.
 
     :param source: how errors name the file.
-    :raises SiteError: if the payload is not a param-store file of a known version,
-        or is malformed.
-    :raises ParamFileError: if a tensor does not match its recorded digest.
+    :raises MalformedParamFileError: (also a ``SiteError``) if the payload is not
+        a param-store payload of a known version, is malformed, or names a
+        constraint this process cannot rebuild.
+    :raises ParamFileError: if a tensor does not match its digest (naming the
+        param) or the record does not match the record digest.
 
-    >>> from_payload({"weights": []})
+    >>> from_payload({"weights": []}, "param-store file 'w.pt'")
     Traceback (most recent call last):
     ...
-    tracegraph.errors.SiteError: not a tracegraph param-store file...
+    tracegraph.errors.MalformedParamFileError: param-store file 'w.pt' is not a tracegraph...
     """
-    if not isinstance(payload, dict) or payload.get("format") != _FORMAT:
-        raise SiteError(
-            "not a tracegraph param-store file (no 'format' marker). Hint: files written by "
-            "ParamStoreDict.save() load here; Pyro's pickled files are refused for safety."
+    try:
+        return _from_payload(payload, source)
+    except ParamFileError:
+        raise
+    except SiteError as exc:
+        # Decoding errors come after the digests matched: the file is intact but
+        # uses something (a constraint type) this process has not registered.
+        raise MalformedParamFileError(f"{source}: {exc}") from exc
+    except Exception as exc:
+        raise ParamFileError(
+            f"{source} could not be loaded ({type(exc).__name__}: {exc}); it is damaged or "
+            "was not written by ParamStoreDict.save(); nothing was loaded"
+        ) from exc
+
+
+def _from_payload(payload: Any, source: str) -> dict[str, tuple[torch.Tensor, Constraint]]:
+    marker = payload.get("format") if type(payload) is dict else None
+    if type(marker) is not str or marker != _FORMAT:
+        raise MalformedParamFileError(
+            f"{source} is not a tracegraph param-store file (no 'format' marker). Hint: files "
+            "written by ParamStoreDict.save() load here; Pyro's pickled files are refused for "
+            "safety."
         )
-    if payload.get("version") != _VERSION:
-        raise SiteError(
-            f"unsupported param-store file version {payload.get('version')!r}; expected {_VERSION}"
+    version = payload.get("version")
+    if type(version) is not int or version not in _KEYS:
+        raise MalformedParamFileError(
+            f"{source}: unsupported param-store file version {version!r}; this version of "
+            f"tracegraph reads versions {sorted(_KEYS)} (the file was written by a newer one, "
+            "or it is damaged)"
         )
-    unknown = set(payload) - _KEYS
-    if unknown:
-        raise SiteError(
-            f"{source}: malformed param-store file: unknown keys {sorted(map(str, unknown))}"
+    required, allowed = _KEYS[version]
+    if not required <= set(payload) <= allowed:
+        raise MalformedParamFileError(
+            f"{source}: malformed param-store file of version {version}: expected keys "
+            f"{sorted(required)}, got {sorted(map(str, payload))}"
         )
-    params, cons = payload.get("params"), payload.get("constraints")
-    if not isinstance(params, dict) or not isinstance(cons, dict) or set(params) != set(cons):
-        raise SiteError(
+    params, cons = payload["params"], payload["constraints"]
+    if type(params) is not dict or type(cons) is not dict or set(params) != set(cons):
+        raise MalformedParamFileError(
             f"{source}: malformed param-store file: 'params' and 'constraints' must name "
             "the same params"
         )
-    _check_digests(payload, params, source)
+    digest_of = _DigestCache()
+    if "digests" in payload:  # version 1 files written before digests have none
+        _check_tensor_digests(params, payload["digests"], source, digest_of)
+    if version >= 2:
+        _check_record_digest(payload, source, digest_of)
     entries = {}
     for name, tensor in params.items():
         check_name(name)
         if not isinstance(tensor, torch.Tensor) or not (
             tensor.is_floating_point() or tensor.is_complex()
         ):
-            raise SiteError(
-                f"param {name!r}: expected a floating-point tensor in the file, got {type(tensor)}"
+            raise MalformedParamFileError(
+                f"{source}: param {name!r}: expected a floating-point tensor in the file, "
+                f"got {type(tensor).__name__}"
+                + (f" of dtype {tensor.dtype}" if isinstance(tensor, torch.Tensor) else "")
             )
         constraint = decode_constraint(cons[name], name)
         transform_for(name, constraint)
         entries[name] = (tensor, constraint)
     return entries
-
-
-def write_file(payload: dict[str, Any], filename: FileLike) -> None:
-    """``torch.save`` the payload; a path is written atomically (temp file + rename).
-
-    >>> import io, torch
-    >>> buffer = io.BytesIO(); write_file({"a": torch.zeros(1)}, buffer); buffer.tell() > 0
-    True
-    """
-    if not isinstance(filename, str | os.PathLike):
-        torch.save(payload, filename)
-        return
-    # A crash mid-write must not destroy the previous checkpoint at this path.
-    path = os.fspath(filename)
-    tmp = f"{path}.tmp-{os.getpid()}-{threading.get_ident()}"
-    try:
-        torch.save(payload, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
-def _describe(filename: FileLike) -> str:
-    if isinstance(filename, str | os.PathLike):
-        return f"param-store file {os.fspath(filename)!r}"
-    name = getattr(filename, "name", None)
-    return f"param-store file {name!r}" if isinstance(name, str) else "param-store file object"
-
-
-def read_file(
-    filename: FileLike, map_location: Any = None
-) -> dict[str, tuple[torch.Tensor, Constraint]]:
-    """Read a param-store file without unpickling any class (``weights_only=True``),
-    checking each tensor against its recorded digest (files written before
-    digests existed are read unchecked).
-
-    :returns: name -> (fresh tensor, constraint).
-    :raises pickle.UnpicklingError: if the file holds anything but plain data.
-    :raises SiteError: if the data is not a valid param-store payload.
-    :raises ParamFileError: naming the file, if it is not a readable archive, and
-        naming the param too, if a tensor's bytes differ from its digest
-        (:class:`~tracegraph.errors.TruncatedParamFileError`, also an
-        ``EOFError``, for an empty file).
-
-    >>> import io, pickle
-    >>> read_file(io.BytesIO(pickle.dumps(print, protocol=2)))
-    Traceback (most recent call last):
-    ...
-    _pickle.UnpicklingError: Weights only load failed...
-    >>> read_file(io.BytesIO(b""))
-    Traceback (most recent call last):
-    ...
-    tracegraph.errors.TruncatedParamFileError: param-store file object is empty...
-    """
-    source = _describe(filename)
-    try:
-        payload = torch.load(filename, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as exc:
-        if _looks_like_archive(filename):
-            # torch.save writes zip archives; this one is cut short, and torch
-            # fell back to reading it as a bare pickle.
-            raise ParamFileError(
-                f"{source} is not a readable param-store archive (truncated or damaged: "
-                "it starts as a zip archive but is not a complete one); hint: was it "
-                "copied or written completely?"
-            ) from exc
-        # Refused for safety, and the type says so; torch's text suggests loading
-        # with weights_only=False, which a damaged or foreign file must not get.
-        exc.add_note(
-            f"while reading {source}: it holds something other than plain data, so it was "
-            "not written by ParamStoreDict.save() or it is damaged; do not load it with "
-            "weights_only=False unless you trust where it came from"
-        )
-        raise
-    except EOFError as exc:
-        raise TruncatedParamFileError(
-            f"{source} is empty or ends early (truncated or damaged); hint: was it copied "
-            "or written completely?"
-        ) from exc
-    except FileNotFoundError:
-        raise
-    except (RuntimeError, ValueError, KeyError, IndexError, OSError) as exc:
-        raise ParamFileError(
-            f"{source} is not a readable param-store archive (truncated or damaged: "
-            f"{_reason(exc)}); hint: files written by ParamStoreDict.save() load here, "
-            "a damaged copy does not"
-        ) from exc
-    return from_payload(payload, source)
-
-
-def _looks_like_archive(filename: FileLike) -> bool:
-    # Whether the file starts like a zip archive (or is a prefix of its magic)
-    # without being a complete one.
-    try:
-        if isinstance(filename, str | os.PathLike):
-            with open(filename, "rb") as f:
-                data = f.read()
-        else:
-            position = filename.tell()
-            filename.seek(0)
-            data = filename.read()
-            filename.seek(position)
-    except (OSError, ValueError, AttributeError):
-        return False
-    if not data or not (b"PK\x03\x04".startswith(data[:4])):
-        return False
-    return not zipfile.is_zipfile(io.BytesIO(data))
-
-
-def _reason(exc: BaseException) -> str:
-    # What went wrong, in one clause, without torch's internal class names.
-    text = str(exc).replace("PytorchStreamReader failed ", "").strip()
-    text = text.split(". ")[0].rstrip(".")
-    if isinstance(exc, RuntimeError) and text:
-        return text
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
