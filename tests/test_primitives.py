@@ -6,7 +6,7 @@ import torch
 import tracegraph
 import tracegraph.distributions as dist
 from tracegraph import poutine
-from tracegraph.errors import SiteError
+from tracegraph.errors import ShapeError, SiteError, SiteTypeError
 
 
 def test_sample_plain_torch_distribution_works_and_is_traced():
@@ -75,6 +75,33 @@ def test_sample_fn_not_callable_raises_type_error():
         poutine.trace(model).get_trace()
 
 
+def _notes(exc: BaseException) -> str:
+    return str(exc) + "\n" + "\n".join(getattr(exc, "__notes__", []))
+
+
+def test_sample_fn_class_raises_type_error_naming_site():
+    # Pyro calls the class and fails with torch's TypeError; ours subclasses it.
+    with pytest.raises(SiteTypeError, match="site 'x': fn is the class Normal, not a distribution"):
+        poutine.trace(lambda: tracegraph.sample("x", dist.Normal)).get_trace()
+    with pytest.raises(TypeError, match="site 'x'.*missing 2 required positional"):
+        tracegraph.sample("x", dist.Normal)  # no handler: the same error
+
+
+def test_sample_fn_class_observed_is_recorded_then_log_prob_names_site():
+    # As Pyro, the observed site is recorded; scoring it fails.
+    tr = poutine.trace(lambda: tracegraph.sample("x", dist.Normal, obs=torch.zeros(()))).get_trace()
+    assert tr.nodes["x"]["fn"] is dist.Normal
+    with pytest.raises(SiteTypeError, match="site 'x': fn is the class Normal") as info:
+        tr.log_prob_sum()
+    assert "ProvenanceFastPath" not in _notes(info.value)
+
+
+def test_sample_fn_class_called_with_args_as_pyro():
+    # Pyro calls the class with the site's args: the value is a distribution.
+    tr = poutine.trace(lambda: tracegraph.sample("x", dist.Normal, 0.0, 1.0)).get_trace()
+    assert isinstance(tr.nodes["x"]["value"], dist.Normal)
+
+
 def test_sample_accepts_non_torch_distribution_callables():
     class Constant(dist.Distribution):
         def sample(self, *args, **kwargs):
@@ -112,6 +139,40 @@ def test_obs_mask_not_bool_raises():
         tracegraph.sample("x", dist.Normal(0.0, 1.0), obs=torch.zeros(2), obs_mask=torch.ones(2))
 
 
+def _masked_model(obs: torch.Tensor, mask: torch.Tensor):
+    def model():
+        with tracegraph.plate("p", 3):
+            return tracegraph.sample("x", dist.Normal(0.0, 1.0), obs=obs, obs_mask=mask)
+
+    return model
+
+
+def test_obs_mask_wrong_shape_raises_value_error_naming_site_and_shapes():
+    model = _masked_model(torch.zeros(3), torch.ones(2, dtype=torch.bool))
+    with pytest.raises(ShapeError) as info:
+        poutine.trace(model).get_trace()
+    message = str(info.value)
+    assert isinstance(info.value, ValueError)  # Pyro: ValueError("Invalid obs_mask shape ...")
+    assert "site 'x': obs_mask has shape (2,)" in message
+    assert "batch shape (3,)" in message and "'p' (dim -1, size 3)" in message
+
+
+def test_obs_mask_and_obs_not_broadcasting_keep_runtime_error_with_note():
+    # Pyro raises torch's RuntimeError when the two values do not broadcast.
+    model = _masked_model(torch.zeros(2), torch.ones(2, dtype=torch.bool))
+    with pytest.raises(RuntimeError) as info:
+        poutine.trace(model).get_trace()
+    text = _notes(info.value)
+    assert "observed and the latent values of site 'x'" in text
+    assert "obs has shape (2,) and the latent value (3,)" in text
+    assert "raised by the program after" not in text  # the site is named already
+
+
+def test_obs_mask_broadcasting_to_a_larger_shape_runs_as_pyro():
+    model = _masked_model(torch.zeros(3), torch.ones(3, 1, dtype=torch.bool))
+    assert poutine.trace(model).get_trace().nodes["x"]["value"].shape == (3, 3)
+
+
 def test_factor_adds_log_factor_to_log_prob_sum():
     def model():
         tracegraph.factor("f", torch.tensor(-2.5))
@@ -130,6 +191,31 @@ def test_deterministic_records_value_without_log_prob():
     assert torch.equal(tr.nodes["w"]["value"], 2 * tr.nodes["z"]["value"])
     lp_z = dist.Normal(0.0, 1.0).log_prob(tr.nodes["z"]["value"])
     assert torch.allclose(tr.log_prob_sum(), lp_z)
+
+
+def test_factor_nan_keeps_value_error_and_notes_site_and_shape():
+    with pytest.raises(ValueError, match="log_factor") as info:
+        poutine.trace(lambda: tracegraph.factor("f", torch.tensor([0.0, float("nan")])))()
+    text = _notes(info.value)
+    assert "factor site 'f' from a log_factor of shape (2,)" in text
+    assert "before its first site" not in text
+
+
+def test_factor_nan_without_validation_runs_as_pyro():
+    with tracegraph.validation_enabled(False):
+        tr = poutine.trace(lambda: tracegraph.factor("f", torch.tensor(float("nan")))).get_trace()
+        assert tr.log_prob_sum().isnan()
+
+
+def test_deterministic_event_dim_above_rank_names_site():
+    with pytest.raises(ShapeError, match="deterministic site 'd': event_dim=2 .* shape \\(\\)"):
+        poutine.trace(lambda: tracegraph.deterministic("d", torch.tensor(3.0), event_dim=2))()
+
+
+def test_deterministic_negative_event_dim_counts_as_zero_as_pyro():
+    tr = poutine.trace(lambda: tracegraph.deterministic("d", torch.zeros(2), event_dim=-1))
+    node = tr.get_trace().nodes["d"]
+    assert node["fn"].batch_shape == (2,) and node["fn"].event_shape == ()
 
 
 def test_param_lazy_init_called_once_and_constraint_kept():

@@ -32,7 +32,7 @@ from tracegraph.distributions import (
 )
 from tracegraph.distributions import enable_validation as _enable_dist_validation
 from tracegraph.distributions.util import is_validation_enabled
-from tracegraph.errors import SiteError, SiteNameError
+from tracegraph.errors import ShapeError, SiteError, SiteNameError
 from tracegraph.ops.rng import set_rng_seed
 from tracegraph.params import (
     ParamStoreDict,
@@ -51,9 +51,11 @@ from tracegraph.poutine.runtime import (
     apply_stack,
     call_site_fn,
     effectful,
+    get_plates,
     new_message,
     new_sample_message,
 )
+from tracegraph.poutine.site_errors import masked_value_error
 from tracegraph.poutine.subsample_messenger import SubsampleMessenger
 
 __all__ = [
@@ -114,7 +116,10 @@ def sample(
         it is a latent drawn at a companion site ``f"{name}_unobserved"``.
     :param infer: inference options for the site (e.g. ``{"baseline": {...}}``).
     :returns: the value.
-    :raises SiteTypeError: (a ``TypeError``) when ``fn`` must be called but cannot.
+    :raises SiteTypeError: (a ``TypeError``) when ``fn`` must be called but cannot,
+        or is a distribution class where an instance belongs.
+    :raises ShapeError: (a ``ValueError``) when ``obs_mask`` does not broadcast with
+        the site's batch shape.
 
     >>> import tracegraph.distributions as dist
     >>> from tracegraph import poutine
@@ -166,12 +171,18 @@ def _masked_observe(
     # mixes them.
     if obs is None:
         raise SiteError(f"site '{name}': obs_mask needs obs=")
-    mask = obs_mask.reshape(obs_mask.shape + (1,) * len(fn.event_shape))
     with MaskMessenger(obs_mask):
         observed = sample(f"{name}_observed", fn, obs=obs, infer=infer)
     with MaskMessenger(~obs_mask):
         unobserved = sample(f"{name}_unobserved", fn, infer=infer)
-    value = torch.where(mask, observed, unobserved)
+    # (Read only now: a class passed as fn fails above, naming the site.)
+    mask = obs_mask.reshape(obs_mask.shape + (1,) * len(fn.event_shape))
+    try:
+        value = torch.where(mask, observed, unobserved)
+    except RuntimeError as exc:
+        msg = new_sample_message(name, fn)
+        msg["cond_indep_stack"] = get_plates()
+        raise masked_value_error(msg, obs_mask, observed, unobserved, exc) from exc
     return deterministic(name, value, event_dim=len(fn.event_shape))
 
 
@@ -230,7 +241,16 @@ def factor(name: str, log_factor: torch.Tensor, *, has_rsample: bool | None = No
     tensor(-1.)
     """
     log_factor = torch.as_tensor(log_factor)
-    unit = Unit(log_factor, has_rsample=has_rsample)
+    try:
+        unit = Unit(log_factor, has_rsample=has_rsample)
+    except ValueError as exc:
+        # torch names the parameter (log_factor) and not the site.
+        exc.add_note(
+            f"while building factor site {name!r} from a log_factor of shape "
+            f"{tuple(log_factor.shape)}: expected real values (NaN is not; -inf is)"
+        )
+        exc._tracegraph_site_noted = True  # type: ignore[attr-defined]
+        raise
     sample(name, unit, obs=unit.sample(), infer={"is_auxiliary": True})
 
 
@@ -244,6 +264,13 @@ def deterministic(name: str, value: torch.Tensor, event_dim: int | None = None) 
     if not _HANDLERS.get():
         return value  # nothing records it (and, unlike sample, no warning: as Pyro)
     event_dim = value.dim() if event_dim is None else event_dim
+    if isinstance(event_dim, int) and event_dim > value.dim():
+        # (A negative event_dim counts as 0, as in Pyro.)
+        raise ShapeError(
+            f"deterministic site {name!r}: event_dim={event_dim} but the value has shape "
+            f"{tuple(value.shape)} ({value.dim()} dims); expected event_dim <= {value.dim()}"
+            "; hint: event_dim counts the value's rightmost dims that form one event"
+        )
     fn = Delta(value, event_dim=event_dim).mask(False)
     return sample(name, fn, obs=value, infer={"_deterministic": True})
 

@@ -47,10 +47,21 @@ def test_delta_log_density_broadcasts_batch_shape():
     assert d.batch_shape == (2,) and d.v.shape == (2,)
 
 
-@pytest.mark.parametrize("event_dim", [-1, 2])
-def test_delta_bad_event_dim_raises(event_dim):
-    with pytest.raises(ShapeError, match="event_dim"):
-        Delta(torch.zeros(3), event_dim=event_dim)
+def test_delta_event_dim_above_rank_raises():
+    with pytest.raises(ShapeError, match="event_dim=2 .* expected event_dim <= 1"):
+        Delta(torch.zeros(3), event_dim=2)
+
+
+@pytest.mark.parametrize("event_dim", [-1, -3])
+def test_delta_negative_event_dim_counts_as_zero_as_pyro(event_dim):
+    v = torch.tensor([[0.0, 1.0, 2.0], [3.0, 4.0, 5.0]])
+    d = Delta(v, log_density=torch.full((2, 3), -0.5), event_dim=event_dim)
+    ref = Delta(v, log_density=torch.full((2, 3), -0.5), event_dim=0)
+    assert (d.batch_shape, d.event_shape, d.event_dim) == ((2, 3), (), 0)
+    x = v.clone()
+    x[0, 1] = 7.0
+    assert torch.equal(d.log_prob(x), ref.log_prob(x))
+    assert d.expand((4, 2, 3)).batch_shape == (4, 2, 3)
 
 
 def test_delta_integer_value_log_prob_is_float():

@@ -13,7 +13,7 @@ from zoo import CONTROL_FLOW_ZOO, MIXED, PROGRAMS, ZOO
 import tracegraph
 import tracegraph.distributions as dist
 from tracegraph import poutine
-from tracegraph.errors import UnknownSiteError
+from tracegraph.errors import SiteTypeError, UnknownSiteError
 from tracegraph.poutine.edges import transitive_dependencies, transitive_dependents
 from tracegraph.poutine.provenance_messenger import TrackProvenanceMessenger, site_dependencies
 
@@ -107,6 +107,25 @@ def test_transitive_dependencies_control_flow_and_unread_parents():
     assert tr.predecessors("c") == {"a", "b"}
     assert transitive_dependencies(tr, "x") == {"a", "b", "c"}
     assert transitive_dependents(tr, "a") == {"b", "c", "x"}
+
+
+def test_provenance_edges_class_fn_raises_site_type_error():
+    def model():
+        tracegraph.sample("x", dist.Normal, obs=torch.zeros(()))
+
+    with pytest.raises(SiteTypeError, match="site 'x': fn is the class Normal") as info:
+        poutine.trace(model, graph_type="provenance").get_trace()
+    assert info.value.__suppress_context__
+
+
+def test_provenance_edges_function_fn_keeps_attribute_error_with_hint():
+    def model():
+        tracegraph.sample("x", lambda: torch.tensor(0.0))
+
+    with pytest.raises(AttributeError) as info:
+        poutine.trace(model, graph_type="provenance").get_trace()
+    notes = "\n".join(info.value.__notes__)
+    assert "log_prob at site 'x': function" in notes and "hint: site 'x'" in notes
 
 
 def test_transitive_dependencies_unknown_site_raises():

@@ -82,6 +82,16 @@ def test_plate_broadcasts_partial_batch_shape():
     assert tr.nodes["x"]["value"].shape == (2, 3)
 
 
+def test_plate_leaves_class_fn_alone_as_pyro():
+    # A class where an instance belongs is recorded (scoring it fails later).
+    def model():
+        with tracegraph.plate("p", 3):
+            tracegraph.sample("x", dist.Normal, obs=torch.zeros(3))
+
+    tr = poutine.trace(model).get_trace()
+    assert tr.nodes["x"]["fn"] is dist.Normal
+
+
 def test_plate_stack_creates_nested_plates():
     def model():
         with tracegraph.plate_stack("batch", (2, 3)):

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
-from tracegraph.errors import HandlerError
+from tracegraph.errors import HandlerError, SiteTypeError
 from tracegraph.poutine.messenger import Messenger
 from tracegraph.poutine.runtime import (
     CondIndepStackFrame,
     am_i_wrapped,
     apply_stack,
+    call_site_fn,
     default_process_message,
     effectful,
     get_handler_stack,
@@ -134,6 +136,34 @@ def test_default_process_message_done_message_not_recomputed():
     msg["done"] = True
     default_process_message(msg)
     assert calls == [] and msg["value"] is None
+
+
+def test_default_process_message_class_fn_raises_site_type_error():
+    msg = new_message("sample", "x", torch.distributions.Normal)
+    with pytest.raises(SiteTypeError, match="site 'x': fn is the class Normal") as info:
+        default_process_message(msg)
+    # torch's own TypeError is the cause, and its text is in the message.
+    assert isinstance(info.value.__cause__, TypeError)
+    assert "missing 2 required positional arguments" in str(info.value)
+
+
+def test_default_process_message_class_fn_that_accepts_args_runs_as_pyro():
+    msg = new_message("sample", "x", torch.distributions.Normal, 0.0, 1.0)
+    default_process_message(msg)
+    assert isinstance(msg["value"], torch.distributions.Normal)
+
+
+def test_default_process_message_class_fn_value_error_keeps_type_with_note():
+    msg = new_message("sample", "x", torch.distributions.Normal, 0.0, -1.0)
+    with pytest.raises(ValueError, match="scale") as info:
+        default_process_message(msg)
+    note = "while drawing a value at site 'x': the class Normal; no plates"
+    assert info.value.__notes__ == [note]
+
+
+def test_call_site_fn_class_fn_raises_site_type_error():
+    with pytest.raises(SiteTypeError, match="site 'x': fn is the class Normal"):
+        call_site_fn("x", torch.distributions.Normal, (), {})
 
 
 def test_effectful_no_handler_calls_fn_directly():

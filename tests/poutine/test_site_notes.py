@@ -150,3 +150,47 @@ def test_vectorized_item_names_site_and_hint():
     text = _full_text(info.value)
     assert "after site 'z'" in text and "vectorize_particles=False" in text
     assert "ProvenanceTensor" not in text
+
+
+# -- errors raised while a distribution is built: no site is known yet ---------
+
+
+def _bad_bernoulli_after_a() -> None:
+    tracegraph.sample("a", dist.Normal(0.0, 1.0))
+    tracegraph.sample("x", dist.Bernoulli(1.5))  # the constructor refuses 1.5
+
+
+@pytest.mark.parametrize("runner", sorted(RUNNERS))
+def test_constructor_failure_quotes_program_line_and_names_last_site_only(runner: str):
+    with tracegraph.validation_enabled(True), pytest.raises(ValueError) as info:
+        RUNNERS[runner](_bad_bernoulli_after_a)
+    text = _full_text(info.value)
+    assert "raised by the program after site 'a', before the next site was recorded" in text
+    assert f'File "{__file__}", line ' in text
+    assert 'in _bad_bernoulli_after_a: tracegraph.sample("x", dist.Bernoulli(1.5))' in text
+    assert "(the last site recorded: site 'a': Normal with batch_shape (" in text
+    assert "site 'x'" not in text  # never recorded: no note may claim it
+
+
+def test_constructor_failure_before_any_site_quotes_program_line():
+    def model() -> None:
+        tracegraph.sample("x", dist.Categorical(torch.tensor([-1.0, 2.0])))
+
+    with pytest.raises(ValueError, match="Simplex") as info:
+        poutine.trace(model).get_trace()
+    note = info.value.__notes__[0]
+    assert note.splitlines() == [
+        "raised by the program before its first site was recorded",
+        f'  File "{__file__}", line {model.__code__.co_firstlineno + 1}, in model: '
+        'tracegraph.sample("x", dist.Categorical(torch.tensor([-1.0, 2.0])))',
+    ]
+
+
+def test_error_noted_at_a_site_gets_no_program_line_note():
+    def model() -> None:
+        tracegraph.sample("y", dist.Bernoulli(torch.tensor(1.5), validate_args=False))
+
+    with pytest.raises(RuntimeError) as info:
+        poutine.trace(model).get_trace()
+    text = _full_text(info.value)
+    assert "while drawing a value at site 'y'" in text and "raised by the program" not in text

@@ -110,6 +110,13 @@ def test_format_shapes_handles_plain_number_values():
     assert ["c"] in rows and ["x", "dist", "|"] in rows and ["value", "|"] in rows
 
 
+def test_format_shapes_class_recorded_as_fn_shows_no_dist_shape():
+    # A class where an instance belongs (Pyro's table raises on it).
+    nodes = {"x": {"type": "sample", "fn": tdist.Normal, "value": torch.zeros(2)}}
+    rows = [line.split() for line in format_shapes(nodes).splitlines()]
+    assert ["x", "dist", "|"] in rows and ["value", "2", "|"] in rows
+
+
 # -- symbolize_dims / pack -------------------------------------------------------------
 
 

@@ -11,7 +11,7 @@ import torch.distributions as tdist
 
 import tracegraph.distributions as dist
 from tracegraph.distributions.util import ScoreParts
-from tracegraph.errors import HandlerError, ShapeError, SiteError
+from tracegraph.errors import HandlerError, ShapeError, SiteError, SiteTypeError
 from tracegraph.poutine.edges import identify_dense_edges
 from tracegraph.poutine.runtime import CondIndepStackFrame
 from tracegraph.poutine.subsample_messenger import SubsampleDistribution
@@ -527,6 +527,27 @@ def test_log_prob_failure_reraises_same_exception_with_site_and_table(method):
     assert "at site 'bad'" in notes
     assert "Trace Shapes:" in notes and "bad dist" in notes and "good dist" in notes
     assert "later" not in notes  # the table stops at the failing site
+
+
+@pytest.mark.parametrize("method", ["log_prob_sum", "compute_log_prob", "compute_score_parts"])
+def test_log_prob_of_class_fn_raises_site_type_error_without_internal_names(method):
+    # (Pyro: TypeError "Normal.log_prob() missing 1 required positional argument".)
+    tr = Trace()
+    add_sample(tr, "x", dist.Normal, torch.zeros(2))
+    with pytest.raises(SiteTypeError, match="site 'x': fn is the class Normal") as info:
+        getattr(tr, method)()
+    assert info.value.__suppress_context__  # torch's message names an internal class
+    notes = "\n".join(info.value.__notes__)
+    assert "while computing" in notes and "at site 'x': the class Normal" in notes
+    assert "x dist" in notes and "Provenance" not in notes
+
+
+def test_log_prob_of_function_fn_keeps_attribute_error_with_hint():
+    tr = Trace()
+    add_sample(tr, "x", lambda: 0.0, torch.zeros(2))
+    with pytest.raises(AttributeError) as info:
+        tr.log_prob_sum()
+    assert "hint: site 'x' has a function as fn, which has no log_prob" in info.value.__notes__[1]
 
 
 def test_invalid_log_prob_shape_raises_under_validation_only():

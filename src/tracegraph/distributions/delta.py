@@ -31,7 +31,8 @@ class Delta(TorchDistribution):
     :param log_density: a number or tensor broadcasting with the batch shape.
     :param event_dim: how many rightmost dims of ``v`` form one event.
     :param validate_args: torch's per-instance validation switch.
-    :raises ShapeError: if ``event_dim`` is negative or larger than ``v.dim()``.
+    :raises ShapeError: if ``event_dim`` is larger than ``v.dim()`` (a negative
+        one counts as 0, as in Pyro).
 
     >>> d = Delta(torch.tensor(2.0), log_density=-1.0)
     >>> d.log_prob(torch.tensor([2.0, 3.0]))
@@ -48,11 +49,12 @@ class Delta(TorchDistribution):
         validate_args: bool | None = None,
     ):
         v = torch.as_tensor(v)
-        if not 0 <= event_dim <= v.dim():
+        if event_dim > v.dim():
             raise ShapeError(
                 f"Delta got event_dim={event_dim} for v of shape {tuple(v.shape)}; "
-                f"expected 0 <= event_dim <= {v.dim()}"
+                f"expected event_dim <= {v.dim()}"
             )
+        event_dim = max(event_dim, 0)  # a negative one counts as 0, as in Pyro
         dtype = v.dtype if v.is_floating_point() else torch.get_default_dtype()
         log_density = torch.as_tensor(log_density, dtype=dtype, device=v.device)
         split = v.dim() - event_dim

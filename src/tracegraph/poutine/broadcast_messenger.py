@@ -34,8 +34,8 @@ def broadcast_site(msg: Message) -> None:
         return
     fn: Any = msg["fn"]
     batch_shape = getattr(fn, "batch_shape", None)
-    if batch_shape is None:
-        return
+    if batch_shape is None or isinstance(fn, type):
+        return  # (a class where an instance belongs fails later, naming the site)
     target = list(batch_shape)
     changed = False
     for frame in msg["cond_indep_stack"]:

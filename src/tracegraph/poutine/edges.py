@@ -27,6 +27,7 @@ from collections.abc import Iterable
 from tracegraph.ops.provenance import scrub_tracked_names
 from tracegraph.poutine.messages import describe_site
 from tracegraph.poutine.provenance_messenger import site_dependencies
+from tracegraph.poutine.site_errors import class_fn_error, fn_hint
 from tracegraph.poutine.sites import site_is_subsample
 from tracegraph.poutine.trace_struct import Trace
 
@@ -112,8 +113,15 @@ def identify_provenance_edges(trace: Trace) -> None:
         try:
             deps = site_dependencies(site)
         except Exception as exc:
+            fn = site.get("fn")
+            if isinstance(fn, type) and isinstance(exc, TypeError):
+                # torch's message would name the unbound method's internal class.
+                raise class_fn_error(name, fn, "its log_prob cannot be computed") from None
             where = describe_site(site)
             exc.add_note(f"while computing log_prob at {where} (for its dependencies)")
+            hint = fn_hint(name, fn)
+            if hint is not None:
+                exc.add_note(hint)
             scrub_tracked_names(exc)
             raise
         if name in deps:

@@ -214,8 +214,11 @@ def describe_site(msg: Any) -> str:
     "site 'x': Normal with batch_shape (3,), event_shape (); plates: 'data' (dim -1, size 3)"
     """
     fn = msg.get("fn")
-    parts = [f"site {msg.get('name')!r}: {type(fn).__name__}"]
-    if hasattr(fn, "batch_shape") and hasattr(fn, "event_shape"):
+    if isinstance(fn, type):  # a class where an instance belongs: no shapes to read
+        parts = [f"site {msg.get('name')!r}: the class {fn.__name__}"]
+    else:
+        parts = [f"site {msg.get('name')!r}: {type(fn).__name__}"]
+    if not isinstance(fn, type) and hasattr(fn, "batch_shape") and hasattr(fn, "event_shape"):
         parts.append(
             f" with batch_shape {tuple(fn.batch_shape)}, event_shape {tuple(fn.event_shape)}"
         )

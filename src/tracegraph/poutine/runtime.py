@@ -44,6 +44,7 @@ from tracegraph.poutine.messages import (
     new_message,
     new_sample_message,
 )
+from tracegraph.poutine.site_errors import class_fn_error
 
 if TYPE_CHECKING:
     from tracegraph.poutine.messenger import Messenger
@@ -144,6 +145,9 @@ def default_process_message(msg: Message) -> None:
         msg["value"] = fn(*msg["args"], **msg["kwargs"])
     except Exception as exc:
         if msg["type"] == "sample" and not isinstance(exc, NonlocalExit):
+            if isinstance(fn, type) and isinstance(exc, TypeError):
+                # ``dist.Normal`` where ``dist.Normal(0., 1.)`` belongs.
+                raise class_fn_error(msg["name"], fn, f"calling it failed: {exc}") from exc
             # torch's message names a parameter or a constraint, never the site.
             exc.add_note(f"while drawing a value at {describe_site(msg)}")
             exc._tracegraph_site_noted = True  # type: ignore[attr-defined]
@@ -153,8 +157,10 @@ def default_process_message(msg: Message) -> None:
 
 def call_site_fn(name: Any, fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     """``fn(*args, **kwargs)`` for site ``name``; a ``fn`` that cannot be called
-    (a tensor passed where a distribution belongs) raises
-    :class:`~tracegraph.errors.SiteTypeError`, a ``TypeError`` as Pyro's call raises.
+    (a tensor passed where a distribution belongs), or a class that cannot be
+    called with these arguments (``dist.Normal`` for ``dist.Normal(0., 1.)``),
+    raises :class:`~tracegraph.errors.SiteTypeError`, a ``TypeError`` as Pyro's
+    call raises.
 
     >>> call_site_fn("x", lambda a: a + 1, (1,), {})
     2
@@ -168,7 +174,12 @@ def call_site_fn(name: Any, fn: Any, args: tuple[Any, ...], kwargs: dict[str, An
             f"site {name!r}: {type(fn).__name__!r} object is not callable; expected a "
             f"distribution, got {fn!r}; hint: pass an instance such as dist.Normal(0., 1.)"
         )
-    return fn(*args, **kwargs)
+    try:
+        return fn(*args, **kwargs)
+    except TypeError as exc:
+        if isinstance(fn, type):
+            raise class_fn_error(name, fn, f"calling it failed: {exc}") from exc
+        raise
 
 
 def apply_stack(initial_msg: Message) -> None:

@@ -29,6 +29,7 @@ from tracegraph.poutine.messages import describe_site
 from tracegraph.poutine.messenger import HandledFunction, Messenger
 from tracegraph.poutine.provenance_messenger import TrackProvenanceMessenger
 from tracegraph.poutine.runtime import Message, NonlocalExit
+from tracegraph.poutine.site_errors import program_line
 from tracegraph.poutine.sites import site_is_subsample
 from tracegraph.poutine.trace_struct import GRAPH_TYPES, Trace
 
@@ -45,8 +46,10 @@ __all__ = [
 
 def _note_where_it_failed(exc: BaseException, trace: Trace) -> None:
     # The program raised between sites (building a distribution, a mask, ...):
-    # say after which one, since torch's message cannot.  Errors noted at a
-    # site, and our own errors that name one, need no such note.
+    # no site is known, so say which one was recorded last -- never which one
+    # was being built, that is a guess -- and quote the program's own line,
+    # which usually names the site.  Errors noted at a site, and our own
+    # errors that name one, need no such note.
     if getattr(exc, "_tracegraph_site_noted", False) or (
         isinstance(exc, TracegraphError) and "site '" in str(exc)
     ):
@@ -55,17 +58,24 @@ def _note_where_it_failed(exc: BaseException, trace: Trace) -> None:
     for name, site in trace.nodes.items():
         if site.get("type") in ("sample", "param"):
             last = name
+    detail = None
     if last is None:
-        exc.add_note("raised by the program before its first site")
-        return
-    site = trace.nodes[last]
-    if site["type"] == "param":
-        where = f"param {last!r}"
-    elif site_is_subsample(site):
-        where = f"entering plate {last!r} (size {site['fn'].size})"
+        lines = ["raised by the program before its first site was recorded"]
     else:
-        where = describe_site(site)
-    exc.add_note(f"raised by the program after {where}")
+        site = trace.nodes[last]
+        if site["type"] == "param":
+            where = f"param {last!r}"
+        elif site_is_subsample(site):
+            where = f"entering plate {last!r} (size {site['fn'].size})"
+        else:
+            where, detail = f"site {last!r}", describe_site(site)
+        lines = [f"raised by the program after {where}, before the next site was recorded"]
+    line = program_line(exc.__traceback__)
+    if line is not None:
+        lines.append(f"  {line}")
+    if detail is not None:
+        lines.append(f"  (the last site recorded: {detail})")
+    exc.add_note("\n".join(lines))
 
 
 def _check_graph_type(graph_type: str) -> str:

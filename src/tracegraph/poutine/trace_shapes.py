@@ -104,8 +104,9 @@ def format_shapes(
             params.append((str(name), _cells(getattr(site.get("value"), "shape", ())), []))
         elif kind == "sample":
             fn = site.get("fn")
-            batch = tuple(getattr(fn, "batch_shape", ()))
-            event = tuple(getattr(fn, "event_shape", ()))
+            # (A class recorded where an instance belongs has no shapes to show.)
+            batch = () if isinstance(fn, type) else tuple(getattr(fn, "batch_shape", ()))
+            event = () if isinstance(fn, type) else tuple(getattr(fn, "event_shape", ()))
             samples.append((f"{name} dist", _cells(batch) + ["|"], _cells(event)))
             shape = tuple(getattr(site.get("value"), "shape", ()))
             cut = max(len(shape) - len(event), 0)

@@ -40,6 +40,7 @@ from tracegraph.ops.tensor_checks import warn_if_inf, warn_if_nan
 from tracegraph.poutine import trace_shapes
 from tracegraph.poutine.messages import describe_site
 from tracegraph.poutine.runtime import get_handler_stack
+from tracegraph.poutine.site_errors import class_fn_error, fn_hint
 from tracegraph.poutine.sites import site_is_subsample
 from tracegraph.poutine.subsample_messenger import SubsampleMessenger
 from tracegraph.poutine.trace_shapes import pack
@@ -425,12 +426,23 @@ class Trace:
                 yield name, site
 
     # -- log-probabilities ---------------------------------------------------
-    def _note_failure(self, exc: BaseException, name: str, what: str) -> None:
+    def _failure(self, exc: BaseException, name: str, what: str) -> BaseException:
+        # The exception to raise for ``exc``, raised while computing ``what`` at
+        # site ``name``: ``exc`` with notes, or a clearer error in its place.
+        fn = self.nodes[name].get("fn")
+        if isinstance(fn, type) and isinstance(exc, TypeError):
+            # torch's message would name the unbound method's internal class.
+            err = class_fn_error(name, fn, f"its {what} cannot be computed")
+            err.__suppress_context__ = True
+            exc = err
         try:
             where = describe_site(self.nodes[name])
         except Exception:  # noqa: BLE001 - the original error matters more
             where = f"site '{name}'"
         exc.add_note(f"while computing {what} at {where}")
+        hint = fn_hint(name, fn)
+        if hint is not None:
+            exc.add_note(hint)
         try:
             exc.add_note(self.format_shapes(last_site=name))
         except Exception as table_exc:  # noqa: BLE001 - the original error matters more
@@ -438,6 +450,7 @@ class Trace:
         scrub_tracked_names(exc)
         # Tells the trace handler that the table is already attached.
         exc._tracegraph_shapes_noted = True  # type: ignore[attr-defined]
+        return exc
 
     def _memoize(
         self,
@@ -464,8 +477,7 @@ class Trace:
                 # As in Pyro, the score function stays unscaled and unmasked.
                 score = score.scale_and_mask(site.get("scale", 1.0), site.get("mask"))
             except Exception as exc:
-                self._note_failure(exc, name, "score_parts")
-                raise
+                raise self._failure(exc, name, "score_parts")  # noqa: B904 - exc or its stand-in
             site["score_parts"] = score
             site["log_prob"] = log_p = score.log_prob
             fresh = True
@@ -480,8 +492,7 @@ class Trace:
                     site["unscaled_log_prob"] = log_p
                 log_p = scale_and_mask(log_p, site.get("scale", 1.0), site.get("mask"))
             except Exception as exc:
-                self._note_failure(exc, name, "log_prob")
-                raise
+                raise self._failure(exc, name, "log_prob")  # noqa: B904 - exc or its stand-in
             if parts:
                 site["log_prob"] = log_p
             fresh = True
@@ -611,8 +622,7 @@ class Trace:
             try:
                 trace_shapes.pack_site(name, site)
             except Exception as exc:
-                self._note_failure(exc, name, "packed tensors")
-                raise
+                raise self._failure(exc, name, "packed tensors")  # noqa: B904 - exc or its stand-in
 
 
 def _same_full_plate(old: Site, new: Site) -> bool:
