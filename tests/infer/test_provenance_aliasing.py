@@ -407,7 +407,7 @@ def test_latent_written_into_parameter_kept_as_control_flow():
         TraceGraph_ELBO().loss(model, guide)
 
 
-@pytest.mark.parametrize("raises", ["index", "cholesky"])
+@pytest.mark.parametrize("raises", ["index", "cholesky", "argument_check", "support_check"])
 def test_caught_exception_on_latent_warns_and_strict_raises(raises):
     # Whether the op raises depends on a; on the runs where it does not there is
     # nothing to record, so the decision cannot be tracked: the estimator says so
@@ -416,9 +416,13 @@ def test_caught_exception_on_latent_warns_and_strict_raises(raises):
         try:
             if raises == "index":
                 torch.zeros(1)[a.long()]
-            else:
+            elif raises == "cholesky":
                 torch.linalg.cholesky(torch.eye(2) * (1.0 - 2.0 * a))
-        except (IndexError, RuntimeError):
+            elif raises == "argument_check":
+                dist.Normal(0.0, 0.5 - a, validate_args=True)
+            else:
+                dist.Bernoulli(0.5, validate_args=True).log_prob(2.0 * a)
+        except (IndexError, RuntimeError, ValueError):
             return torch.tensor(1.0)
         return torch.tensor(0.0)
 

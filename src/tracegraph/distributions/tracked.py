@@ -31,6 +31,7 @@ from tracegraph.ops.provenance import (
     ProvenanceTensor,
     aligning,
     get_provenance,
+    note_raised,
     tag_in_place,
     track_provenance,
     untracked,
@@ -168,15 +169,21 @@ class ProvenanceFastPath(_FastPathBase):
         if prov is None:
             super().__init__(*args, **kwargs)
             return
-        if prov and not aligning():
-            with untracked():
+        try:
+            if prov and not aligning():
+                with untracked():
+                    super().__init__(*args, **kwargs)
+                # Arguments stored as they are stay the caller's plain tensors.
+                retrack(self, prov, keep=(*args, *kwargs.values()))
+            else:
+                # (In an estimator's completely tracked run the stored parameters
+                # keep their plate claims: tracegraph.ops.provenance.claims.)
                 super().__init__(*args, **kwargs)
-            # Arguments stored as they are stay the caller's plain tensors.
-            retrack(self, prov, keep=(*args, *kwargs.values()))
-        else:
-            # (In an estimator's completely tracked run the stored parameters keep
-            # their plate claims: tracegraph.ops.provenance.claims.)
-            super().__init__(*args, **kwargs)
+        except ValueError as exc:
+            # An argument check failed on tracked values: a program that catches
+            # it decides on them (reported at the next site).
+            note_raised(prov, exc)
+            raise
         # A leaf distribution: its arguments carry all the provenance it has.
         self._tg_leaf_provenance = prov
 
@@ -190,8 +197,12 @@ class ProvenanceFastPath(_FastPathBase):
             return NotImplemented
         state = self.__dict__
         size = len(state)
-        with untracked():
-            out = method(*args)
+        try:
+            with untracked():
+                out = method(*args)
+        except ValueError as exc:  # a value outside the support (validation)
+            note_raised(full, exc)
+            raise
         if len(state) != size:
             # Lazy properties cached during the call: computed from this leaf's
             # attributes only (the instance may have no provenance of its own).

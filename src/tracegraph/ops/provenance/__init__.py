@@ -106,6 +106,7 @@ from tracegraph.ops.provenance.rules import install_rules
 from tracegraph.ops.provenance.tensor import (
     DynamicShapeProvenanceTensor,
     ProvenanceTensor,
+    note_raised,
     plain_of,
     provenance_of,
     reduce_untracked,
@@ -162,6 +163,7 @@ __all__ = [
     "check_site_inputs",
     "StrictWatch",
     "strict_watch",
+    "note_raised",
     "take_raised",
     "remember_storage",
     # Error messages name plain tensors (display.py).

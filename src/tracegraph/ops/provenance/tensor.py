@@ -38,6 +38,7 @@ __all__ = [
     "link_root",
     "plain_of",
     "provenance_of",
+    "note_raised",
     "raised_on",
     "take_raised",
     "reduce_untracked",
@@ -297,7 +298,18 @@ def raised_on(inputs: Any, exc: BaseException) -> None:
     for t in tensors_in(inputs):
         if isinstance(t, ProvenanceTensor):
             prov = prov | provenance_of(t)
-    names = sorted(map(str, (e for e in prov if isinstance(e, str))))
+    note_raised(prov, exc)
+
+
+def note_raised(provenance: Iterable[Any], exc: BaseException) -> None:
+    """:func:`raised_on` for code that knows the provenance of what raised (a
+    distribution whose argument check failed on tracked values).
+
+    >>> note_raised({"z"}, ValueError("out of support"))
+    >>> take_raised()
+    [(['z'], 'ValueError')]
+    """
+    names = sorted(map(str, (e for e in provenance if isinstance(e, str))))
     if names:
         pending = getattr(_RAISED, "events", None)
         if pending is None:
