@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextvars
 import io
+import math
 import pickle
 import threading
 import warnings
@@ -43,7 +44,7 @@ from tracegraph.distributions import constraints
 from tracegraph.errors import ProvenanceError, TracegraphWarning
 from tracegraph.infer import JitTraceGraph_ELBO, Trace_ELBO, TraceGraph_ELBO
 from tracegraph.infer.inspect import get_dependencies
-from tracegraph.ops.provenance import strict
+from tracegraph.ops.provenance import detach_provenance, strict
 
 ESTIMATORS = {"trace": Trace_ELBO, "tracegraph": TraceGraph_ELBO, "jit": JitTraceGraph_ELBO}
 OBS = torch.tensor(2.0)
@@ -373,11 +374,15 @@ def test_strict_mode_raises_on_paths_that_skip_the_rules(path):
 
 def test_strict_watch_is_quiet_on_ordinary_models():
     # Every op of an ordinary model goes through a rule: the watch never fires,
-    # including in backward() and inside nn.Module calls.
+    # including in a backward pass the model starts and inside nn.Module calls.
     def model() -> None:
         a = tracegraph.sample("a", dist.Bernoulli(0.5))
+        w = torch.ones(1, requires_grad=True)
+        with torch.enable_grad():
+            (w * a).sum().backward()
+        assert w.grad is not None
         layer = torch.nn.Linear(2, 2)
-        h = layer(torch.stack([a, 1.0 - a]))
+        h = layer(torch.stack([a, w.grad.sum()]))
         buf = torch.zeros(2)
         buf[0] = h.sum()
         tracegraph.sample("x", dist.Normal(buf.sum() + torch.tensor([a]).sum(), 1.0), obs=OBS)
@@ -399,7 +404,7 @@ def test_latent_written_into_parameter_kept_as_control_flow():
         return layer(torch.ones(1)).sum()
 
     model = observed_through(read)
-    with pytest.warns(TracegraphWarning, match="Parameter"):
+    with pytest.warns(TracegraphWarning, match=r"sites \['a'\] were written into a parameter"):
         mean, _ = estimator_moments(TraceGraph_ELBO(), model, guide)
     exact = exact_grads(model, guide, list(guide_params(guide).values()))
     assert_exact(mean, exact)
@@ -439,3 +444,88 @@ def test_caught_exception_on_latent_warns_and_strict_raises(raises):
         TraceGraph_ELBO().loss(model, raising_guide)
     with strict(), pytest.raises(ProvenanceError, match="before site 'x'"):
         TraceGraph_ELBO().loss(model, raising_guide)
+
+
+def test_value_viewing_its_param_is_not_an_alias():
+    # A Delta's value is a view of its parameter; the parameter used again at
+    # another site is the value's own data, not an alias no op made (Pyro runs
+    # this, under validation and in strict mode alike).
+    def model() -> None:
+        tracegraph.sample("z", dist.Normal(torch.zeros(2), 1.0).to_event(1))
+        tracegraph.sample("w", dist.Normal(torch.zeros(2), 1.0).to_event(1))
+
+    def delta_guide() -> None:
+        v = tracegraph.param("v", torch.ones(2), constraint=constraints.positive)
+        tracegraph.sample("z", dist.Delta(v).to_event(1))
+        tracegraph.sample("w", dist.Normal(2.0 * v, 1.0).to_event(1))
+
+    for estimator in (Trace_ELBO, TraceGraph_ELBO):
+        assert math.isfinite(estimator().loss(model, delta_guide))
+        with strict():
+            assert math.isfinite(estimator().loss(model, delta_guide))
+
+
+def test_code_after_one_threads_run_does_not_reach_another_threads_run():
+    # A thread whose own runs are over records nothing: its post-run decisions
+    # (a check of its loss, say) never become control flow of another thread's
+    # open run.  A worker thread started inside a run does record (see PATHS).
+    from tracegraph.ops.provenance import control_flow_scope, track_provenance
+
+    z = track_provenance(torch.tensor(1.0), {"z"})
+    with control_flow_scope():
+        pass  # this thread has run before
+    opened, done = threading.Event(), threading.Event()
+    seen: list[frozenset] = []
+
+    def other_run() -> None:
+        with control_flow_scope() as scope:
+            opened.set()
+            done.wait(10)
+        seen.append(scope.provenance)
+
+    worker = threading.Thread(target=other_run)
+    worker.start()
+    assert opened.wait(10)
+    bool(z > 0)  # a decision here, after this thread's run
+    done.set()
+    worker.join()
+    assert seen == [frozenset()]
+
+
+def test_strict_watch_error_caught_by_program_raised_at_run_end():
+    def model() -> None:
+        a = tracegraph.sample("a", dist.Bernoulli(0.5))
+        try:
+            torch.sparse_coo_tensor(torch.tensor([[0]]), a.reshape(1), (1,))
+        except ProvenanceError:
+            pass
+        tracegraph.sample("x", dist.Normal(0.0, 1.0), obs=OBS)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # (sparse tensors are beta)
+        with strict(), pytest.raises(ProvenanceError, match="sparse"):
+            TraceGraph_ELBO().loss(model, guide)
+
+
+def test_strict_off_inside_strict_run_turns_the_watch_off():
+    def model() -> None:
+        a = tracegraph.sample("a", dist.Bernoulli(0.5))
+        with strict(False):
+            y = _scripted()(a)
+        tracegraph.sample("x", dist.Normal(y, 1.0), obs=OBS)
+
+    with strict():
+        assert math.isfinite(TraceGraph_ELBO().loss(model, guide))
+
+
+def test_strict_watch_allows_views_of_detached_values():
+    def model() -> None:
+        a = tracegraph.sample("a", dist.Bernoulli(torch.full((2,), 0.5)).to_event(1))
+        plain = detach_provenance(a).view(-1) * 2.0  # an explicit opt-out
+        tracegraph.sample("x", dist.Normal(plain.sum(), 1.0), obs=OBS)
+
+    def vector_guide() -> None:
+        tracegraph.sample("a", dist.Bernoulli(torch.full((2,), 0.3)).to_event(1))
+
+    with strict():
+        assert math.isfinite(TraceGraph_ELBO().loss(model, vector_guide))

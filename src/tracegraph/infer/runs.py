@@ -44,7 +44,7 @@ from tracegraph.ops.provenance import aligned_run, untracked
 from tracegraph.poutine import handlers
 from tracegraph.poutine.guide import GuideMessenger
 from tracegraph.poutine.messenger import Messenger, unwrap
-from tracegraph.poutine.provenance_messenger import TrackProvenanceMessenger
+from tracegraph.poutine.provenance_messenger import TrackProvenanceMessenger, score_sites
 from tracegraph.poutine.runtime import Message
 from tracegraph.poutine.sites import site_is_deterministic, site_is_latent, site_is_nonreparam
 from tracegraph.poutine.trace_struct import Trace
@@ -149,13 +149,14 @@ def trace_run(
 def _tracked_run(
     model: Program, guide: Program, args: Any, kwargs: Any, tracking: Tracking
 ) -> tuple[Trace, Trace]:
-    with TrackProvenanceMessenger(tracking.guide_tags()):
-        guide_trace = handlers.trace(guide).get_trace(*args, **kwargs)
-    # The replayed values already carry the guide's tags; the model records control
-    # flow (and tags its recorded intermediates when the run is complete).
-    replayed = handlers.replay(model, trace=guide_trace)
-    with TrackProvenanceMessenger(tracking.model_tags()):
-        return handlers.trace(replayed).get_trace(*args, **kwargs), guide_trace
+    with score_sites():  # (what is said about dependencies lost: score sites only)
+        with TrackProvenanceMessenger(tracking.guide_tags()):
+            guide_trace = handlers.trace(guide).get_trace(*args, **kwargs)
+        # The replayed values already carry the guide's tags; the model records
+        # control flow (and tags its recorded intermediates when the run is complete).
+        replayed = handlers.replay(model, trace=guide_trace)
+        with TrackProvenanceMessenger(tracking.model_tags()):
+            return handlers.trace(replayed).get_trace(*args, **kwargs), guide_trace
 
 
 def _guide_messenger(guide: Program) -> GuideMessenger | None:
@@ -185,7 +186,7 @@ def _guide_messenger_run(
             model_tags is not None and model_tags(msg)
         )
 
-    with TrackProvenanceMessenger(tag):
+    with score_sites(), TrackProvenanceMessenger(tag):
         guide(*args, **kwargs)
     return messenger.get_traces()
 

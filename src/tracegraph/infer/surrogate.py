@@ -195,11 +195,15 @@ class FirstOrderSurrogate(Surrogate):
             score_terms = term if score_terms is None else score_terms + term
         elbo = torch.zeros(()) if pathwise is None else pathwise
         objective = elbo if score_terms is None else elbo + score_terms
-        if not self.own_pathwise:
-            for cost in terms.own_costs.values():
-                # Value 0, gradient +grad(cost): cancels the guide term's -grad(cost).
-                total = cost.sum()
-                objective = objective + (total - total.detach())
+        if not self.own_pathwise and terms.own_costs:
+            # Value 0, gradient +grad(sum of the costs): cancels the guide terms'
+            # -grad(cost), in one product whatever the number of sites.
+            parts = [c if c.dim() == 0 else c.sum() for c in terms.own_costs.values()]
+            if len({(p.dtype, p.device) for p in parts}) == 1:
+                total = parts[0] if len(parts) == 1 else torch.stack(parts).sum()
+            else:
+                total = sum(parts[1:], parts[0])
+            objective = objective + (total - total.detach())
         return objective, elbo
 
     def baseline_term(self, score: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

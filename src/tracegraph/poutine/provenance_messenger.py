@@ -35,8 +35,9 @@ depends on; :func:`~tracegraph.poutine.edges.identify_provenance_edges` turns th
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 import torch
@@ -44,6 +45,7 @@ import torch
 from tracegraph.distributions.validation import is_validation_enabled
 from tracegraph.errors import ProvenanceError, TracegraphWarning
 from tracegraph.ops.provenance import (
+    UNTRACKABLE_WRITE,
     Claim,
     aligning,
     check_site_inputs,
@@ -158,6 +160,9 @@ class TrackProvenanceMessenger(Messenger):
             msg["control_provenance"] = previous | leaked
 
     def _pyro_post_sample(self, msg: Message) -> None:
+        scored = _SCORE_SITES.get()
+        if scored is not None and site_is_nonreparam(msg):
+            scored.add(str(msg["name"]))
         if is_strict() or is_validation_enabled():
             # A plain alias of tracked memory that no op made (.data =, set_()):
             # its dependency cannot be seen, so say so here.
@@ -265,22 +270,70 @@ def site_dependencies(site: Any, log_prob: Any = None) -> frozenset[str]:
     return deps
 
 
+#: The guide's sites with a score in the run under way (see :func:`score_sites`).
+_SCORE_SITES: ContextVar[set[str] | None] = ContextVar("tracegraph_score_sites", default=None)
+
+
+@contextmanager
+def score_sites() -> Iterator[set[str]]:
+    """Collect the non-reparameterized latent sites of a run (guide, then model):
+    dependencies the rules could not follow are reported for these only, since
+    a reparameterized site's dependencies enter no estimator.
+
+    >>> import tracegraph, tracegraph.distributions as dist
+    >>> from tracegraph.poutine import handlers
+    >>> with score_sites() as found:
+    ...     _ = handlers.trace(TrackProvenanceMessenger()(
+    ...         lambda: tracegraph.sample("b", dist.Bernoulli(0.5)))).get_trace()
+    >>> found
+    {'b'}
+    """
+    found: set[str] = set()
+    token = _SCORE_SITES.set(found)
+    try:
+        yield found
+    finally:
+        _SCORE_SITES.reset(token)
+
+
 def _caught(raised: list[tuple[list[str], str]], site: str) -> None:
-    # The program went on to a site after an op on tracked values raised: it
-    # caught the exception, so whether it raised (a decision on those values)
-    # may shape what follows, and on runs where nothing is raised there is no
-    # event to record.  The estimator cannot follow that decision.
-    sites = sorted({name for names, _ in raised for name in names})
-    kinds = sorted({kind for _, kind in raised})
+    # Dependencies the rules could not follow, noted since the last site: the
+    # program caught an exception raised on tracked values (whether it raised is
+    # a decision on them, and on the runs where nothing is raised there is no
+    # event to record), or wrote tracked values into a parameter (kept as control
+    # flow, conservative).  Said for sites with a score only, when known.
+    scored = _SCORE_SITES.get()
+    caught: set[str] = set()
+    kinds: set[str] = set()
+    written: set[str] = set()
+    for names, kind in raised:
+        keep = [n for n in names if scored is None or n in scored]
+        if not keep:
+            continue
+        if kind == UNTRACKABLE_WRITE:
+            written.update(keep)
+        else:
+            caught.update(keep)
+            kinds.add(kind)
+    if written:
+        warnings.warn(
+            f"before site '{site}', values of sites {sorted(written)} were written into "
+            "a parameter (or another tensor that cannot carry provenance): every later "
+            "site counts as depending on them (conservative: more variance, no bias).  "
+            "Write into a fresh tensor to keep the dependency per value.",
+            TracegraphWarning,
+            stacklevel=5,
+        )
+    if not caught:
+        return
     message = (
-        f"before site '{site}', the program caught {' / '.join(kinds)} raised by an op on "
-        f"values of sites {sites}: whether it raises depends on those values, and on "
-        "the runs where it does not there is nothing to track, so the gradient "
-        "estimator cannot see that decision (Rao-Blackwellized estimators may be "
-        "biased).  Test the condition explicitly instead (`if i >= len(x):`, "
+        f"before site '{site}', the program caught {' / '.join(sorted(kinds))} raised by "
+        f"an op on values of sites {sorted(caught)}: whether it raises may depend on "
+        "those values, and on the runs where it does not there is nothing to track, so "
+        "the gradient estimator cannot see that decision (Rao-Blackwellized estimators "
+        "may be biased).  Test the condition explicitly instead (`if i >= len(x):`, "
         "`torch.linalg.cholesky_ex` and its `info`), which is tracked as control flow."
     )
     if is_strict():
         raise ProvenanceError(message)
     warnings.warn(message, TracegraphWarning, stacklevel=5)
-

@@ -104,8 +104,10 @@ from tracegraph.ops.provenance.registry import (
 )
 from tracegraph.ops.provenance.rules import install_rules
 from tracegraph.ops.provenance.tensor import (
+    UNTRACKABLE_WRITE,
     DynamicShapeProvenanceTensor,
     ProvenanceTensor,
+    note_event,
     note_raised,
     plain_of,
     provenance_of,
@@ -163,6 +165,8 @@ __all__ = [
     "check_site_inputs",
     "StrictWatch",
     "strict_watch",
+    "UNTRACKABLE_WRITE",
+    "note_event",
     "note_raised",
     "take_raised",
     "remember_storage",

@@ -49,7 +49,7 @@ from tracegraph.errors import ProvenanceError, TracegraphWarning
 from tracegraph.ops.provenance.claims import blind
 from tracegraph.ops.provenance.control_flow import record_control_flow
 from tracegraph.ops.provenance.registry import is_strict
-from tracegraph.ops.provenance.tensor import call_disabled
+from tracegraph.ops.provenance.tensor import UNTRACKABLE_WRITE, call_disabled, note_event
 
 __all__ = [
     "adopt_aliases",
@@ -90,7 +90,8 @@ def untrackable_write(message: str, prov: frozenset) -> None:
     """Tracked values were written into a tensor that cannot carry provenance (an
     ``nn.Parameter``, another tensor subclass): keep the dependency as control
     flow (every later site depends on ``prov``, conservative), warn under
-    validation, raise in strict mode.  Pyro runs such programs, so outside strict
+    validation (at the next sample site, when ``prov`` holds a site with a
+    score), raise in strict mode.  Pyro runs such programs, so outside strict
     mode they run here too.
 
     >>> from tracegraph.ops.provenance.control_flow import control_flow_scope
@@ -104,7 +105,9 @@ def untrackable_write(message: str, prov: frozenset) -> None:
         raise ProvenanceError(message)
     record_control_flow(prov)
     if _validating():
-        warnings.warn(message, TracegraphWarning, stacklevel=5)
+        # Said at the next sample site, for the sites with a score only (the
+        # dependencies of reparameterized ones do not enter any estimator).
+        note_event(prov, UNTRACKABLE_WRITE)
 
 
 def remember_storage(t: Tensor, prov: frozenset, disabled: Any = call_disabled) -> None:
@@ -126,18 +129,23 @@ def remember_storage(t: Tensor, prov: frozenset, disabled: Any = call_disabled) 
     if not ptr:  # meta tensors, empty storages
         return
     plain = t._prov_plain  # type: ignore[attr-defined]
+    # The plain tensor an alias stands for is its data, not an alias of it: a
+    # program may hold it (detach_provenance returns it) and use it plainly; so is
+    # the tensor that one is a view of (a Delta's value is a view of its param).
+    mine = () if plain is None else (id(plain),)
+    base = None if plain is None else plain._base
+    if base is not None and type(base) is Tensor:
+        mine = (*mine, id(base))
     entry = _HOLDING.get(ptr)
     if entry is not None and entry[0]() is not None:
         # (Common: the same storage seen again; keep the entry's objects.)
         names, own = entry[1] | prov, entry[2]
-        if plain is not None and id(plain) not in own:
-            own = own | {id(plain)}
+        if mine and not own.issuperset(mine):
+            own = own | frozenset(mine)
     else:
         if len(_HOLDING) >= _MAX_HOLDING:
             _prune()
-        # The plain tensor an alias stands for is its data, not an alias of it: a
-        # program may hold it (detach_provenance returns it) and use it plainly.
-        names, own = prov, frozenset(() if plain is None else (id(plain),))
+        names, own = prov, frozenset(mine)
     _HOLDING[ptr] = (weakref.ref(t), names, own)
 
 
@@ -255,8 +263,8 @@ def aliased_sites(t: Any) -> list[str] | None:
     if entry is None or entry[0]() is None or id(t) in entry[2]:
         return None
     base = t._base
-    if base is not None and type(base) is not Tensor:
-        return None  # an explicitly untracked view of tracked data (detach_provenance)
+    if base is not None and (type(base) is not Tensor or id(base) in entry[2]):
+        return None  # a view of tracked data, or of a tensor it stands for (opted out)
     return sorted(map(str, (e for e in entry[1] if isinstance(e, str))))
 
 

@@ -90,12 +90,24 @@ class ControlFlowScope:
         return f"ControlFlowScope(provenance={{{names}}})"
 
 
-# Every open scope of every thread and context.  A tracked value that decides
-# control flow where no scope is open (a thread or a fresh context the program
-# started inside a run: they do not inherit its context) is recorded in all of
-# them: conservative for the runs it does not belong to, never a lost decision.
+# Every open scope of every thread and context, and per thread the scopes it
+# opened that are still open and whether it ever opened one.  A tracked value
+# that decides control flow where the context has no scope open was handed to
+# code the run started without its context:
+# * a fresh contextvars.Context on the run's own thread: the thread's open scopes;
+# * a thread that never ran a run itself (a worker the run started): every open
+#   scope of the process (conservative for the runs it does not belong to);
+# * a thread whose own runs are over (code after a run): nothing, as before.
 _LIVE: dict[int, ControlFlowScope] = {}
 _LIVE_LOCK = threading.Lock()
+_THREAD = threading.local()
+
+
+def _thread_scopes() -> list[ControlFlowScope]:
+    scopes = getattr(_THREAD, "open", None)
+    if scopes is None:
+        scopes = _THREAD.open = []
+    return scopes
 
 
 class _ScopeContext:
@@ -107,12 +119,17 @@ class _ScopeContext:
         scope = ControlFlowScope()
         self._scope = scope
         self._token = _SCOPES.set(_SCOPES.get() + (scope,))
+        _thread_scopes().append(scope)
+        _THREAD.ever = True
         with _LIVE_LOCK:
             _LIVE[id(scope)] = scope
         return scope
 
     def __exit__(self, *exc: object) -> None:
         _SCOPES.reset(self._token)
+        mine = _thread_scopes()
+        if self._scope in mine:
+            mine.remove(self._scope)
         with _LIVE_LOCK:
             _LIVE.pop(id(self._scope), None)
 
@@ -154,9 +171,10 @@ def record_control_flow(provenance: Iterable[Any]) -> None:
     Called by the provenance rules on ``bool(t)``, ``t.item()`` and friends;
     handlers may call it for their own data-dependent decisions.  Does
     nothing when no scope is open anywhere, or when the immediate caller is a
-    registered assertion (see :func:`register_assertion`).  Where no scope is
-    open but scopes are open in other threads or contexts (a thread the program
-    started inside a run does not inherit its context), every open scope gets it.
+    registered assertion (see :func:`register_assertion`).  A context without a
+    scope that code started inside a run (a fresh ``contextvars.Context``, a
+    worker thread, which do not inherit the run's context) records into the run's
+    scopes (a worker thread: into every open scope; see ``_LIVE``).
 
     :param provenance: sample-site names.
 
@@ -169,10 +187,15 @@ def record_control_flow(provenance: Iterable[Any]) -> None:
     if not scopes:
         if not _LIVE:
             return
-        # No scope here, but runs are open elsewhere: this thread or context was
-        # started by one of them (see _LIVE).
-        with _LIVE_LOCK:
-            scopes = tuple(_LIVE.values())
+        # No scope in this context, but runs are open (see _LIVE).
+        mine = _thread_scopes()
+        if mine:
+            scopes = tuple(mine)
+        elif getattr(_THREAD, "ever", False):
+            return
+        else:
+            with _LIVE_LOCK:
+                scopes = tuple(_LIVE.values())
     prov = provenance if isinstance(provenance, frozenset) else frozenset(provenance)
     if not prov or (_ASSERTION_CODES and _called_from_assertion()):
         return

@@ -128,29 +128,35 @@ def _leaves(roots: Any) -> Iterator[Tensor]:
         stack.extend(fn for fn, _ in node.next_functions)
 
 
-#: How many backward passes a rule started on this thread (``backward()`` of a
+#: How many backward passes a rule started are running (``backward()`` of a
 #: tracked root, ``torch.autograd.grad`` of tracked outputs or inputs): their
 #: ops read tracked saved values by design.  Strict mode's dispatcher watch
-#: (watch.py) checks the ops of any other backward pass.
-_KNOWN_BACKWARD = threading.local()
+#: (watch.py) checks the ops of any other backward pass.  Process-wide, not per
+#: thread: the autograd engine runs a device's backward ops on its own threads.
+#: (Another thread's unknown backward pass running meanwhile goes unchecked:
+#: strict mode's reach, never an estimate, depends on it.)
+_KNOWN_BACKWARD = [0]
+_KNOWN_LOCK = threading.Lock()
 
 
 def known_backward() -> bool:
-    """Whether a backward pass a rule started is running on this thread.
+    """Whether a backward pass a rule started is running.
 
     >>> known_backward()
     False
     """
-    return getattr(_KNOWN_BACKWARD, "depth", 0) > 0
+    return _KNOWN_BACKWARD[0] > 0
 
 
 @contextmanager
 def _backward_started_by_rule() -> Iterator[None]:
-    _KNOWN_BACKWARD.depth = getattr(_KNOWN_BACKWARD, "depth", 0) + 1
+    with _KNOWN_LOCK:
+        _KNOWN_BACKWARD[0] += 1
     try:
         yield
     finally:
-        _KNOWN_BACKWARD.depth -= 1
+        with _KNOWN_LOCK:
+            _KNOWN_BACKWARD[0] -= 1
 
 
 def grad_rule(func: Any, types: tuple, args: tuple, kwargs: dict | None, cls: type) -> Any:

@@ -38,6 +38,8 @@ __all__ = [
     "link_root",
     "plain_of",
     "provenance_of",
+    "UNTRACKABLE_WRITE",
+    "note_event",
     "note_raised",
     "raised_on",
     "take_raised",
@@ -284,6 +286,7 @@ def raised_on(inputs: Any, exc: BaseException) -> None:
     nothing is raised there is nothing to see, so the decision cannot be tracked.
     The event is kept until :func:`take_raised` (the next sample site) reports it.
 
+    >>> _ = take_raised()
     >>> i = ProvenanceTensor(torch.tensor(5), {"i"})
     >>> try:
     ...     torch.zeros(2)[i]
@@ -305,9 +308,27 @@ def note_raised(provenance: Iterable[Any], exc: BaseException) -> None:
     """:func:`raised_on` for code that knows the provenance of what raised (a
     distribution whose argument check failed on tracked values).
 
+    >>> _ = take_raised()
     >>> note_raised({"z"}, ValueError("out of support"))
     >>> take_raised()
     [(['z'], 'ValueError')]
+    """
+    note_event(provenance, type(exc).__name__)
+
+
+#: The kind :func:`note_event` gives a write into a tensor without provenance.
+UNTRACKABLE_WRITE = "write"
+
+
+def note_event(provenance: Iterable[Any], kind: str) -> None:
+    """Keep a dependency the rules could not follow for the next sample site to
+    report: an exception's type name (:func:`note_raised`) or
+    :data:`UNTRACKABLE_WRITE`.
+
+    >>> _ = take_raised()  # (forget what earlier code left)
+    >>> note_event({"z"}, UNTRACKABLE_WRITE)
+    >>> take_raised()
+    [(['z'], 'write')]
     """
     names = sorted(map(str, (e for e in provenance if isinstance(e, str))))
     if names:
@@ -315,12 +336,13 @@ def note_raised(provenance: Iterable[Any], exc: BaseException) -> None:
         if pending is None:
             pending = _RAISED.events = []
         if len(pending) < 16:
-            pending.append((names, type(exc).__name__))
+            pending.append((names, kind))
 
 
 def take_raised() -> list[tuple[list[str], str]]:
-    """The exceptions :func:`raised_on` saw since the last call (and forget them).
+    """The events noted since the last call (and forget them).
 
+    >>> _ = take_raised()
     >>> take_raised()
     []
     """

@@ -33,10 +33,11 @@ lists them); sample sites still refuse a plain alias under validation.
 >>> import torch
 >>> from tracegraph.ops.provenance import strict, track_provenance
 >>> a = track_provenance(torch.ones(2), {"a"})
->>> with strict(), StrictWatch():
-...     b = a * 2                      # a rule: fine
+>>> with strict():
 ...     try:
-...         torch.sparse_coo_tensor(torch.tensor([[0]]), a[:1], (2,))
+...         with StrictWatch():
+...             b = a * 2                      # a rule: fine
+...             torch.sparse_coo_tensor(torch.tensor([[0]]), a[:1], (2,))
 ...     except ProvenanceError as e:
 ...         print(str(e).split(" outside")[0].split("sites ")[1])
 ['a'] reach aten._sparse_coo_tensor_with_dims_and_tensors.default
@@ -80,7 +81,7 @@ class StrictWatch(TorchDispatchMode):
     def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
         kwargs = kwargs or {}
         in_backward = _IN_BACKWARD() is not None
-        if not (in_backward and known_backward()):
+        if is_strict() and not (in_backward and known_backward()):
             try:
                 _check(func, tree_leaves((args, kwargs)), _TRACKING_ON(), in_backward)
             except ProvenanceError as e:
@@ -92,9 +93,18 @@ class StrictWatch(TorchDispatchMode):
 
     def __exit__(self, exc_type: Any, exc_value: Any, traceback: Any) -> Any:
         super().__exit__(exc_type, exc_value, traceback)
-        error = self.error
-        if exc_value is not None and error is not None and exc_value is not error:
+        error, self.error = self.error, None
+        if error is None or exc_value is error:
+            return None
+        if exc_value is None:
+            # The program caught it and went on: the dependency is lost all the same.
+            raise error
+        if isinstance(exc_value, RuntimeError) and (
+            "TorchScript" in str(exc_value) or str(error) in str(exc_value)
+        ):
+            # A TorchScript interpreter re-raised it as a RuntimeError.
             raise error.with_traceback(None) from exc_value
+        exc_value.add_note(f"(earlier in this run, caught by the program: {error})")
         return None
 
 
