@@ -184,4 +184,13 @@ def without_score(terms: ParticleTerms, site: str) -> ParticleTerms:
     plates = {k: v for k, v in terms.score_plates.items() if k != site}
     # (disarm_term cancels the site's own pathwise gradient itself.)
     own = {k: v for k, v in terms.own_costs.items() if k != site}
-    return ParticleTerms(groups, scores, plates, scalar, terms.incomplete, terms.analytic, own)
+    return ParticleTerms(
+        groups,
+        scores,
+        plates,
+        scalar,
+        terms.incomplete,
+        terms.analytic,
+        own,
+        terms.own_is_score - {site},
+    )

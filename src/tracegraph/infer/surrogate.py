@@ -180,30 +180,48 @@ class FirstOrderSurrogate(Surrogate):
     def _particle(self, terms: ParticleTerms) -> tuple[torch.Tensor, torch.Tensor]:
         pathwise: torch.Tensor | None = None
         score_terms: torch.Tensor | None = None
+        # Where a site's own cost is its score (no scale), its -grad(log q) is
+        # cancelled by adding 1 to the score's detached multiplier: no extra graph.
+        fold = frozenset() if self.own_pathwise else terms.own_is_score
+        folded: set[str] = set()
         scalar = terms.scalar
         if scalar is not None:
             pathwise = scalar.costs @ scalar.signs
             if scalar.sites:
                 costs, signs, matrix, stacked = scalar.operands(terms.stacked_scores(scalar.sites))
-                score_terms = stacked @ (matrix.t() @ (costs.detach() * signs))
+                down = matrix.t() @ (costs.detach() * signs)
+                ones = [j for j, s in enumerate(scalar.sites) if s in fold]
+                if ones:
+                    at = torch.tensor(ones, device=down.device)
+                    down = down.index_add(
+                        0, at, torch.ones(len(ones), dtype=down.dtype, device=down.device)
+                    )
+                    folded.update(scalar.sites[j] for j in ones)
+                score_terms = stacked @ down
         plated: set[str] = set()
         for g in terms.groups:
             pathwise = accumulate(pathwise, g.cost.sum(), g.sign)
             plated.update(g.deps)
         for site in sorted(plated):
-            term = (terms.scores[site] * terms.plated_downstream(site)).sum()
+            down = terms.plated_downstream(site)
+            if site in fold and site not in folded:
+                down = down + 1.0
+                folded.add(site)
+            term = (terms.scores[site] * down).sum()
             score_terms = term if score_terms is None else score_terms + term
         elbo = torch.zeros(()) if pathwise is None else pathwise
         objective = elbo if score_terms is None else elbo + score_terms
-        if not self.own_pathwise and terms.own_costs:
+        rest = [c for s, c in terms.own_costs.items() if s not in folded]
+        if not self.own_pathwise and rest:
             # Value 0, gradient +grad(sum of the costs): cancels the guide terms'
             # -grad(cost), in one product whatever the number of sites.
-            parts = [c if c.dim() == 0 else c.sum() for c in terms.own_costs.values()]
-            if len({(p.dtype, p.device) for p in parts}) == 1:
-                total = parts[0] if len(parts) == 1 else torch.stack(parts).sum()
-            else:
-                total = sum(parts[1:], parts[0])
-            objective = objective + (total - total.detach())
+            with untracked():  # (provenance was read already: plain ops)
+                parts = [c if c.dim() == 0 else c.sum() for c in rest]
+                if len({(p.dtype, p.device) for p in parts}) == 1:
+                    total = parts[0] if len(parts) == 1 else torch.stack(parts).sum()
+                else:
+                    total = sum(parts[1:], parts[0])
+                objective = objective + (total - total.detach())
         return objective, elbo
 
     def baseline_term(self, score: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

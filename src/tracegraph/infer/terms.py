@@ -148,6 +148,9 @@ class ParticleTerms:
     #: The cost term (``log q``, scaled and masked) of each non-reparameterized guide
     #: site, for surrogates that drop its pathwise gradient (zero in expectation).
     own_costs: dict[str, torch.Tensor] = field(default_factory=dict)
+    #: The sites of :attr:`own_costs` whose cost *is* their score function (no
+    #: scale): a surrogate may cancel the gradient through the score's multiplier.
+    own_is_score: frozenset[str] = frozenset()
     _tau_cache: dict[tuple[str, tuple[tuple[int, str], ...]], torch.Tensor] = field(
         default_factory=dict
     )
@@ -426,6 +429,7 @@ def _collect(
             else:
                 add(expected[0], site, 1.0, "analytic", expected[1])
     own_costs: dict[str, torch.Tensor] = {}
+    own_is_score: set[str] = set()
     for name, site in guide_trace.nodes.items():
         # Every guide sample site counts in log q, observed ones too (as in Pyro).
         if site["type"] == "sample" and not site_is_subsample(site):
@@ -433,6 +437,8 @@ def _collect(
                 add(site["log_prob"], site, -1.0, "guide")
                 if name in scores:
                     own_costs[name] = site["log_prob"]
+                    if site["log_prob"] is site["score_parts"].score_function:
+                        own_is_score.add(name)
 
     if len(scalar_costs) <= _FEW:
         # A few scalar costs: cheaper as cost groups than stacked (a stack's
@@ -454,7 +460,16 @@ def _collect(
         scalar = ScalarTerms(costs, signs, sites, matrix)
     finished = [_sum_parts(group, parts, signs) for group, parts, signs in groups.values()]
     analytic = {name: found for name, (_, found) in replaced.items()}
-    return ParticleTerms(finished, scores, score_plates, scalar, incomplete, analytic, own_costs)
+    return ParticleTerms(
+        finished,
+        scores,
+        score_plates,
+        scalar,
+        incomplete,
+        analytic,
+        own_costs,
+        frozenset(own_is_score),
+    )
 
 
 def _rule_info(

@@ -161,7 +161,7 @@ class TrackProvenanceMessenger(Messenger):
 
     def _pyro_post_sample(self, msg: Message) -> None:
         scored = _SCORE_SITES.get()
-        if scored is not None and site_is_nonreparam(msg):
+        if scored is not None and msg["name"] not in scored and site_is_nonreparam(msg):
             scored.add(str(msg["name"]))
         if is_strict() or is_validation_enabled():
             # A plain alias of tracked memory that no op made (.data =, set_()):
