@@ -157,6 +157,14 @@ def shutdown_distributed() -> None:
     >>> shutdown_distributed()  # nothing to do
     """
     if dist.is_available() and dist.is_initialized():
+        if dist.get_world_size() > 1:
+            # Every rank reaches here (the last call, from a ``finally``): wait for
+            # all before tearing the group down, so no rank destroys it while
+            # another still has work in flight (gloo can abort the process then).
+            try:
+                dist.barrier()
+            except Exception:  # a rank that is gone: tear down all the same
+                pass
         dist.destroy_process_group()
 
 
