@@ -170,7 +170,7 @@ def deterministic_negative_event_dim_batched(lib: Lib) -> Model:
 
 #: Programs that fail while building a distribution, before ``sample`` is
 #: called: their notes quote the program's line instead of naming a site.
-CONSTRUCTOR_FAILURES = {
+CONSTRUCTOR_FAILURES = (
     normal_negative_scale,
     normal_nan_loc,
     bernoulli_probs_above_one,
@@ -178,16 +178,10 @@ CONSTRUCTOR_FAILURES = {
     beta_negative_concentration,
     dirichlet_negative_concentration,
     mvn_not_positive_definite,
-}
+)
 
 PROGRAMS = [
-    normal_negative_scale,
-    normal_nan_loc,
-    bernoulli_probs_above_one,
-    categorical_negative_probs,
-    beta_negative_concentration,
-    dirichlet_negative_concentration,
-    mvn_not_positive_definite,
+    *CONSTRUCTOR_FAILURES,
     obs_wrong_shape,
     obs_wrong_shape_in_plate,
     obs_outside_support,

@@ -211,8 +211,10 @@ class FirstOrderSurrogate(Surrogate):
             score_terms = term if score_terms is None else score_terms + term
         elbo = torch.zeros(()) if pathwise is None else pathwise
         objective = elbo if score_terms is None else elbo + score_terms
-        rest = [c for s, c in terms.own_costs.items() if s not in folded]
-        if not self.own_pathwise and rest:
+        rest = (
+            [] if self.own_pathwise else [c for s, c in terms.own_costs.items() if s not in folded]
+        )
+        if rest:
             # Value 0, gradient +grad(sum of the costs): cancels the guide terms'
             # -grad(cost), in one product whatever the number of sites.
             with untracked():  # (provenance was read already: plain ops)

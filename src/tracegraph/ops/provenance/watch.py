@@ -127,35 +127,34 @@ def strict_watch() -> AbstractContextManager[Any]:
     return StrictWatch()
 
 
+_IN_UNKNOWN_BACKWARD = (
+    "in a backward pass of a plain root (a tracked gradient=/grad_outputs= seed, or a "
+    "hook reading tracked values), whose gradients the rules do not see"
+)
+_AROUND_THE_RULES = (
+    "outside the provenance rules (a TorchScript function, a torch.func transform, a "
+    "sparse or nested tensor constructor, or another path that skips __torch_function__)"
+)
+_THROUGH_AN_ALIAS = (
+    "through a plain tensor sharing their memory that no op made (.data =, set_(), "
+    "torch.from_numpy or torch.from_dlpack)"
+)
+
+
 def _check(func: Any, leaves: list, tracking_on: bool, in_backward: bool = False) -> None:
     if not tracking_on:
         return  # a rule is running this op (its plain views of tracked memory are its own)
     for leaf in leaves:
-        if not isinstance(leaf, torch.Tensor):
-            continue
-        if in_backward and isinstance(leaf, ProvenanceTensor):
+        if isinstance(leaf, ProvenanceTensor):
             sites = sorted(map(str, names_of(provenance_of(leaf))))
-            if not sites:
-                continue
-            how = "in a backward pass of a plain root (a tracked gradient=/grad_outputs= "
-            how += "seed, or a hook reading tracked values), whose gradients the rules do "
-            how += "not see"
-        elif in_backward:
-            continue
-        elif isinstance(leaf, ProvenanceTensor):
-            sites = sorted(map(str, names_of(provenance_of(leaf))))
-            if not sites:
-                continue
-            how = "outside the provenance rules (a TorchScript function, a torch.func "
-            how += "transform, a sparse or nested tensor constructor, or another path that "
-            how += "skips __torch_function__)"
+            how = _IN_UNKNOWN_BACKWARD if in_backward else _AROUND_THE_RULES
+        elif isinstance(leaf, torch.Tensor) and not in_backward:
+            sites = aliased_sites(leaf) or []
+            how = _THROUGH_AN_ALIAS
         else:
-            found = aliased_sites(leaf)
-            if not found:
-                continue
-            sites = found
-            how = "through a plain tensor sharing their memory that no op made (.data =, "
-            how += "set_(), torch.from_numpy or torch.from_dlpack)"
+            continue
+        if not sites:
+            continue
         raise ProvenanceError(
             f"provenance strict mode: values of sites {sites} reach {func} {how}; "
             "its result would not depend on them.  Compute with ordinary torch ops on the "
